@@ -1,0 +1,148 @@
+"""Reading audio files into NumPy arrays, with one clear error per kind of bad file.
+
+Every failure surfaces as :class:`~audiospec_utils.exceptions.AudioLoadError`, which carries the
+file's path and a short reason, so a batch can record it and go on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .exceptions import AudioLoadError, ParameterError
+
+__all__ = ["AUDIO_EXTENSIONS", "load_audio", "audio_info", "is_audio_file"]
+
+#: File extensions treated as audio when a folder is scanned (lower case, with the dot).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus", ".m4a")
+
+
+def is_audio_file(path) -> bool:
+    """Whether `path` has one of :data:`AUDIO_EXTENSIONS` (case-insensitive); the content is not read."""
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioLoadError(path, "file not found") from None
+    except OSError as err:
+        raise AudioLoadError(path, f"cannot access file ({err.strerror or err})") from None
+    if not path.is_file():
+        raise AudioLoadError(path, "not a regular file")
+    if st.st_size == 0:
+        raise AudioLoadError(path, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioLoadError(path, "permission denied (no read permission)")
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with libsndfile; fall back to librosa/audioread for formats it lacks."""
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        return data, int(sr)
+    except PermissionError:
+        raise AudioLoadError(path, "permission denied (no read permission)") from None
+    except FileNotFoundError:
+        raise AudioLoadError(path, "file not found (it disappeared while being read)") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        sf_reason = str(err).split(":")[-1].strip() or type(err).__name__
+    try:  # formats libsndfile cannot decode (e.g. AAC in .m4a), where a system decoder exists
+        import audioread
+
+        with audioread.audio_open(str(path)) as f:
+            sr, channels = int(f.samplerate), int(f.channels)
+            raw = b"".join(f)  # 16-bit little-endian PCM, interleaved
+        data = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        return data.reshape(-1, max(channels, 1)), sr
+    except FileNotFoundError:
+        raise AudioLoadError(path, "file not found (it disappeared while being read)") from None
+    except Exception:  # no backend, or the backend cannot decode it either
+        pass
+    raise AudioLoadError(path, f"not a readable audio file ({sf_reason})")
+
+
+def load_audio(path, *, sr: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+    """Load an audio file as floating-point samples.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Audio file: any format libsndfile reads (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...), whatever
+        its extension says; other formats go through librosa/audioread when a decoder is present.
+    sr : int > 0 or None
+        Target sample rate in Hz. ``None`` (default) keeps the file's own rate; otherwise the
+        audio is resampled with soxr (``librosa.resample(res_type="soxr_hq")``).
+    mono : bool
+        Average all channels into one (default). With ``False`` the result keeps its channels.
+
+    Returns
+    -------
+    y : np.ndarray, dtype float32
+        Samples in [-1, 1]; shape ``(n_samples,)`` when ``mono``, else ``(n_channels, n_samples)``.
+    sr : int
+        Sample rate of `y` in Hz.
+
+    Raises
+    ------
+    AudioLoadError
+        The file is missing, not readable (permissions), empty (0 bytes), not decodable audio
+        (random bytes, text, truncated header), holds no samples (header only), or contains NaN or
+        infinite samples. The message names the file and the reason.
+    ParameterError
+        `sr` is not a positive integer.
+    """
+    if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
+        raise ParameterError(f"sr must be a positive integer number of Hz or None, got {sr!r}")
+    path = Path(path)
+    _check_readable(path)
+    data, native_sr = _decode(path)
+    if data.shape[0] == 0:
+        raise AudioLoadError(path, "no audio samples (header only or zero-length data)")
+    if not np.isfinite(data).all():
+        raise AudioLoadError(path, "contains NaN or infinite samples")
+    y = data.mean(axis=1) if mono else data.T
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if sr is not None and sr != native_sr:
+        import librosa
+
+        y = librosa.resample(y, orig_sr=native_sr, target_sr=int(sr), res_type="soxr_hq").astype(np.float32)
+        native_sr = int(sr)
+    return y, native_sr
+
+
+def audio_info(path) -> dict:
+    """Read an audio file's header without decoding it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+        ``samplerate`` (Hz), ``channels``, ``frames`` (samples per channel), ``duration`` (s),
+        ``subtype`` (e.g. ``"PCM_16"``).
+
+    Raises
+    ------
+    AudioLoadError
+        The file is missing, empty, unreadable or not audio that libsndfile can parse.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioLoadError(path, f"not a readable audio file ({err})") from None
+    return {
+        "samplerate": int(info.samplerate),
+        "channels": int(info.channels),
+        "frames": int(info.frames),
+        "duration": float(info.duration),
+        "subtype": info.subtype,
+    }

@@ -1,0 +1,205 @@
+"""The ``audiospec`` command line: the course's steps without a notebook.
+
+::
+
+    audiospec mini [--dest DIR]
+    audiospec download fsdkaggle2018 [--dest DIR] [--parts train,test,meta] [--mirror URL]
+    audiospec render SOURCE --out SPEC_DIR [spectrogram parameters]
+    audiospec train SPEC_DIR --out RUN_DIR [--arch resnet34] [--epochs N] [--no-pretrained] ...
+    audiospec interpret RUN_DIR
+    audiospec demo [--out runs/demo]
+
+Errors the toolkit expects (bad input, missing weights...) print one clear line and exit with
+status 2; an interrupted command says how to continue (run it again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .exceptions import AudiospecError
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_spectrogram_args(p: argparse.ArgumentParser) -> None:
+    from .spectrogram import CLIP_POLICIES
+
+    g = p.add_argument_group("spectrogram parameters")
+    g.add_argument("--sr", type=int, default=None, help="resample to this rate in Hz (default: keep each file's rate)")
+    g.add_argument("--n-fft", type=int, default=None, help="FFT window in samples (default: about 46 ms)")
+    g.add_argument("--hop-length", type=int, default=None, help="samples between frames (default: n_fft // 4)")
+    g.add_argument("--n-mels", type=int, default=128, help="mel bands = image height (default: 128)")
+    g.add_argument("--fmin", type=float, default=20.0, help="lowest frequency in Hz (default: 20)")
+    g.add_argument("--fmax", type=float, default=None, help="highest frequency in Hz (default: sr / 2)")
+    g.add_argument("--top-db", type=float, default=80.0, help="dynamic range in dB below the maximum (default: 80)")
+    g.add_argument("--clip-policy", choices=CLIP_POLICIES, default="full",
+                   help="how clips of any length become images (default: full)")
+    g.add_argument("--duration", type=float, default=None, help="seconds, for pad/loop/windows")
+    g.add_argument("--cmap", default=None, help="matplotlib colour map for RGB images (default: grey)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``audiospec`` command."""
+    parser = argparse.ArgumentParser(prog="audiospec", description="audiospec: classify sounds by classifying their spectrogram images (the course's steps without a notebook).",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("mini", help="generate the built-in synthetic mini dataset (FSDKaggle2018 layout)")
+    p.add_argument("--dest", default="data/mini", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("download", help="download a dataset (FSDKaggle2018 from Zenodo)")
+    p.add_argument("dataset", choices=["fsdkaggle2018"])
+    p.add_argument("--dest", default="data/fsdkaggle2018", help="output folder")
+    p.add_argument("--parts", default="train,test,meta", help="comma-separated: train,test,meta,doc")
+    p.add_argument("--mirror", default=None, help="base URL serving the same file names (default: Zenodo)")
+    p.add_argument("--keep-archives", action="store_true", help="keep the zip files after extraction")
+
+    p = sub.add_parser("render", help="render spectrogram images of a dataset")
+    p.add_argument("source", help="folder per class, CSV (fname,label), or FSDKaggle2018 root")
+    p.add_argument("--out", required=True, help="output folder for images and manifest.csv")
+    p.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    p.add_argument("--retry-failed", action="store_true", help="try again clips that failed before")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 if any clip failed")
+    _add_spectrogram_args(p)
+
+    p = sub.add_parser("train", help="train a classifier on rendered spectrograms")
+    p.add_argument("spec_dir", help="folder written by `audiospec render`")
+    p.add_argument("--out", required=True, help="run folder (model, metrics.json, history.csv)")
+    p.add_argument("--arch", default="resnet34", choices=["resnet18", "resnet34", "resnet50"])
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--img-size", type=int, default=64, help="square input size in pixels")
+    p.add_argument("--valid-pct", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--bs", type=int, default=32, help="batch size")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 pretrained, 3e-3 scratch)")
+    p.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of ImageNet weights")
+    p.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")
+    p.add_argument("--manually-verified-only", action="store_true", help="FSDKaggle2018: only manually verified clips")
+
+    p = sub.add_parser("interpret", help="confusion matrix, top losses, t-SNE, per-class report of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--top-losses", type=int, default=9)
+
+    p = sub.add_parser("demo", help="the whole course on the mini dataset: generate, render, train, interpret")
+    p.add_argument("--out", default="runs/demo", help="run folder")
+    p.add_argument("--data", default="data/mini", help="where the mini dataset is generated")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (needs network or cache)")
+    return parser
+
+
+def _params(args):
+    from .spectrogram import SpectrogramParams
+
+    return SpectrogramParams(sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels,
+                             fmin=args.fmin, fmax=args.fmax, top_db=args.top_db, clip_policy=args.clip_policy,
+                             duration=args.duration, cmap=args.cmap)
+
+
+def _render_summary(manifest, out, seconds) -> str:
+    s = manifest.attrs["summary"]
+    line = (f"{s['n_clips']} clips: {s['rendered']} rendered, {s['already_done']} already done, "
+            f"{s['failed']} skipped, {s['silent']} silent; {s['n_images']} images in {out}")
+    if s["rendered"]:
+        line += f" ({s['rendered'] / max(seconds, 1e-9):.0f} clips/s)"
+    if s["failed"]:
+        line += f"\n{s['failed']} of {s['n_clips']} clips skipped: see {Path(out) / 'manifest.csv'} (column 'error')"
+    return line
+
+
+def _cmd_mini(args):
+    from .mini import make_mini_dataset
+
+    root = make_mini_dataset(args.dest, seed=args.seed, progress=not args.quiet)
+    print(f"mini dataset (synthetic) in {root}")
+
+
+def _cmd_download(args):
+    from .download import download_fsdkaggle2018
+
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    root = download_fsdkaggle2018(args.dest, parts=parts, mirror=args.mirror, keep_archives=args.keep_archives,
+                                  progress=not args.quiet)
+    print(f"FSDKaggle2018 ({', '.join(parts)}) in {root}")
+
+
+def _cmd_render(args):
+    from .render import render_spectrograms
+
+    params = _params(args)
+    start = time.time()
+    manifest = render_spectrograms(args.source, args.out, params, n_jobs=args.jobs, progress=not args.quiet,
+                                   retry_failed=args.retry_failed)
+    print(_render_summary(manifest, args.out, time.time() - start))
+    s = manifest.attrs["summary"]
+    if s["n_images"] == 0:
+        print("audiospec: error: no image could be rendered", file=sys.stderr)
+        return 1
+    if args.strict and s["failed"]:
+        return 1
+    return 0
+
+
+def _cmd_train(args):
+    from .train import train_classifier
+
+    _, m = train_classifier(args.spec_dir, args.out, arch=args.arch, epochs=args.epochs, img_size=args.img_size,
+                            valid_pct=args.valid_pct, seed=args.seed, bs=args.bs, lr=args.lr,
+                            pretrained=not args.no_pretrained, weights=args.weights,
+                            manually_verified_only=args.manually_verified_only, progress=not args.quiet)
+    print(f"validation: accuracy {m['accuracy']:.3f}, error_rate {m['error_rate']:.3f}, MAP@3 {m['map_at_3']:.3f} "
+          f"({m['n_valid']} clips; {m['n_train']} train clips, {len(m['classes'])} labels, {m['seconds']:.0f} s)")
+    print(f"model and metrics in {Path(args.out).resolve()}")
+
+
+def _cmd_interpret(args):
+    from .interpret import interpret_run
+
+    res = interpret_run(args.run_dir, k=args.top_losses)
+    print(f"validation accuracy {res['accuracy']:.3f}, MAP@3 {res['map_at_3']:.3f}")
+    worst = res["tables"]["per_class"].head(3)
+    print("lowest F1: " + ", ".join(f"{i} {r.f1:.2f}" for i, r in worst.iterrows()))
+    confused = res["tables"]["most_confused"].head(3)
+    if len(confused):
+        print("most confused: " + ", ".join(f"{r.true} -> {r.predicted} ({r.count})" for r in confused.itertuples()))
+    for name, path in res["figures"].items():
+        print(f"  {name}: {path}")
+
+
+def _cmd_demo(args):
+    from .demo import run_demo
+
+    run_demo(args.out, data_dir=args.data, epochs=args.epochs, pretrained=args.pretrained, progress=not args.quiet)
+
+
+COMMANDS = {"mini": _cmd_mini, "download": _cmd_download, "render": _cmd_render, "train": _cmd_train,
+            "interpret": _cmd_interpret, "demo": _cmd_demo}
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``audiospec`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    for noisy in ("PIL", "matplotlib", "numba", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except AudiospecError as err:
+        print(f"audiospec {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\naudiospec {args.command}: interrupted. What was done is kept: run the same command again to "
+              f"continue.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

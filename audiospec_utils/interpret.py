@@ -1,0 +1,318 @@
+"""Reading what a trained classifier learned: confusion matrix, top losses, t-SNE, per-class report.
+
+:func:`interpret_run` does all of it for a run folder written by
+:func:`audiospec_utils.train.train_classifier` and saves each figure there; the plotting
+functions can also be used one by one in a notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import DatasetError
+from .metrics import map_at_k
+
+__all__ = [
+    "load_run",
+    "predict_with_embeddings",
+    "confusion_table",
+    "plot_confusion_matrix",
+    "most_confused",
+    "per_class_report",
+    "plot_per_class",
+    "plot_top_losses",
+    "plot_tsne",
+    "interpret_run",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def load_run(run_dir):
+    """Load a run folder's exported learner and validation items.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        Folder written by :func:`audiospec_utils.train.train_classifier`.
+
+    Returns
+    -------
+    learn : fastai.learner.Learner
+        On the GPU when there is one, else the CPU.
+    valid : pandas.DataFrame
+        The validation images (``image_path``, ``label``, ``clip_id``...).
+
+    Raises
+    ------
+    DatasetError
+        `run_dir` lacks ``export.pkl`` or ``valid_items.csv`` (train first).
+    """
+    import warnings
+
+    from fastai.learner import load_learner
+
+    from .train import device_name
+
+    run_dir = Path(run_dir)
+    for name in ("export.pkl", "valid_items.csv"):
+        if not (run_dir / name).is_file():
+            raise DatasetError(f"{run_dir}: no {name}; train a model into this folder first "
+                               f"(audiospec train SPEC_DIR --out {run_dir})")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*insecure pickle.*")
+        learn = load_learner(run_dir / "export.pkl", cpu=device_name() == "cpu")
+    valid = pd.read_csv(run_dir / "valid_items.csv", dtype={"label": str, "clip_id": str}, keep_default_na=False)
+    missing = [p for p in valid["image_path"] if not Path(p).is_file()]
+    if missing:
+        raise DatasetError(f"{run_dir}: {len(missing)} validation image(s) missing, e.g. {missing[0]}; "
+                           f"the spectrogram folder was moved or deleted")
+    return learn, valid
+
+
+def predict_with_embeddings(learn, items: pd.DataFrame, bs: int = 64):
+    """Predictions, per-image losses and penultimate-layer embeddings for labelled images.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+        A vision learner whose head ends with a ``Linear`` layer.
+    items : pandas.DataFrame
+        Rows with ``image_path`` and ``label``.
+    bs : int
+        Batch size.
+
+    Returns
+    -------
+    probs : np.ndarray, shape (n_images, n_classes), float32
+    targets : np.ndarray, shape (n_images,), int64
+        Index of each true label in ``learn.dls.vocab``.
+    losses : np.ndarray, shape (n_images,), float32
+        Cross-entropy of each image.
+    embeddings : np.ndarray, shape (n_images, n_features), float32
+        Input of the last linear layer (512 values for fastai's default head).
+    """
+    import torch
+
+    linear = [m for m in learn.model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    feats = []
+    handle = linear.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().cpu()))
+    try:
+        dl = learn.dls.test_dl(items, with_labels=True, bs=bs)
+        probs, targs, losses = learn.get_preds(dl=dl, with_loss=True)
+    finally:
+        handle.remove()
+    return (probs.float().numpy(), targs.numpy().astype(np.int64), losses.float().numpy(),
+            torch.cat(feats).numpy() if feats else np.zeros((0, linear.in_features), np.float32))
+
+
+def confusion_table(y_true, y_pred, classes, normalize: bool = True) -> pd.DataFrame:
+    """Confusion matrix as a labelled table (rows: true label, columns: predicted label).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (n,)
+    classes : sequence of str
+    normalize : bool
+        Divide each row by its number of clips (recall on the diagonal).
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_classes, n_classes)
+    """
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(y_true, y_pred, labels=range(len(classes)),
+                          normalize="true" if normalize else None)
+    return pd.DataFrame(np.nan_to_num(cm), index=list(classes), columns=list(classes))
+
+
+def plot_confusion_matrix(y_true, y_pred, classes, *, normalize: bool = True, ax=None):
+    """Seaborn heatmap of the confusion matrix, normalised per true label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    cm = confusion_table(y_true, y_pred, classes, normalize)
+    n = len(classes)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(5, 0.45 * n + 3), max(4, 0.45 * n + 2)), constrained_layout=True)
+    sns.heatmap(cm, annot=n <= 20, fmt=".2f" if normalize else "d", cmap="Blues", vmin=0,
+                vmax=1 if normalize else None, square=True, cbar_kws={"label": "fraction of true label" if normalize else "clips"},
+                ax=ax, xticklabels=True, yticklabels=True)
+    ax.set(xlabel="predicted label", ylabel="true label", title="Confusion matrix" + (" (row-normalised)" if normalize else ""))
+    return ax.figure
+
+
+def most_confused(y_true, y_pred, classes, min_count: int = 1) -> pd.DataFrame:
+    """Pairs of (true, predicted) labels that are confused most often.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``true``, ``predicted``, ``count``, sorted by count (descending).
+    """
+    cm = confusion_table(y_true, y_pred, classes, normalize=False)
+    pairs = [(t, p, int(cm.loc[t, p])) for t in cm.index for p in cm.columns if t != p and cm.loc[t, p] >= min_count]
+    return pd.DataFrame(pairs, columns=["true", "predicted", "count"]).sort_values(
+        ["count", "true", "predicted"], ascending=[False, True, True], ignore_index=True)
+
+
+def per_class_report(y_true, y_pred, classes) -> pd.DataFrame:
+    """Precision, recall, F1 and support per label (scikit-learn), worst F1 first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: label; columns ``precision``, ``recall``, ``f1``, ``support``.
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=range(len(classes)), zero_division=0)
+    report = pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": s}, index=pd.Index(list(classes), name="label"))
+    return report.sort_values(["f1", "support"], ascending=[True, False])
+
+
+def plot_per_class(report: pd.DataFrame):
+    """Horizontal bar chart of F1 per label (from :func:`per_class_report`)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(report) + 1)), constrained_layout=True)
+    ax.barh(report.index, report["f1"], color="tab:blue")
+    ax.set(xlim=(0, 1), xlabel="F1", title="F1 per label (validation)")
+    return fig
+
+
+def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int = 9):
+    """The `k` validation images the model got most wrong.
+
+    Each panel shows the spectrogram image, and above it predicted / true label, the loss and the
+    probability given to the true label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    order = np.argsort(-np.asarray(losses))[:k]
+    n_cols = min(3, max(1, len(order)))
+    n_rows = max(1, -(-len(order) // n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4 * n_cols, 3.2 * n_rows), squeeze=False, constrained_layout=True)
+    for ax, i in zip(axes.flat, order):
+        img = Image.open(items["image_path"].iloc[i])
+        ax.imshow(np.asarray(img), cmap="magma" if img.mode == "L" else None, aspect="auto")
+        pred = int(np.argmax(probs[i]))
+        ax.set_title(f"{classes[pred]} / {classes[targets[i]]}\nloss {losses[i]:.2f}, p(true) {probs[i][targets[i]]:.2f}",
+                     fontsize=9)
+        ax.set(xticks=[], yticks=[], xlabel=Path(items["image_path"].iloc[i]).stem)
+    for ax in list(axes.flat)[len(order):]:
+        ax.axis("off")
+    fig.suptitle("Top losses: predicted / true")
+    return fig
+
+
+def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embeddings", seed: int = 0):
+    """2-D t-SNE (scikit-learn) of feature vectors, one point per image, coloured by label.
+
+    Parameters
+    ----------
+    features : np.ndarray, shape (n, d)
+    labels : sequence of str, length n
+    title : str
+    seed : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, dtype=np.float32)
+    n = len(features)
+    fig, ax = plt.subplots(figsize=(8, 6), constrained_layout=True)
+    if n < 5:
+        ax.text(0.5, 0.5, f"too few points for t-SNE ({n})", ha="center")
+        return fig
+    perplexity = float(min(30, max(2, (n - 1) / 3)))
+    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+    n_labels = len(set(labels))
+    sns.scatterplot(x=xy[:, 0], y=xy[:, 1], hue=list(labels), hue_order=sorted(set(labels)), s=18, ax=ax,
+                    palette="tab20" if n_labels > 10 else "tab10", legend=n_labels <= 41)
+    if n_labels <= 41:
+        ax.legend(fontsize=7, ncol=1 + n_labels // 14, bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.set(title=title, xticks=[], yticks=[])
+    return fig
+
+
+def interpret_run(run_dir, *, k: int = 9, show: bool = False) -> dict:
+    """Interpret a trained run; save every figure and table in the run folder.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        Folder written by :func:`audiospec_utils.train.train_classifier`.
+    k : int
+        Number of top losses shown.
+    show : bool
+        Keep the figures open (in a notebook they display); otherwise they are closed after saving.
+
+    Returns
+    -------
+    dict
+        ``figures`` (name -> path), ``tables`` (name -> DataFrame: ``per_class``,
+        ``most_confused``), ``accuracy`` and ``map_at_3`` of the validation clips.
+
+    Notes
+    -----
+    Writes ``confusion_matrix.png``, ``top_losses.png``, ``tsne_embeddings.png``,
+    ``tsne_probabilities.png``, ``per_class_f1.png``, ``per_class.csv``, ``most_confused.csv``
+    and ``interpretation.json``.
+    """
+    import matplotlib.pyplot as plt
+
+    from .train import clip_predictions
+
+    run_dir = Path(run_dir)
+    learn, valid = load_run(run_dir)
+    classes = list(learn.dls.vocab)
+    probs, targets, losses, emb = predict_with_embeddings(learn, valid)
+    clips = clip_predictions(probs, valid, classes)
+    idx = {c: i for i, c in enumerate(classes)}
+    y_true = clips["label"].map(idx).to_numpy()
+    y_pred = clips["pred"].map(idx).to_numpy()
+    report = per_class_report(y_true, y_pred, classes)
+    confused = most_confused(y_true, y_pred, classes)
+    report.to_csv(run_dir / "per_class.csv")
+    confused.to_csv(run_dir / "most_confused.csv", index=False)
+    labels = [classes[t] for t in targets]
+    figures = {
+        "confusion_matrix": plot_confusion_matrix(y_true, y_pred, classes),
+        "top_losses": plot_top_losses(valid, probs, targets, losses, classes, k=k),
+        "tsne_embeddings": plot_tsne(emb, labels),
+        "tsne_probabilities": plot_tsne(probs, labels, title="t-SNE of predicted probabilities"),
+        "per_class_f1": plot_per_class(report),
+    }
+    paths = {}
+    for name, fig in figures.items():
+        paths[name] = str(run_dir / f"{name}.png")
+        fig.savefig(paths[name], dpi=110)
+        if not show:
+            plt.close(fig)
+    scores = {"accuracy": float((y_true == y_pred).mean()),
+              "map_at_3": map_at_k(y_true, clips[classes].to_numpy(), 3), "n_valid_clips": int(len(clips))}
+    (run_dir / "interpretation.json").write_text(json.dumps({**scores, "figures": paths,
+                                                              "most_confused": confused.head(10).to_dict("records")}, indent=2))
+    return {"figures": paths, "tables": {"per_class": report, "most_confused": confused}, **scores}
