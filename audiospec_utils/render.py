@@ -253,6 +253,8 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         raise DatasetError(f"{len(dup)} clip id(s) occur twice, e.g. {dup.iloc[0]!r}: file names must be unique")
     out_dir = Path(out_dir).resolve()
     _check_params(out_dir, params)
+    for stale in (out_dir / "images").glob("**/.*.tmp"):  # left by a killed run
+        stale.unlink(missing_ok=True)
     recs = _previous_records(out_dir)
     todo = [row for row in table.itertuples(index=False)
             if not _is_done(recs.get(row.clip_id), row, out_dir, retry_failed)]

@@ -1,0 +1,32 @@
+"""Shared fixtures: a small mini dataset, its spectrograms and one trained run (built once per session)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mini_root(tmp_path_factory):
+    from audiospec_utils.mini import make_mini_dataset
+
+    return make_mini_dataset(tmp_path_factory.mktemp("mini"), n_train_per_label=6, n_test_per_label=2)
+
+
+@pytest.fixture(scope="session")
+def mini_specs(mini_root, tmp_path_factory):
+    from audiospec_utils.datasets import load_fsdkaggle2018
+    from audiospec_utils.render import render_spectrograms
+
+    out = tmp_path_factory.mktemp("specs")
+    render_spectrograms(load_fsdkaggle2018(mini_root), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(mini_specs, tmp_path_factory):
+    from audiospec_utils.train import train_classifier
+
+    out = tmp_path_factory.mktemp("run")
+    learn, metrics = train_classifier(mini_specs, out, epochs=1, img_size=32, bs=16, pretrained=False,
+                                      progress=False)
+    return out, metrics
