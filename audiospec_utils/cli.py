@@ -49,20 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiospec", description="audiospec: classify sounds by classifying their spectrogram images (the course's steps without a notebook).",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    # -q also works after the command (`audiospec render ... -q`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("mini", help="generate the built-in synthetic mini dataset (FSDKaggle2018 layout)")
+    def command(name, help):
+        return sub.add_parser(name, help=help, parents=[common], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+    p = command("mini", "generate the built-in synthetic mini dataset (FSDKaggle2018 layout)")
     p.add_argument("--dest", default="data/mini", help="output folder")
     p.add_argument("--seed", type=int, default=0)
 
-    p = sub.add_parser("download", help="download a dataset (FSDKaggle2018 from Zenodo)")
+    p = command("download", "download a dataset (FSDKaggle2018 from Zenodo)")
     p.add_argument("dataset", choices=["fsdkaggle2018"])
     p.add_argument("--dest", default="data/fsdkaggle2018", help="output folder")
     p.add_argument("--parts", default="train,test,meta", help="comma-separated: train,test,meta,doc")
     p.add_argument("--mirror", default=None, help="base URL serving the same file names (default: Zenodo)")
     p.add_argument("--keep-archives", action="store_true", help="keep the zip files after extraction")
 
-    p = sub.add_parser("render", help="render spectrogram images of a dataset")
+    p = command("render", "render spectrogram images of a dataset")
     p.add_argument("source", help="folder per class, CSV (fname,label), or FSDKaggle2018 root")
     p.add_argument("--out", required=True, help="output folder for images and manifest.csv")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
@@ -70,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any clip failed")
     _add_spectrogram_args(p)
 
-    p = sub.add_parser("train", help="train a classifier on rendered spectrograms")
+    p = command("train", "train a classifier on rendered spectrograms")
     p.add_argument("spec_dir", help="folder written by `audiospec render`")
     p.add_argument("--out", required=True, help="run folder (model, metrics.json, history.csv)")
     p.add_argument("--arch", default="resnet34", choices=["resnet18", "resnet34", "resnet50"])
@@ -84,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")
     p.add_argument("--manually-verified-only", action="store_true", help="FSDKaggle2018: only manually verified clips")
 
-    p = sub.add_parser("interpret", help="confusion matrix, top losses, t-SNE, per-class report of a run")
+    p = command("interpret", "confusion matrix, top losses, t-SNE, per-class report of a run")
     p.add_argument("run_dir")
     p.add_argument("--top-losses", type=int, default=9)
 
-    p = sub.add_parser("demo", help="the whole course on the mini dataset: generate, render, train, interpret")
+    p = command("demo", "the whole course on the mini dataset: generate, render, train, interpret")
     p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--data", default="data/mini", help="where the mini dataset is generated")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (needs network or cache)")
     return parser
 

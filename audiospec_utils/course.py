@@ -92,7 +92,7 @@ def course_config(dataset: str | None = None) -> CourseConfig:
     Returns
     -------
     CourseConfig
-        For ``"mini"``: the synthetic dataset, 64-pixel images, 4 epochs from scratch (CPU, no
+        For ``"mini"``: the synthetic dataset, 64-pixel images, 10 epochs from scratch (CPU, no
         network). For ``"fsdkaggle2018"``: the real dataset, 128-pixel images, ImageNet-pretrained
         ResNet-34 fine-tuned for 5 epochs (a GPU is advised).
 
@@ -109,7 +109,7 @@ def course_config(dataset: str | None = None) -> CourseConfig:
     runs_root = Path(os.environ.get("AUDIOSPEC_RUNS") or root / "runs").resolve()
     if dataset == "mini":
         return CourseConfig(dataset, data_root, data_root / "mini", data_root / "spectrograms_mini",
-                            runs_root / "course_mini", epochs=4, img_size=64, bs=32, pretrained=False)
+                            runs_root / "course_mini", epochs=10, img_size=64, bs=32, pretrained=False)
     return CourseConfig(dataset, data_root, data_root / "fsdkaggle2018", data_root / "spectrograms_fsdkaggle2018",
                         runs_root / "course_fsdkaggle2018")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 __all__ = ["run_demo"]
 
 
-def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 6, pretrained: bool = False,
+def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pretrained: bool = False,
              img_size: int = 64, progress: bool = True) -> dict:
     """Generate the mini dataset, render it, train ResNet-34, interpret; print a summary.
 
