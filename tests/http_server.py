@@ -13,6 +13,8 @@ be tested against real sockets rather than mocks:
   finish.
 - :attr:`ServerState.fail_status`: answer that HTTP status (e.g. 429, 403) to the first
   :attr:`ServerState.fail_requests` matching ``GET`` requests.
+- :attr:`ServerState.bytes_per_second`: send bodies at about this rate (in 16 KiB pieces), so
+  that a client process can be killed half way through a download.
 - :attr:`ServerState.log`: one :class:`Request` (method, path, range header) per request.
 - Quiet: nothing is written to stderr.
 
@@ -27,6 +29,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +63,7 @@ class ServerState:
     cut_suffix: str = ".zip"  # only GETs of paths ending with this are cut or failed
     fail_status: int | None = None
     fail_requests: int = 1
+    bytes_per_second: float | None = None
     log: list[Request] = field(default_factory=list)
     _cuts_done: int = 0
     _fails_done: int = 0
@@ -188,6 +192,12 @@ class _Handler(BaseHTTPRequestHandler):
             # Close now: the client sees fewer bytes than Content-Length announced.
             with contextlib.suppress(OSError):
                 self.connection.shutdown(2)
+            return
+        if self.state.bytes_per_second:
+            piece = 16 * 1024
+            for i in range(0, len(chunk), piece):
+                self.wfile.write(chunk[i:i + piece])
+                time.sleep(piece / self.state.bytes_per_second)
             return
         self.wfile.write(chunk)
 
