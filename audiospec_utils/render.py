@@ -8,7 +8,13 @@ Output folder layout::
     out_dir/manifest.partial.jsonl  progress log while a render runs (merged into manifest.csv)
 
 A second run with the same parameters renders only what is missing; a run with other parameters
-is refused, so images made with different settings are never mixed.
+is refused, so images made with different settings are never mixed. Parameters added to
+:class:`~audiospec_utils.spectrogram.SpectrogramParams` later (``kind``, ``n_mfcc``, ``channels``,
+``width``) take their defaults when an older ``params.json`` lacks them, so a folder rendered before
+still counts as rendered with the same parameters.
+
+Memory stays flat as the dataset grows: the clips are streamed through the worker processes and
+only a small record per clip (paths, duration, rate, error) comes back to the main process.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import errno
 import json
 import logging
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +108,12 @@ def _check_params(out_dir: Path, params: SpectrogramParams) -> None:
             old = json.loads(pfile.read_text())
         except (OSError, ValueError) as err:
             raise ParameterError(f"{pfile}: unreadable ({err}); delete it or choose another output folder") from None
-        new = params.to_dict()
+        if not isinstance(old, dict):
+            raise ParameterError(f"{pfile}: not a JSON object of spectrogram parameters; delete it or choose "
+                                 f"another output folder")
+        # keys added since the folder was rendered take their defaults, which render what was rendered then
+        old = {**SpectrogramParams.defaults(), **old}
+        new = json.loads(params.to_json())
         diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
         if diff:
             said = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
@@ -194,6 +206,34 @@ def _manifest_rows(table: pd.DataFrame, recs: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS + extra)
 
 
+def _run(todo, out_dir: Path, params: SpectrogramParams, n_jobs: int, partial: Path, recs: dict, progress: bool):
+    """Render `todo`, logging each record to `partial` as it arrives; the fatal record, if any."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    fatal = None
+    if not todo:
+        return None
+    jobs = (delayed(_render_one)(row.clip_id, row.path, str(out_dir), params) for row in todo)
+    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs) if n_jobs != 1 else \
+        (_render_one(row.clip_id, row.path, str(out_dir), params) for row in todo)
+    bar = tqdm(total=len(todo), unit="clip", desc="Rendering", disable=not progress)
+    try:
+        with open(partial, "a", encoding="utf-8") as log:
+            for rec in results:
+                is_fatal = rec.pop("fatal")
+                if is_fatal:
+                    fatal = rec
+                    break
+                recs[rec["clip_id"]] = rec
+                log.write(json.dumps(rec, default=float) + "\n")
+                log.flush()
+                bar.update(1)
+    finally:
+        bar.close()
+    return fatal
+
+
 def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None, *, n_jobs: int = -1,
                         progress: bool = True, retry_failed: bool = False) -> pd.DataFrame:
     """Render every clip of a source to spectrogram images, in parallel, resumably.
@@ -240,8 +280,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     render (Ctrl-C, a killed kernel) loses nothing: run it again to continue. Images are written
     under a temporary name and renamed, so no half-written image ever carries a final name.
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+    from threadpoolctl import threadpool_limits
 
     params = params or SpectrogramParams()
     table = load_source(source) if isinstance(source, (str, os.PathLike)) else source.copy()
@@ -261,25 +300,10 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     n_done_before = len(table) - len(todo)
     partial = out_dir / "manifest.partial.jsonl"
     n_jobs = 1 if len(todo) <= 16 else n_jobs
-    fatal = None
-    if todo:
-        jobs = (delayed(_render_one)(row.clip_id, row.path, str(out_dir), params) for row in todo)
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs) if n_jobs != 1 else \
-            (_render_one(row.clip_id, row.path, str(out_dir), params) for row in todo)
-        bar = tqdm(total=len(todo), unit="clip", desc="Rendering", disable=not progress)
-        try:
-            with open(partial, "a", encoding="utf-8") as log:
-                for rec in results:
-                    is_fatal = rec.pop("fatal")
-                    if is_fatal:
-                        fatal = rec
-                        break
-                    recs[rec["clip_id"]] = rec
-                    log.write(json.dumps(rec, default=float) + "\n")
-                    log.flush()
-                    bar.update(1)
-        finally:
-            bar.close()
+    # in-process, small BLAS products are fastest on one thread (threads only wait for each other)
+    blas_limit = threadpool_limits(limits=1, user_api="blas") if todo and n_jobs == 1 else nullcontext()
+    with blas_limit:
+        fatal = _run(todo, out_dir, params, n_jobs, partial, recs, progress)
     if fatal is not None:
         raise RenderError(f"{out_dir}: {fatal['error']} (while writing the image of {fatal['path']}). "
                           f"Free some space and run again: the {len(recs)} clips done so far are kept.")

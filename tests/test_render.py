@@ -129,3 +129,56 @@ def test_killed_render_continues_and_leaves_only_valid_images(tmp_path):
         Image.open(out / img).verify()
     leftovers = [p for p in (out / "images").rglob("*") if p.is_file() and not p.name.endswith(".png")]
     assert leftovers == []
+
+
+def test_folder_rendered_before_the_new_parameters_still_counts_as_the_same(folder, tmp_path):
+    out = tmp_path / "specs"
+    render_spectrograms(folder, out, progress=False)
+    pfile = out / "params.json"
+    old = json.loads(pfile.read_text())
+    for key in ("kind", "n_mfcc", "channels", "width"):  # what a params.json of an earlier version holds
+        del old[key]
+    pfile.write_text(json.dumps(old))
+    m = render_spectrograms(folder, out, progress=False)
+    assert m.attrs["summary"]["rendered"] == 0 and m.attrs["summary"]["already_done"] == 11
+    with pytest.raises(ParameterError, match="kind 'logmel' -> 'mfcc'"):
+        render_spectrograms(folder, out, SpectrogramParams(kind="mfcc"), progress=False)
+    with pytest.raises(ParameterError, match="width None -> 64"):
+        render_spectrograms(folder, out, SpectrogramParams(width=64), progress=False)
+
+
+def test_each_kind_renders_its_own_images(folder, tmp_path):
+    heights = {"stft": 1025, "mfcc": 20, "chroma": 12}
+    for kind, height in heights.items():
+        m = render_spectrograms(folder, tmp_path / kind, SpectrogramParams(kind=kind, width=48), progress=False)
+        ok = m[m["error"] == ""]
+        assert len(ok) == 9
+        assert {Image.open(tmp_path / kind / img).size for img in ok["image"]} == {(48, height)}
+    stacked = render_spectrograms(folder, tmp_path / "stack", SpectrogramParams(kind="stack", n_mels=32),
+                                  progress=False)
+    img = Image.open(tmp_path / "stack" / stacked.loc[stacked["error"] == "", "image"].iloc[0])
+    assert img.mode == "RGB" and img.size[1] == 32
+
+
+def test_cli_render_takes_kind_width_and_channels(folder, tmp_path):
+    from audiospec_utils.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["-q", "render", str(folder), "--out", str(out), "--kind", "stack", "--channels",
+                 "logmel,chroma,mfcc", "--n-mels", "24", "--width", "30", "--jobs", "1"]) == 0
+    params = json.loads((out / "params.json").read_text())
+    assert params["kind"] == "stack" and params["channels"] == ["logmel", "chroma", "mfcc"] and params["width"] == 30
+    m = read_manifest(out)
+    assert {Image.open(out / i).size for i in m.loc[m["error"] == "", "image"]} == {(30, 24)}
+    assert main(["-q", "render", str(folder), "--out", str(tmp_path / "bad"), "--kind", "stack",
+                 "--channels", "logmel,delta"]) == 2
+
+
+def test_workers_return_small_records_only(folder, tmp_path):
+    # nothing per clip but a small dict comes back to the main process, so memory stays flat
+    from audiospec_utils.render import _render_one
+
+    rec = _render_one("low/l0", str(folder / "low" / "l0.wav"), str(tmp_path), SpectrogramParams())
+    assert rec["images"] == ["images/low/l0.png"] and rec["error"] == ""
+    assert len(json.dumps(rec, default=float)) < 400
+    assert all(isinstance(v, (str, int, float, bool, list)) for v in rec.values())

@@ -110,3 +110,138 @@ def test_render_clip_writes_png_named_as_asked(tmp_path):
     assert out["n_images"] == 1 and out["sr"] == SR and out["duration"] == pytest.approx(2.0)
     img = Image.open(out["images"][0])
     assert img.mode == "L" and img.size == (1 + 2 * SR // 256, 64)
+
+
+# --- kinds, pixels, image size -------------------------------------------------------------------
+
+from audiospec_utils.spectrogram import (KINDS, chroma, mfcc, spectrogram, spectrogram_image, stack,  # noqa: E402
+                                         stft_db)
+
+SR44 = 44100
+
+
+def _noisy_tones(seconds=1.3, sr=SR44, seed=0):
+    rng = np.random.default_rng(seed)
+    y = tone(440, seconds, sr, 0.3) + tone(2500, seconds, sr, 0.1) + 0.01 * rng.standard_normal(int(seconds * sr))
+    return y.astype(np.float32)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"n_fft": 1024, "hop_length": 300, "n_mels": 64, "fmin": 50.0, "fmax": 8000.0},
+                                    {"n_fft": 512, "hop_length": 128, "n_mels": 40, "top_db": 60.0}])
+def test_logmel_equals_librosa_melspectrogram_and_power_to_db(kwargs):
+    import librosa
+
+    p = SpectrogramParams(**kwargs)
+    r = p.resolve(SR44)
+    y = _noisy_tones()
+    ref = librosa.power_to_db(librosa.feature.melspectrogram(
+        y=y.astype(np.float64), sr=SR44, n_fft=r["n_fft"], hop_length=r["hop_length"], n_mels=r["n_mels"],
+        fmin=r["fmin"], fmax=r["fmax"], center=True, pad_mode="constant"), ref=np.max, top_db=p.top_db)
+    ours = logmel(y, SR44, p)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=0.02)
+
+
+def test_stft_db_is_linear_frequency_and_cut_at_fmax():
+    import librosa
+
+    y = _noisy_tones()
+    p = SpectrogramParams(n_fft=1024, hop_length=256)
+    s = stft_db(y, SR44, p)
+    ref = librosa.power_to_db(np.abs(librosa.stft(y.astype(np.float64), n_fft=1024, hop_length=256)) ** 2,
+                              ref=np.max, top_db=80)
+    assert s.shape == (513, 1 + len(y) // 256) and s.dtype == np.float32
+    np.testing.assert_allclose(s, ref, atol=0.02)
+    assert int(np.argmax(s.mean(axis=1))) == round(440 * 1024 / SR44)  # bin k is k * sr / n_fft Hz
+    cut = stft_db(y, SR44, SpectrogramParams(n_fft=1024, hop_length=256, fmax=5000.0))
+    assert cut.shape[0] == int(5000 * 1024 / SR44) + 1
+    np.testing.assert_allclose(cut, s[:cut.shape[0]] - s[:cut.shape[0]].max(), atol=1e-4)
+
+
+def test_mfcc_and_chroma_follow_librosa():
+    import librosa
+
+    y = _noisy_tones()
+    p = SpectrogramParams(n_mfcc=13, n_fft=2048, hop_length=512)
+    m = mfcc(y, SR44, p)
+    assert m.shape == (13, 1 + len(y) // 512) and m.dtype == np.float32
+    np.testing.assert_allclose(m, librosa.feature.mfcc(S=logmel(y, SR44, p), n_mfcc=13), rtol=1e-4, atol=1e-2)
+    c = chroma(y, SR44, p)
+    ref = librosa.feature.chroma_stft(S=np.abs(librosa.stft(y, n_fft=2048, hop_length=512)) ** 2, sr=SR44,
+                                      n_fft=2048, tuning=0.0)
+    assert c.shape == (12, m.shape[1]) and c.max() <= 1.0 + 1e-6
+    np.testing.assert_allclose(c, ref, atol=1e-3)
+    assert int(np.argmax(c.mean(axis=1))) == 9  # 440 Hz is A: C=0, ..., A=9
+
+
+def test_every_kind_has_its_documented_height_and_pixels():
+    y = _noisy_tones()
+    heights = {"stft": 1025, "logmel": 128, "mfcc": 20, "chroma": 12, "stack": 128}
+    for kind in KINDS:
+        p = SpectrogramParams(kind=kind)
+        s = spectrogram(y, SR44, p)
+        img = spectrogram_image(s, p)
+        assert img.dtype == np.uint8 and img.shape[:2] == (heights[kind], 1 + len(y) // 512), kind
+        assert img.ndim == (3 if kind == "stack" else 2)
+    # MFCC: per image min..max; chroma: fixed 0..1 -> 0..255
+    m = spectrogram_image(mfcc(y, SR44), SpectrogramParams(kind="mfcc"))
+    assert m.min() == 0 and m.max() == 255
+    fixed = spectrogram_image(np.array([[0.0, 0.5], [1.0, 0.25]], np.float32), SpectrogramParams(kind="chroma"))
+    assert fixed.tolist() == [[255, 64], [0, 128]]  # row 0 of the image = the top pitch class
+
+
+def test_stack_is_logmel_and_its_deltas_as_rgb():
+    y = tone(1000, 1.0, SR44)
+    p = SpectrogramParams(kind="stack", n_mels=64)
+    s = stack(y, SR44, p)
+    assert s.shape == (3, 64, 1 + len(y) // 512)
+    img = spectrogram_image(s, p)
+    grey = spectrogram_to_image(logmel(y, SR44, p), p.top_db)
+    assert (img[..., 0] == grey).all()  # red = the log-mel image
+    middle = img[:, 20:-20, 1]          # a steady tone: no change over time -> delta mid-grey
+    assert np.abs(middle.astype(int) - 128).max() <= 3
+    other = SpectrogramParams(kind="stack", n_mels=64, channels=("chroma", "mfcc", "stft"))
+    assert spectrogram_image(stack(y, SR44, other), other).shape == (64, s.shape[2], 3)
+
+
+def test_fixed_width_resizes_only_the_time_axis():
+    y = _noisy_tones(2.0)
+    native = spectrogram_image(logmel(y, SR44), SpectrogramParams())
+    for width in (50, 400):
+        p = SpectrogramParams(width=width)
+        img = spectrogram_image(logmel(y, SR44, p), p)
+        assert img.shape == (128, width)
+        # the 440 Hz row stays the brightest row: frequencies are untouched
+        assert int(np.argmax(img.mean(axis=1))) == int(np.argmax(native.mean(axis=1)))
+    same = SpectrogramParams(width=native.shape[1])
+    assert (spectrogram_image(logmel(y, SR44), same) == native).all()
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"kind": "cqt"}, "kind"), ({"kind": "stack", "channels": ("logmel", "delta")}, "channels"),
+    ({"kind": "stack", "channels": ("logmel", "delta", "zcr")}, "channels"), ({"width": 0}, "width"),
+    ({"kind": "mfcc", "n_mfcc": 0}, "n_mfcc"), ({"kind": "mfcc", "n_mels": 16, "n_mfcc": 20}, "n_mfcc"),
+    ({"kind": "stack", "cmap": "magma"}, "cmap"),
+])
+def test_bad_new_parameters_raise(kwargs, name):
+    with pytest.raises(ParameterError, match=name):
+        SpectrogramParams(**kwargs)
+
+
+def test_params_from_before_the_new_keys_mean_the_defaults():
+    old = {"sr": None, "n_fft": None, "hop_length": None, "n_mels": 128, "fmin": 20.0, "fmax": None,
+           "top_db": 80.0, "clip_policy": "full", "duration": None, "cmap": None}
+    p = SpectrogramParams.from_dict(old)
+    assert p == SpectrogramParams() and p.kind == "logmel" and p.width is None
+    q = SpectrogramParams.from_dict(SpectrogramParams(kind="stack", channels=("mfcc", "chroma", "stft")).to_dict())
+    assert q.channels == ("mfcc", "chroma", "stft")
+
+
+def test_render_clip_stack_with_width_writes_rgb_png(tmp_path):
+    from PIL import Image
+
+    wav = write_wav(tmp_path / "a.wav", tone(440, 1.0, SR), sr=SR)
+    p = SpectrogramParams(kind="stack", n_mels=32, width=40)
+    out = render_clip(wav, lambda n: [tmp_path / "s.png"], p)
+    img = Image.open(out["images"][0])
+    assert img.mode == "RGB" and img.size == (40, 32)
