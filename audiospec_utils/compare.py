@@ -1,0 +1,1001 @@
+"""Does the image approach earn its cost? Baselines and spectrogram kinds on the same clips and split.
+
+Write-ups of "audio classification as image classification" each report one number on their own
+data: a gradient-boosting classifier on mel spectrograms, a small CNN trained from scratch on STFT
+magnitudes (the TensorFlow "simple audio recognition" tutorial), an ImageNet network fine-tuned on
+mel images (the fastai approach of this course). None compares them on the same clips. This module
+fits them all on **one** clip table, **one** train/validation split (drawn once per clip with
+:func:`audiospec_utils.train.split_by_clip`) and **one** seed, and scores every row with the same
+three metrics on the same validation clips.
+
+The rows (:data:`ROWS`)
+-----------------------
+``gbm``
+    Classical baseline: summary statistics of each clip's log-mel (:func:`logmel_stats`: per mel
+    band the mean, standard deviation, min, max, 10th/50th/90th percentile and mean absolute
+    frame-to-frame change, 8 x 40 = 320 numbers) fed to scikit-learn's
+    :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (:class:`GBMBaseline`). No image,
+    no GPU, no pretrained weights.
+``small_cnn``
+    Four conv-batchnorm-ReLU-maxpool blocks, global average pooling and one linear layer
+    (:func:`small_cnn`, about 100 k weights, as in the TensorFlow and Keras audio tutorials),
+    trained from scratch with fastai on the same log-mel images and DataLoaders as ResNet-34.
+``resnet34_logmel``
+    The course's model: ResNet-34 on log-mel images, from ImageNet weights when they are
+    available (``fine_tune``), else from scratch (``fit_one_cycle``); the ``pretrained`` column
+    says which.
+``resnet34_stft``, ``resnet34_mfcc``, ``resnet34_chroma``, ``resnet34_stack``
+    The same ResNet-34 recipe on the other spectrogram kinds of
+    :class:`audiospec_utils.spectrogram.SpectrogramParams` (``kind``): linear-frequency STFT in
+    dB, MFCCs, chroma, and the 3-channel stack (log-mel and its two time derivatives as RGB).
+    Each kind is rendered into its own folder, ``OUT/spectrograms/<kind>/``.
+
+Metrics, per clip on the validation split: accuracy, MAP@3
+(:func:`audiospec_utils.metrics.map_at_k`, the FSDKaggle2018 metric) and macro-averaged F1
+(:func:`sklearn.metrics.f1_score`, ``average="macro"``: every label counts the same, however
+rare). ``train_seconds`` is the fitting alone; ``predict_ms_per_clip`` is the inference on the
+validation clips (for the CNNs with reading and resizing their images) divided by their number.
+Neither includes decoding the audio and computing its spectrogram or statistics, which every row
+needs (2-6 ms per short clip on one core) and which is done once per kind and cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
+
+__all__ = [
+    "ROWS",
+    "ROW_GROUPS",
+    "COLUMNS",
+    "STATS",
+    "ComparisonSplit",
+    "make_split",
+    "logmel_stats",
+    "stats_feature_names",
+    "clip_features",
+    "GBMBaseline",
+    "small_cnn",
+    "ImageClassifier",
+    "evaluate",
+    "compare",
+    "plot_comparison",
+    "select_rows",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Rows of the comparison: id -> (method, feature). ``feature`` is the spectrogram kind the method
+#: sees (``"logmel_stats"``: statistics of the log-mel, see :func:`logmel_stats`).
+ROWS = {
+    "gbm": ("gbm", "logmel_stats"),
+    "small_cnn": ("small_cnn", "logmel"),
+    "resnet34_logmel": ("resnet34", "logmel"),
+    "resnet34_stft": ("resnet34", "stft"),
+    "resnet34_mfcc": ("resnet34", "mfcc"),
+    "resnet34_chroma": ("resnet34", "chroma"),
+    "resnet34_stack": ("resnet34", "stack"),
+}
+
+#: Names that select several rows at once (``--methods baselines``).
+ROW_GROUPS = {
+    "all": tuple(ROWS),
+    "baselines": ("gbm", "small_cnn", "resnet34_logmel"),
+    "kinds": tuple(r for r in ROWS if r.startswith("resnet34_")),
+}
+
+#: Columns of ``comparison.csv``; ``error`` is empty for the rows that ran.
+COLUMNS = ["row", "method", "feature", "pretrained", "accuracy", "map_at_3", "macro_f1", "train_seconds",
+           "predict_ms_per_clip", "n_train", "n_valid", "error"]
+
+#: Statistics computed per mel band by :func:`logmel_stats`, in this order.
+STATS = ("mean", "std", "min", "max", "p10", "p50", "p90", "delta_mean_abs")
+
+_VERSION = 1  # of the cached row results; bump when a method changes
+
+
+def select_rows(methods=None) -> list[str]:
+    """Expand row ids and group names into the list of rows to run, in :data:`ROWS` order.
+
+    Parameters
+    ----------
+    methods : iterable of str, or str, or None
+        Row ids (:data:`ROWS`) and group names (:data:`ROW_GROUPS`: ``all``, ``baselines``,
+        ``kinds``); a string may hold several, separated by commas. ``None``: every row.
+
+    Returns
+    -------
+    list of str
+        Row ids, each once.
+
+    Raises
+    ------
+    ParameterError
+        An unknown name.
+    """
+    if methods is None:
+        return list(ROWS)
+    if isinstance(methods, str):
+        methods = [methods]
+    wanted = set()
+    for item in methods:
+        for name in str(item).split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name in ROW_GROUPS:
+                wanted.update(ROW_GROUPS[name])
+            elif name in ROWS:
+                wanted.add(name)
+            else:
+                raise ParameterError(f"unknown method {name!r}; choose among {', '.join([*ROWS, *ROW_GROUPS])}")
+    if not wanted:
+        raise ParameterError("no method selected")
+    return [r for r in ROWS if r in wanted]
+
+
+# ----------------------------------------------------------------------------------------------
+# The split
+
+
+@dataclass
+class ComparisonSplit:
+    """One train/validation split of one clip table, shared by every row.
+
+    Attributes
+    ----------
+    clips : pandas.DataFrame
+        One row per clip, in a fixed order: ``clip_id``, ``fname``, ``path``, ``label``,
+        ``split`` (as the clip table) and ``is_valid`` (bool).
+    vocab : list of str
+        The sorted labels; the class index of a label is its position here.
+    valid_pct : float
+        Fraction of each label's clips held out.
+    seed : int
+        Seed of the split, and of every method's training.
+    """
+
+    clips: pd.DataFrame
+    vocab: list
+    valid_pct: float
+    seed: int
+
+    @property
+    def train_clips(self) -> pd.DataFrame:
+        """The training clips (rows of :attr:`clips`)."""
+        return self.clips[~self.clips["is_valid"]]
+
+    @property
+    def valid_clips(self) -> pd.DataFrame:
+        """The validation clips (rows of :attr:`clips`)."""
+        return self.clips[self.clips["is_valid"]]
+
+    @property
+    def valid_ids(self) -> list:
+        """Sorted ``clip_id`` of the validation clips."""
+        return sorted(self.valid_clips["clip_id"])
+
+    def fingerprint(self) -> str:
+        """A short hash of which clip is on which side with which label (for caching results)."""
+        h = hashlib.sha1()
+        for cid, label, valid in self.clips[["clip_id", "label", "is_valid"]].itertuples(index=False):
+            h.update(f"{cid}\t{label}\t{int(valid)}\n".encode())
+        return h.hexdigest()[:16]
+
+
+def make_split(table: pd.DataFrame, *, valid_pct: float = 0.2, seed: int = 42) -> ComparisonSplit:
+    """Draw the validation split once, per label and per clip, for every row of a comparison.
+
+    The split is :func:`audiospec_utils.train.split_by_clip` on the clips in the table's order;
+    :func:`audiospec_utils.train.spectrogram_dataloaders` given the same clips in the same order
+    (its ``table=``) draws exactly the same split, which :class:`ImageClassifier` checks.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Clip table (``clip_id``, ``label``...; :mod:`audiospec_utils.datasets`), one row per clip,
+        labelled training clips only.
+    valid_pct : float in (0, 1)
+    seed : int
+
+    Returns
+    -------
+    ComparisonSplit
+
+    Raises
+    ------
+    DatasetError
+        Duplicate clip ids, unlabelled clips, or fewer than two labels.
+    ParameterError
+        `valid_pct` out of range.
+    """
+    from .train import split_by_clip
+
+    if table["clip_id"].duplicated().any():
+        raise DatasetError("the clip table names a clip twice; a comparison needs one row per clip")
+    if (table["label"] == "").any():
+        raise DatasetError("the clip table has unlabelled clips; keep only labelled training clips")
+    if table["label"].nunique() < 2:
+        raise DatasetError("a comparison needs at least two labels")
+    clips = table.reset_index(drop=True).copy()
+    clips["is_valid"] = False
+    clips.loc[split_by_clip(clips, valid_pct, seed), "is_valid"] = True
+    return ComparisonSplit(clips, sorted(clips["label"].unique()), float(valid_pct), int(seed))
+
+
+# ----------------------------------------------------------------------------------------------
+# Classical baseline: statistics of the log-mel + gradient boosting
+
+
+def logmel_stats(S_db: np.ndarray) -> np.ndarray:
+    """Summary statistics of a log-mel spectrogram, per mel band: a fixed-length clip descriptor.
+
+    The classical route to audio classification: describe each clip by statistics of its
+    spectrogram over time, whatever its length, and give them to a tabular classifier.
+
+    Parameters
+    ----------
+    S_db : np.ndarray, shape (n_mels, n_frames), float
+        Log-mel in dB (:func:`audiospec_utils.spectrogram.logmel`), ``n_frames >= 1``.
+
+    Returns
+    -------
+    np.ndarray, shape (len(STATS) * n_mels,), float32
+        Statistic-major: first the ``n_mels`` band means (dB), then the standard deviations (dB),
+        minima, maxima, 10th, 50th and 90th percentiles (dB), and the mean absolute change from
+        one frame to the next (dB per frame; 0 for a single frame). :func:`stats_feature_names`
+        names them.
+
+    Raises
+    ------
+    ParameterError
+        `S_db` is not 2-D or has no frame.
+    """
+    S = np.asarray(S_db, dtype=np.float64)
+    if S.ndim != 2 or S.shape[1] < 1:
+        raise ParameterError(f"S_db must have shape (n_mels, n_frames >= 1), got {S.shape}")
+    p10, p50, p90 = np.percentile(S, [10, 50, 90], axis=1)
+    delta = np.abs(np.diff(S, axis=1)).mean(axis=1) if S.shape[1] > 1 else np.zeros(S.shape[0])
+    parts = [S.mean(axis=1), S.std(axis=1), S.min(axis=1), S.max(axis=1), p10, p50, p90, delta]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def stats_feature_names(n_mels: int) -> list[str]:
+    """Names of the columns of :func:`logmel_stats`: ``"<stat>_band<k>"``, statistic-major.
+
+    Parameters
+    ----------
+    n_mels : int
+        Number of mel bands.
+
+    Returns
+    -------
+    list of str, length ``len(STATS) * n_mels``
+    """
+    return [f"{s}_band{k:03d}" for s in STATS for k in range(int(n_mels))]
+
+
+def _stats_one(path: str, params) -> np.ndarray | None:
+    from .audio import load_audio
+    from .spectrogram import logmel
+
+    try:
+        y, sr = load_audio(path, sr=params.sr)
+        return logmel_stats(logmel(y, sr, params))
+    except AudiospecError:
+        return None
+
+
+def clip_features(table: pd.DataFrame, params=None, *, n_jobs: int = -1, cache=None,
+                  progress: bool = False) -> np.ndarray:
+    """:func:`logmel_stats` of every clip of a table, in parallel, cached on disk.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Clip table with ``clip_id`` and ``path`` (audio file).
+    params : SpectrogramParams or None
+        Log-mel settings (``kind`` is ignored; the whole clip is used whatever ``clip_policy``
+        says). Default: ``SpectrogramParams(n_mels=40)``.
+    n_jobs : int
+        joblib worker processes; ``-1`` = all cores. Fewer than 64 clips run in-process.
+    cache : str or os.PathLike or None
+        An ``.npz`` file: features already there for these parameters are reused, new ones added.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    np.ndarray, shape (len(table), len(STATS) * n_mels), float32
+        One row per clip, in the table's order; a clip that cannot be decoded gets a row of NaN
+        (gradient boosting copes with NaN; :func:`compare` leaves such clips out of the split).
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from .spectrogram import SpectrogramParams
+
+    params = dataclasses.replace(params or SpectrogramParams(n_mels=40), kind="logmel", cmap=None)
+    n_feat = len(STATS) * params.n_mels
+    key = params.to_json()
+    known = {}
+    cache = Path(cache) if cache is not None else None
+    if cache is not None and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                if str(z["params"]) == key:
+                    known = dict(zip(z["clip_id"].tolist(), z["X"]))
+        except (OSError, ValueError, KeyError):
+            logger.warning("%s: unreadable feature cache, recomputing", cache)
+    ids, paths = table["clip_id"].tolist(), table["path"].tolist()
+    todo = [i for i, cid in enumerate(ids) if cid not in known]
+    if todo:
+        jobs = (delayed(_stats_one)(paths[i], params) for i in todo)
+        runner = Parallel(n_jobs=n_jobs if len(todo) >= 64 else 1, batch_size=16)
+        results = list(tqdm(runner(jobs), total=len(todo), desc="Log-mel statistics", disable=not progress))
+        for i, feats in zip(todo, results):
+            known[ids[i]] = np.full(n_feat, np.nan, np.float32) if feats is None else feats
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            all_ids = list(known)
+            tmp = cache.with_name(cache.name + ".tmp.npz")
+            np.savez(tmp, clip_id=np.array(all_ids), X=np.stack([known[c] for c in all_ids]), params=np.array(key))
+            os.replace(tmp, cache)
+    if not ids:
+        return np.zeros((0, n_feat), np.float32)
+    return np.stack([known[c] for c in ids]).astype(np.float32)
+
+
+class GBMBaseline:
+    """Gradient boosting on log-mel statistics: the classical, image-free baseline.
+
+    scikit-learn's :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (histogram-based
+    gradient boosting of decision trees, as LightGBM; one tree per class and iteration) on the
+    :func:`logmel_stats` of each clip.
+
+    Parameters
+    ----------
+    params : SpectrogramParams or None
+        Log-mel settings of the statistics; default 40 mel bands (320 features).
+    max_iter : int
+        Most boosting iterations. With 500 training clips or more, 10% of them are held out for
+        early stopping (after 10 iterations without improvement); fewer clips train all
+        `max_iter` iterations.
+    learning_rate : float
+    min_samples_leaf : int or None
+        Fewest training clips in a leaf; ``None``: scikit-learn's 20, lowered to a quarter of
+        the mean number of training clips per label when that is smaller (so that a tiny set
+        can still be split).
+    seed : int
+        ``random_state`` of the classifier (early-stopping split).
+    n_jobs : int
+        Processes computing the features (:func:`clip_features`).
+    n_threads : int or None
+        OpenMP threads of the boosting. Default 1: OpenMP threads spin while they wait, so on a
+        small or shared CPU one thread is several times faster than two (measured here: 0.2 s
+        against 1 s per iteration on 2,400 clips). ``None``: scikit-learn's default (all cores).
+    cache : str or os.PathLike or None
+        Feature cache file (see :func:`clip_features`).
+
+    Attributes
+    ----------
+    method, feature, pretrained : str, str, bool
+        ``"gbm"``, ``"logmel_stats"``, ``False`` (the row's identity in the table).
+    model_ : HistGradientBoostingClassifier
+        After :meth:`fit`.
+    """
+
+    method, feature, pretrained = "gbm", "logmel_stats", False
+
+    def __init__(self, params=None, *, max_iter: int = 200, learning_rate: float = 0.1,
+                 min_samples_leaf: int | None = None, seed: int = 42,
+                 n_jobs: int = -1, n_threads: int | None = 1, cache=None, progress: bool = False):
+        from .spectrogram import SpectrogramParams
+
+        self.params = dataclasses.replace(params or SpectrogramParams(n_mels=40), kind="logmel", cmap=None)
+        self.max_iter, self.learning_rate, self.seed = int(max_iter), float(learning_rate), int(seed)
+        self.min_samples_leaf = min_samples_leaf
+        self.n_jobs, self.n_threads, self.cache, self.progress = n_jobs, n_threads, cache, progress
+
+    def prepare(self, table: pd.DataFrame) -> set:
+        """Compute (or load) the features of every clip; return the ids of the usable clips.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            Clip table (``clip_id``, ``path``).
+
+        Returns
+        -------
+        set of str
+            Clips whose audio could be decoded.
+        """
+        X = clip_features(table, self.params, n_jobs=self.n_jobs, cache=self.cache, progress=self.progress)
+        return set(table["clip_id"][np.isfinite(X).all(axis=1)])
+
+    def _X(self, clips):
+        return clip_features(clips, self.params, n_jobs=self.n_jobs, cache=self.cache)
+
+    def fit(self, split: ComparisonSplit) -> "GBMBaseline":
+        """Fit on the training clips of `split`.
+
+        Returns
+        -------
+        GBMBaseline
+            `self`, fitted.
+        """
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from threadpoolctl import threadpool_limits
+
+        train = split.train_clips
+        X = self._X(train)
+        y = train["label"].map({c: i for i, c in enumerate(split.vocab)}).to_numpy()
+        leaf = self.min_samples_leaf or min(20, max(1, len(y) // (4 * len(split.vocab))))
+        self.model_ = HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, min_samples_leaf=leaf,
+            early_stopping=len(y) >= 500,
+            validation_fraction=0.1, n_iter_no_change=10, random_state=self.seed)
+        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+            self.model_.fit(X, y)
+        self.vocab_ = list(split.vocab)
+        return self
+
+    def predict(self, split: ComparisonSplit) -> pd.DataFrame:
+        """Class probabilities of the validation clips of `split`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per validation clip: ``clip_id``, ``label``, one column per class of
+            ``split.vocab`` (probability), ``pred`` (best class); as
+            :func:`audiospec_utils.train.clip_predictions`.
+        """
+        from threadpoolctl import threadpool_limits
+
+        valid = split.valid_clips
+        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+            proba = self.model_.predict_proba(self._X(valid))
+        full = np.zeros((len(valid), len(self.vocab_)))
+        full[:, self.model_.classes_] = proba  # a class absent from training keeps probability 0
+        out = pd.DataFrame(full, columns=self.vocab_)
+        out.insert(0, "clip_id", valid["clip_id"].to_numpy())
+        out.insert(1, "label", valid["label"].to_numpy())
+        out["pred"] = out[self.vocab_].idxmax(axis=1)
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Image classifiers: a small CNN from scratch, and ResNet-34
+
+
+def small_cnn(n_classes: int, *, n_in: int = 3, widths=(16, 32, 64, 128), p_drop: float = 0.25):
+    """A small CNN from scratch: conv-batchnorm-ReLU-maxpool blocks, global pooling, one linear layer.
+
+    The network of the TensorFlow "simple audio recognition" and Keras audio tutorials, with batch
+    normalisation: each block is a 3x3 convolution (padding 1, no bias), ``BatchNorm2d``,
+    ``ReLU`` and a 2x2 max-pooling that halves height and width; then ``AdaptiveAvgPool2d(1)``,
+    dropout and a linear classifier. With the default widths: about 100 k weights (ResNet-34:
+    21 M).
+
+    Parameters
+    ----------
+    n_classes : int
+        Outputs (logits).
+    n_in : int
+        Input channels (3: the DataLoaders give RGB images).
+    widths : sequence of int
+        Channels of each block; one block per entry.
+    p_drop : float
+        Dropout before the linear layer.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Input ``(bs, n_in, H, W)`` float with ``H, W >= 2 ** len(widths)``; output
+        ``(bs, n_classes)`` logits.
+    """
+    from torch import nn
+
+    layers, c = [], n_in
+    for w in widths:
+        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                   nn.MaxPool2d(2)]
+        c = w
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(p_drop), nn.Linear(c, n_classes)]
+    return nn.Sequential(*layers)
+
+
+class ImageClassifier:
+    """A CNN on spectrogram images, trained with fastai on the course's DataLoaders.
+
+    :func:`audiospec_utils.train.spectrogram_dataloaders` (given the split's clips, so that its
+    validation split is the comparison's), then a learner (:func:`small_cnn` in a fastai
+    ``Learner``, or :func:`audiospec_utils.train.create_learner` for a ResNet), trained with
+    :func:`audiospec_utils.train.fit`: ``fine_tune`` (one frozen epoch, then `epochs`) from
+    ImageNet weights, else ``fit_one_cycle(epochs)``. The last epoch is kept (no best-epoch
+    selection on the validation clips, which are the ones scored).
+
+    Parameters
+    ----------
+    spec_dir : str or os.PathLike
+        Render folder of this kind (created by :meth:`prepare`).
+    arch : {"small_cnn", "resnet18", "resnet34", "resnet50"}
+    params : SpectrogramParams
+        How this kind is rendered (``kind`` included).
+    epochs, img_size, bs : int
+        Training epochs, square input size in pixels, batch size.
+    pretrained : bool
+        ImageNet weights (ResNets only).
+    weights : str or os.PathLike or None
+        Local ImageNet weights file (see :func:`audiospec_utils.train.load_imagenet_weights`).
+    lr : float or None
+        Peak learning rate; default that of :func:`audiospec_utils.train.fit`.
+    path : str or os.PathLike or None
+        Folder for the learner's files (``history.csv``).
+    n_jobs : int
+        Render workers.
+    progress : bool
+        Progress bars.
+
+    Attributes
+    ----------
+    method, feature, pretrained
+        The row's identity: `arch`, ``params.kind``, `pretrained`.
+    """
+
+    def __init__(self, spec_dir, arch: str = "resnet34", *, params=None, epochs: int = 3, img_size: int = 64,
+                 bs: int = 32, pretrained: bool = False, weights=None, lr: float | None = None, path=None,
+                 n_jobs: int = -1, progress: bool = False):
+        from .spectrogram import SpectrogramParams
+        from .train import ARCHS
+
+        if arch != "small_cnn" and arch not in ARCHS:
+            raise ParameterError(f"arch must be 'small_cnn' or one of {', '.join(ARCHS)}, got {arch!r}")
+        if arch == "small_cnn" and pretrained:
+            raise ParameterError("the small CNN has no pretrained weights; use pretrained=False")
+        for name, value in (("epochs", epochs), ("img_size", img_size), ("bs", bs)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        self.spec_dir = Path(spec_dir)
+        self.arch, self.params = arch, params or SpectrogramParams()
+        self.method, self.feature, self.pretrained = arch, self.params.kind, bool(pretrained)
+        self.epochs, self.img_size, self.bs, self.lr = int(epochs), int(img_size), int(bs), lr
+        self.weights, self.n_jobs, self.progress = weights, n_jobs, progress
+        self.path = Path(path) if path is not None else self.spec_dir / f"run_{arch}"
+
+    def prepare(self, table: pd.DataFrame) -> set:
+        """Render the clips into :attr:`spec_dir` (only what is missing); return the rendered ids.
+
+        Raises
+        ------
+        ParameterError
+            The folder holds images rendered with other parameters, or the kind is unknown.
+        """
+        from .render import render_spectrograms
+
+        manifest = render_spectrograms(table, self.spec_dir, self.params, n_jobs=self.n_jobs,
+                                       progress=self.progress)
+        return set(manifest.loc[manifest["image"] != "", "clip_id"])
+
+    def fit(self, split: ComparisonSplit) -> "ImageClassifier":
+        """Train on the training clips of `split` (seeded with ``split.seed``).
+
+        Raises
+        ------
+        AudiospecError
+            The DataLoaders' validation clips differ from the split's (they never should).
+        WeightsUnavailableError
+            `pretrained` and no ImageNet weights can be had.
+        """
+        from fastai.vision.all import CrossEntropyLossFlat, Learner, accuracy, set_seed
+
+        from .metrics import map_at_3
+        from .train import create_learner, device_name, fit, spectrogram_dataloaders, training_table
+
+        set_seed(split.seed, reproducible=True)
+        images = training_table(self.spec_dir)
+        order = pd.Series(np.arange(len(split.clips)), index=split.clips["clip_id"])
+        images = images[images["clip_id"].isin(order.index)].copy()
+        images["_order"] = images["clip_id"].map(order)
+        images = images.sort_values(["_order", "window"], kind="stable").drop(columns="_order").reset_index(drop=True)
+        dls = spectrogram_dataloaders(self.spec_dir, table=images, img_size=self.img_size, bs=self.bs,
+                                      valid_pct=split.valid_pct, seed=split.seed)
+        got = sorted(set(dls.valid_table["clip_id"]))
+        if got != split.valid_ids:
+            raise AudiospecError(f"{self.spec_dir}: the DataLoaders drew another validation split "
+                                 f"({len(got)} clips, expected {len(split.valid_ids)}); clips are missing "
+                                 f"from this render")
+        if list(dls.vocab) != list(split.vocab):
+            raise AudiospecError(f"{self.spec_dir}: labels differ from the split's")
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.arch == "small_cnn":
+            learn = Learner(dls, small_cnn(len(dls.vocab)), loss_func=CrossEntropyLossFlat(),
+                            metrics=[accuracy, map_at_3], path=self.path)
+            if device_name() == "cuda":
+                learn = learn.to_fp16()
+        else:
+            learn = create_learner(dls, self.arch, pretrained=self.pretrained, weights=self.weights, path=self.path)
+        if not self.progress:
+            learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
+            learn.logger = _quiet  # no per-epoch lines either
+        fit(learn, self.epochs, pretrained=self.pretrained, lr=self.lr, save_best=False)
+        self.learn_, self.dls_ = learn, dls
+        return self
+
+    def predict(self, split: ComparisonSplit) -> pd.DataFrame:
+        """Per-clip class probabilities on the validation clips (windows of a clip averaged).
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :func:`audiospec_utils.train.clip_predictions`: ``clip_id``, ``label``, one column
+            per class, ``pred``.
+        """
+        from .train import clip_predictions
+
+        probs, _ = self.learn_.get_preds(dl=self.dls_.valid)
+        return clip_predictions(probs.float().numpy(), self.dls_.valid_table, list(self.dls_.vocab))
+
+
+def _quiet(*args, **kwargs):
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Scores, the whole comparison, the chart
+
+
+def evaluate(clip_preds: pd.DataFrame, vocab) -> dict:
+    """Accuracy, MAP@3 and macro F1 of per-clip predictions.
+
+    Parameters
+    ----------
+    clip_preds : pandas.DataFrame
+        ``label`` and one probability column per class of `vocab` (one row per clip), as
+        :meth:`GBMBaseline.predict` and :meth:`ImageClassifier.predict` return.
+    vocab : sequence of str
+        The classes, in column order.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (fraction of clips whose best class is right), ``map_at_3``
+        (:func:`audiospec_utils.metrics.map_at_k` with k = 3), ``macro_f1``
+        (:func:`sklearn.metrics.f1_score` with ``average="macro"`` over the labels of `vocab`;
+        a label never predicted scores 0), and ``n_valid`` (clips); floats in [0, 1].
+
+    Raises
+    ------
+    DatasetError
+        No clip with a label of `vocab`.
+    """
+    from sklearn.metrics import f1_score
+
+    from .metrics import map_at_k
+
+    vocab = list(vocab)
+    known = clip_preds[clip_preds["label"].isin(vocab)]
+    if known.empty:
+        raise DatasetError("no validation clip with a known label to score")
+    y = known["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
+    p = known[vocab].to_numpy(dtype=np.float64)
+    pred = p.argmax(axis=1)
+    return {"accuracy": float((pred == y).mean()), "map_at_3": map_at_k(y, p, 3),
+            "macro_f1": float(f1_score(y, pred, labels=np.arange(len(vocab)), average="macro", zero_division=0)),
+            "n_valid": int(len(y))}
+
+
+def _resolve_pretrained(pretrained, weights, arch="resnet34") -> tuple[bool, str, str]:
+    """(use ImageNet weights, note, error): `pretrained` None = when available; error when required."""
+    from .train import load_imagenet_weights
+
+    if pretrained is False:
+        return False, "from scratch (pretrained=False)", ""
+    try:
+        load_imagenet_weights(arch, weights)
+    except WeightsUnavailableError as err:
+        first = str(err).splitlines()[0]
+        if pretrained:
+            return True, "ImageNet weights required but unavailable", f"WeightsUnavailableError: {first}"
+        logger.warning("ImageNet weights unavailable (%s): the ResNet-34 rows train from scratch", first)
+        return False, f"from scratch: ImageNet weights unavailable ({first})", ""
+    return True, "ImageNet weights" + (f" from {weights}" if weights else ""), ""
+
+
+def _write_table(rows: list[dict], out_dir: Path) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    tmp = out_dir / "comparison.csv.tmp"
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, out_dir / "comparison.csv")
+    return df
+
+
+def _row_label(r) -> str:
+    names = {"gbm": "Gradient boosting", "small_cnn": "Small CNN", "resnet34": "ResNet-34"}
+    label = f"{names.get(r['method'], r['method'])}\n{r['feature']}"
+    if r["method"] not in ("gbm", "small_cnn"):
+        label += " (ImageNet)" if r["pretrained"] else " (scratch)"
+    return label
+
+
+def plot_comparison(table: pd.DataFrame, save_to=None, *, title: str | None = None):
+    """Horizontal bar chart of accuracy and MAP@3 per row of a comparison.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        What :func:`compare` returns (or ``comparison.csv`` read back). Rows that failed are
+        drawn without bars and marked "failed".
+    save_to : str or os.PathLike or None
+        Save the figure there (PNG, 110 dpi).
+    title : str or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    df = table.reset_index(drop=True)
+    n = len(df)
+    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.62 * max(n, 1)))
+    ypos = np.arange(n)[::-1]
+    h = 0.38
+    bars_spec = ((h / 2, "accuracy", "#4c72b0", "accuracy"), (-h / 2, "map_at_3", "#dd8452", "MAP@3"))
+    for off, col, colour, name in bars_spec:
+        vals = pd.to_numeric(df[col], errors="coerce").fillna(0).to_numpy() if n else np.zeros(0)
+        bars = ax.barh(ypos + off, vals, height=h, color=colour, label=name)
+        for bar, v, err in zip(bars, vals, df.get("error", pd.Series([""] * n)).fillna("")):
+            if not err:
+                ax.text(v + 0.005, bar.get_y() + bar.get_height() / 2, f"{v:.3f}", va="center", fontsize=8)
+    for y, err in zip(ypos, df.get("error", pd.Series([""] * n)).fillna("")):
+        if err:
+            ax.text(0.01, y, "failed: see comparison.csv", va="center", fontsize=8, color="firebrick")
+    ax.set_yticks(ypos, [_row_label(r) for _, r in df.iterrows()], fontsize=8)
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("validation score (same clips for every row)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or "Baselines and spectrogram kinds on one split")
+    fig.tight_layout()
+    if save_to is not None:
+        fig.savefig(save_to, dpi=110)
+    return fig
+
+
+def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 64, bs: int = 32, seed: int = 42,
+            valid_pct: float = 0.2, n_per_label: int | None = None, params=None, pretrained: bool | None = None,
+            weights=None, n_jobs: int = -1, force: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Fit every baseline and spectrogram kind on the same clips and split; write the table and chart.
+
+    Steps: load the clips (labelled training clips only), render every kind the selected rows need
+    into ``out_dir/spectrograms/<kind>/`` and compute the GBM's statistics (both resumable),
+    keep the clips that every one of them could use, draw the validation split once
+    (:func:`make_split`), then fit and score each row (:data:`ROWS`). A row that fails records
+    its error and the run goes on. Each row's result is kept in ``out_dir/rows/<row>/``
+    (``result.json``, ``valid_predictions.csv``, ``history.csv``); run again with the same
+    settings and finished rows are read back, not retrained (``force=True`` retrains them).
+
+    Parameters
+    ----------
+    source : str or os.PathLike or pandas.DataFrame
+        Folder per class, CSV (``fname,label``), FSDKaggle2018 root, or a clip table.
+    out_dir : str or os.PathLike
+        Output folder: ``comparison.csv``, ``comparison.png``, ``split.csv``, ``rows/``,
+        ``spectrograms/``, ``features/``.
+    methods : iterable of str or None
+        Rows (:data:`ROWS`) or groups (:data:`ROW_GROUPS`); default all seven.
+    epochs : int
+        Epochs of every CNN row (one-cycle; pretrained ResNets get one frozen epoch more).
+    img_size, bs : int
+        Square image size in pixels and batch size of the CNN rows.
+    seed : int
+        Seed of the split, the training of every row and the GBM.
+    valid_pct : float
+        Fraction of each label's clips in the validation split.
+    n_per_label : int or None
+        Keep at most this many clips per label (sampled with `seed`) for a quicker run.
+    params : SpectrogramParams or None
+        Base rendering settings (``sr``, ``n_fft``, ``hop_length``, ``n_mels``, ``width``...); each
+        kind replaces ``kind`` (and drops ``cmap``). The GBM's statistics use 40 mel bands of the
+        same STFT. Default: the course's defaults.
+    pretrained : bool or None
+        ResNet rows: ``None`` (default) ImageNet weights when they can be loaded (`weights`, the
+        torch hub cache, or a download), else from scratch with a warning; ``True`` require them
+        (the ResNet rows fail without); ``False`` from scratch. The ``pretrained`` column says
+        what was used.
+    weights : str or os.PathLike or None
+        Local ImageNet ResNet-34 weights file.
+    n_jobs : int
+        Processes rendering and computing features (``-1``: all cores).
+    force : bool
+        Retrain rows that already have a result.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written to ``comparison.csv``, one row per selected row, columns
+        :data:`COLUMNS`: ``row``, ``method``, ``feature``, ``pretrained`` (bool), ``accuracy``,
+        ``map_at_3``, ``macro_f1`` (per validation clip), ``train_seconds`` (s, fitting only),
+        ``predict_ms_per_clip`` (ms, inference only), ``n_train``, ``n_valid`` (clips) and
+        ``error`` (empty when the row ran; then the scores are NaN).
+
+    Raises
+    ------
+    DatasetError
+        The source has no labelled clips, fewer than two labels, or no clip usable by every row.
+    ParameterError
+        A setting out of range or an unknown method.
+
+    Notes
+    -----
+    Cost, measured on a 2-core CPU (no GPU) with 3,000 spoken-digit clips of 0.4-1.9 s at 8 kHz
+    (10 labels; 2,400 training and 600 validation clips) and the defaults (``epochs=3``,
+    ``img_size=64``, ``bs=32``, ResNet-34 from scratch):
+
+    ==================  ==========================================================
+    step                time
+    ==================  ==========================================================
+    rendering           3-9 s per kind, 25 s for the five (once; resumable)
+    GBM statistics      ~6 s (once; cached in ``features/``)
+    ``gbm``             ~9 s to fit (early stopping), 0.05 ms per clip to predict
+    ``small_cnn``       ~6 s per epoch on an idle CPU (~40 s while shared)
+    each ResNet-34 row  ~37 s per epoch, ~2 min per row; 4-5 ms per clip to predict
+    ==================  ==========================================================
+
+    About 11 minutes in all on an idle CPU (19.4 minutes measured while two other jobs shared
+    it). Time grows linearly with clips and epochs and roughly with ``img_size ** 2``; with
+    ImageNet weights each ResNet row has one frozen epoch more (cheaper than a full one). Three
+    epochs leave a ResNet-34 trained from scratch short of its best (0.66 accuracy on those
+    digits, against 0.97 after the 8 epochs of ``audiospec train``): compare the baselines alone
+    with more epochs (``methods=["baselines"], epochs=8``, about 6 minutes) to see the gap.
+    """
+    from .datasets import COLUMNS as CLIP_COLUMNS
+    from .datasets import load_source, sample_per_label
+    from .spectrogram import SpectrogramParams
+
+    rows = select_rows(methods)
+    for name, value in (("epochs", epochs), ("img_size", img_size), ("bs", bs)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    if img_size < 16:
+        raise ParameterError(f"img_size must be at least 16 pixels, got {img_size}")
+    if not 0 < valid_pct < 1:
+        raise ParameterError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct!r}")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = params or SpectrogramParams()
+    table = load_source(source) if isinstance(source, (str, os.PathLike)) else source.copy()
+    missing = [c for c in CLIP_COLUMNS if c not in table.columns]
+    if missing:
+        raise DatasetError(f"clip table lacks column(s) {', '.join(missing)}")
+    table = table[(table["split"] == "train") & (table["label"] != "")]
+    if n_per_label is not None:
+        table = sample_per_label(table, n_per_label, seed=seed)
+    table = table[CLIP_COLUMNS].sort_values("clip_id", kind="stable").reset_index(drop=True)
+    if table.empty:
+        raise DatasetError(f"{source}: no labelled training clips")
+
+    need_resnet = any(ROWS[r][0] == "resnet34" for r in rows)
+    use_pretrained, note, weights_error = _resolve_pretrained(pretrained, weights) if need_resnet else (False, "", "")
+
+    def build(row):
+        method, feature = ROWS[row]
+        if method == "gbm":
+            return GBMBaseline(dataclasses.replace(base, n_mels=40, kind="logmel", cmap=None), seed=seed, n_jobs=n_jobs,
+                               cache=out_dir / "features" / "logmel_stats.npz", progress=progress)
+        kind_params = dataclasses.replace(base, kind=feature, cmap=None)  # ParameterError if unknown kind
+        return ImageClassifier(out_dir / "spectrograms" / feature, method, params=kind_params, epochs=epochs,
+                               img_size=img_size, bs=bs, pretrained=use_pretrained and method == "resnet34",
+                               weights=weights, path=out_dir / "rows" / row, n_jobs=n_jobs, progress=progress)
+
+    models, errors, usable = {}, {}, set(table["clip_id"])
+    prepared = {}
+    for row in rows:
+        method, feature = ROWS[row]
+        if method == "resnet34" and weights_error:
+            errors[row] = weights_error
+            continue
+        try:
+            models[row] = build(row)
+            if feature not in prepared:
+                start = time.time()
+                prepared[feature] = models[row].prepare(table)
+                logger.info("%s: %d of %d clips ready in %.0f s", feature, len(prepared[feature]), len(table),
+                            time.time() - start)
+            usable &= prepared[feature]
+        except (AudiospecError, ValueError, TypeError, OSError) as err:  # TypeError: no such parameter
+            errors[row] = f"{type(err).__name__}: {err}"
+            logger.warning("%s: cannot prepare (%s)", row, errors[row])
+    table = table[table["clip_id"].isin(usable)].reset_index(drop=True)
+    if table.empty:
+        raise DatasetError("no clip could be used by every selected method; see the render manifests")
+    split = make_split(table, valid_pct=valid_pct, seed=seed)
+    split.clips[["clip_id", "label", "is_valid"]].to_csv(out_dir / "split.csv", index=False)
+    logger.info("split: %d training and %d validation clips, %d labels (fingerprint %s)",
+                len(split.train_clips), len(split.valid_clips), len(split.vocab), split.fingerprint())
+
+    results = []
+    for row in rows:
+        method, feature = ROWS[row]
+        model = models.get(row)
+        res = {"row": row, "method": method, "feature": feature,
+               "pretrained": bool(getattr(model, "pretrained", method == "resnet34" and use_pretrained)),
+               "accuracy": np.nan, "map_at_3": np.nan, "macro_f1": np.nan, "train_seconds": np.nan,
+               "predict_ms_per_clip": np.nan,
+               "n_train": len(split.train_clips), "n_valid": len(split.valid_clips), "error": errors.get(row, "")}
+        if model is not None and not res["error"]:
+            settings = {"params": json.loads(model.params.to_json())}
+            if method == "gbm":
+                settings.update(max_iter=model.max_iter, learning_rate=model.learning_rate)
+            else:
+                settings.update(epochs=int(epochs), img_size=int(img_size), bs=int(bs),
+                                weights=str(weights) if weights and model.pretrained else None)
+            res.update(_run_row(row, model, split, out_dir / "rows" / row, force=force, settings=settings))
+            for attr in ("learn_", "dls_", "model_"):  # free each row's model before the next one
+                if hasattr(model, attr):
+                    delattr(model, attr)
+        results.append(res)
+        _write_table(results, out_dir)
+    df = _write_table(results, out_dir)
+    import matplotlib.pyplot as plt
+
+    fig = plot_comparison(df, out_dir / "comparison.png",
+                          title=f"{len(split.clips)} clips, {len(split.vocab)} labels, {len(split.valid_clips)} "
+                                f"validation clips; {epochs} epochs, {img_size} px")
+    plt.close(fig)
+    df.attrs["split"] = split
+    df.attrs["pretrained_note"] = note
+    return df
+
+
+def _run_row(row: str, model, split: ComparisonSplit, row_dir: Path, *, force: bool, settings: dict) -> dict:
+    """Fit, predict and score one row, or read back its earlier result; errors become a field."""
+    key = {"version": _VERSION, "row": row, "split": split.fingerprint(), "seed": split.seed,
+           "pretrained": bool(model.pretrained), **settings}
+    result_file = row_dir / "result.json"
+    if result_file.is_file() and not force:
+        try:
+            old = json.loads(result_file.read_text())
+            if old.get("key") == json.loads(json.dumps(key)) and not old.get("error"):
+                logger.info("%s: done before, read back from %s", row, result_file)
+                return {k: old[k] for k in ("accuracy", "map_at_3", "macro_f1", "train_seconds",
+                                            "predict_ms_per_clip", "n_train", "n_valid", "pretrained")}
+        except (OSError, ValueError, KeyError):
+            pass
+    row_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("%s: fitting %s on %s", row, model.method, model.feature)
+    try:
+        start = time.perf_counter()
+        model.fit(split)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        preds = model.predict(split)
+        predict_s = time.perf_counter() - start
+        scores = evaluate(preds, split.vocab)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # one row's failure must not stop the comparison
+        logger.warning("%s failed: %s: %s", row, type(err).__name__, err, exc_info=logger.isEnabledFor(logging.DEBUG))
+        return {"error": f"{type(err).__name__}: {err}"}
+    preds.to_csv(row_dir / "valid_predictions.csv", index=False)
+    out = {"accuracy": scores["accuracy"], "map_at_3": scores["map_at_3"], "macro_f1": scores["macro_f1"],
+           "train_seconds": round(train_seconds, 2),
+           "predict_ms_per_clip": round(1000 * predict_s / max(scores["n_valid"], 1), 3),
+           "n_train": int(len(split.train_clips)), "n_valid": scores["n_valid"], "pretrained": bool(model.pretrained)}
+    result_file.write_text(json.dumps({**out, "error": "", "key": key}, indent=2, default=str))
+    logger.info("%s: accuracy %.3f, MAP@3 %.3f, macro F1 %.3f (%.0f s)", row, out["accuracy"], out["map_at_3"],
+                out["macro_f1"], train_seconds)
+    return out
