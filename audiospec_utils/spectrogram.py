@@ -44,8 +44,11 @@ dB kinds (``"stft"``, ``"logmel"``)
     ``round(255 * (S_db + top_db) / top_db)``: 0 dB -> 255 (white), ``-top_db`` and below -> 0
     (black). A silent clip is all black.
 ``"mfcc"``
-    Scaled per image from its minimum (0) to its maximum (255): MFCCs have no fixed range, and
-    coefficient 0 (the overall level) is far larger than the others. A constant image is black.
+    Each coefficient (row) scaled separately from its minimum over the clip (0) to its maximum
+    (255), as cepstral mean and variance normalisation does per coefficient: MFCCs have no fixed
+    range, and coefficient 0 (the overall level) is far larger than the others, so one scale for
+    the whole image would leave coefficients 1.. nearly flat (a few grey levels). A constant row is
+    black.
 ``"delta"``, ``"delta2"`` (stack channels)
     Scaled per image symmetrically around zero: ``round(127.5 + 127.5 * d / max|d|)``, so no
     change is mid-grey (128), rising energy brighter, falling energy darker.
@@ -752,12 +755,13 @@ def _db_grey(s_db, top_db) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)[::-1]
 
 
-def _minmax_grey(a) -> np.ndarray:
+def _rowwise_minmax_grey(a) -> np.ndarray:
     a = np.asarray(a, dtype=np.float32)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if hi <= lo:
+    if a.size == 0:
         return np.zeros(a.shape, np.uint8)
-    return np.clip(np.rint((a - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)[::-1]
+    lo, hi = a.min(axis=1, keepdims=True), a.max(axis=1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, np.float32(np.inf))
+    return np.clip(np.rint((a - lo) * (255.0 / span)), 0, 255).astype(np.uint8)[::-1]
 
 
 def _symmetric_grey(a) -> np.ndarray:
@@ -782,7 +786,7 @@ def _kind_grey(a: np.ndarray, kind: str, top_db: float) -> np.ndarray:
     if kind in ("logmel", "stft"):
         return _db_grey(a, top_db)
     if kind == "mfcc":
-        return _minmax_grey(a)
+        return _rowwise_minmax_grey(a)
     if kind in ("delta", "delta2"):
         return _symmetric_grey(a)
     if kind == "chroma":

@@ -245,3 +245,15 @@ def test_render_clip_stack_with_width_writes_rgb_png(tmp_path):
     out = render_clip(wav, lambda n: [tmp_path / "s.png"], p)
     img = Image.open(out["images"][0])
     assert img.mode == "RGB" and img.size == (40, 32)
+
+
+def test_mfcc_image_scales_each_coefficient_so_none_is_flat():
+    from audiospec_utils.spectrogram import spectrogram, spectrogram_image
+
+    rng = np.random.default_rng(0)
+    y = (tone(300, 1.0, SR) * np.linspace(0, 1, SR)).astype(np.float32) + rng.normal(0, 0.01, SR).astype(np.float32)
+    p = SpectrogramParams(kind="mfcc", n_mfcc=20)
+    img = spectrogram_image(spectrogram(y, SR, p), p)
+    assert img.shape[0] == 20
+    spans = img.max(axis=1).astype(int) - img.min(axis=1).astype(int)
+    assert (spans >= 250).all()  # every coefficient uses the whole grey range
