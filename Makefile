@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 CONSTRAINTS ?= constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint clean-runs notebooks-clean bench help
+.PHONY: demo test install lint clean-runs notebooks-clean bench help browser-deps
 
 help:
 	@echo "make demo   - set up .venv and run the whole course on the built-in mini dataset (runs/demo/)"
@@ -25,7 +25,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	AUDIOSPEC_DATASET=mini $(BIN)/audiospec demo --out runs/demo --data data/mini
 
-test: $(STAMP)
+# The browser test (tests/browser) drives Debian's Chromium with Playwright: install it when root and missing;
+# elsewhere the test is skipped with the reason.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser test (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+		echo "chromium could not be installed: the browser test will be skipped"; \
+	fi
+
+test: $(STAMP) browser-deps
 	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 bench: $(STAMP)

@@ -7,6 +7,9 @@
     audiospec render SOURCE --out SPEC_DIR [spectrogram parameters]
     audiospec train SPEC_DIR --out RUN_DIR [--arch resnet34] [--epochs N] [--no-pretrained] ...
     audiospec interpret RUN_DIR
+    audiospec compare SOURCE --out DIR [--epochs N] [--img-size N] [--seed N] [--methods ...]
+    audiospec evaluate RUN_DIR [SOURCE]
+    audiospec predict RUN_DIR FILE... [--json]
     audiospec demo [--out runs/demo]
 
 Errors the toolkit expects (bad input, missing weights...) print one clear line and exit with
@@ -28,7 +31,7 @@ __all__ = ["main", "build_parser"]
 
 
 def _add_spectrogram_args(p: argparse.ArgumentParser) -> None:
-    from .spectrogram import CLIP_POLICIES
+    from .spectrogram import CLIP_POLICIES, KINDS, STACK_CHANNELS
 
     g = p.add_argument_group("spectrogram parameters")
     g.add_argument("--sr", type=int, default=None, help="resample to this rate in Hz (default: keep each file's rate)")
@@ -42,6 +45,13 @@ def _add_spectrogram_args(p: argparse.ArgumentParser) -> None:
                    help="how clips of any length become images (default: full)")
     g.add_argument("--duration", type=float, default=None, help="seconds, for pad/loop/windows")
     g.add_argument("--cmap", default=None, help="matplotlib colour map for RGB images (default: grey)")
+    g.add_argument("--kind", choices=KINDS, default="logmel",
+                   help="what the image shows: linear STFT, log-mel, MFCC, chroma, or 3 kinds as RGB")
+    g.add_argument("--n-mfcc", type=int, default=20, help="MFCCs = image height with --kind mfcc")
+    g.add_argument("--channels", default="logmel,delta,delta2",
+                   help=f"--kind stack: 3 comma-separated of {','.join(STACK_CHANNELS)} for R,G,B")
+    g.add_argument("--width", type=int, default=None,
+                   help="resize every image to this many pixels along time (None: one column per frame)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,16 +99,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of ImageNet weights")
     p.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")
     p.add_argument("--manually-verified-only", action="store_true", help="FSDKaggle2018: only manually verified clips")
+    p.add_argument("--verified-weight", type=float, default=None, metavar="W",
+                   help="FSDKaggle2018: sample manually verified clips W times as often as unverified ones")
+    p.add_argument("--schedule", default="auto", choices=["auto", "fine_tune", "one_cycle", "unfreeze"],
+                   help="auto: fine_tune when pretrained, one_cycle from scratch; unfreeze: frozen fit_one_cycle, "
+                        "then unfreeze and fit_one_cycle with discriminative rates --unfrozen-lr LO HI")
+    p.add_argument("--freeze-epochs", type=int, default=1, help="epochs with the body frozen (fine_tune, unfreeze)")
+    p.add_argument("--unfrozen-lr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="discriminative learning rates slice(LO, HI) after unfreezing (default: lr/200, lr/2)")
+    p.add_argument("--lr-find", action="store_true",
+                   help="run fastai's lr_find first (plot: RUN_DIR/lr_find.png) and train with its suggestion")
+    p.add_argument("--lr-find-iters", type=int, default=100, help="mini-batches of the lr_find sweep")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the loss (e.g. 0.1)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="MixUp alpha (e.g. 0.4); 0: off")
+    p.add_argument("--no-spec-augment", action="store_true", help="no SpecAugment time/frequency masking")
+    p.add_argument("--time-shift", type=float, default=0.5,
+                   help="largest random circular time shift, fraction of the image width (0: none)")
 
     p = command("interpret", "confusion matrix, top losses, t-SNE, per-class report of a run")
     p.add_argument("run_dir")
     p.add_argument("--top-losses", type=int, default=9)
+
+    p = command("evaluate", "score a run on a test split (per clip: accuracy, MAP@3, per-label F1) "
+                            "and write a Kaggle submission.csv")
+    p.add_argument("run_dir")
+    p.add_argument("source", nargs="?", default=None,
+                   help="render folder with split=test rows, or audio (FSDKaggle2018 root, folder, CSV) that is "
+                        "rendered with the run's parameters (default: the run's own render folder)")
+    p.add_argument("--spec-out", default=None, help="where audio is rendered (default: next to the run folder)")
+    p.add_argument("--jobs", type=int, default=-1, help="rendering worker processes (-1: all cores)")
+
+    p = command("predict", "top labels of audio files (wav, flac, ogg, mp3...; any length)")
+    p.add_argument("run_dir")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--top", type=int, default=3, help="labels per file")
+    p.add_argument("--json", action="store_true", help="print JSON: [{file, top: [{label, probability}]}]")
 
     p = command("demo", "the whole course on the mini dataset: generate, render, train, interpret")
     p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--data", default="data/mini", help="where the mini dataset is generated")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (needs network or cache)")
+    p = command("compare", "baselines and spectrogram kinds side by side on one split: comparison.csv, .png")
+    p.add_argument("source", help="folder per class, CSV (fname,label), or FSDKaggle2018 root")
+    p.add_argument("--out", required=True, help="output folder (comparison.csv, comparison.png, rows/, spectrograms/)")
+    p.add_argument("--methods", nargs="+", default=["all"],
+                   help="rows: gbm small_cnn resnet34_logmel resnet34_stft resnet34_mfcc resnet34_chroma "
+                        "resnet34_stack, or groups: all baselines kinds")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of every CNN row")
+    p.add_argument("--img-size", type=int, default=64, help="square input size in pixels")
+    p.add_argument("--bs", type=int, default=32, help="batch size")
+    p.add_argument("--seed", type=int, default=42, help="seed of the split and of every row")
+    p.add_argument("--valid-pct", type=float, default=0.2)
+    p.add_argument("--n-per-label", type=int, default=None, help="use at most N clips per label, for a quicker run")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="ResNet-34 from scratch; without it, ImageNet weights when available, else scratch")
+    p.add_argument("--weights", default=None, help="local ImageNet ResNet-34 weights file (then required)")
+    p.add_argument("--sr", type=int, default=None, help="resample to this rate in Hz; None keeps each file's rate")
+    p.add_argument("--width", type=int, default=None,
+                   help="render images this many pixels wide; None: one column per frame")
+    p.add_argument("--jobs", type=int, default=-1, help="worker processes for rendering, -1: all cores")
+    p.add_argument("--force", action="store_true", help="retrain rows that already have a result")
     return parser
 
 
@@ -107,7 +168,9 @@ def _params(args):
 
     return SpectrogramParams(sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels,
                              fmin=args.fmin, fmax=args.fmax, top_db=args.top_db, clip_policy=args.clip_policy,
-                             duration=args.duration, cmap=args.cmap)
+                             duration=args.duration, cmap=args.cmap, kind=args.kind, n_mfcc=args.n_mfcc,
+                             channels=tuple(c.strip() for c in args.channels.split(",") if c.strip()),
+                             width=args.width)
 
 
 def _render_summary(manifest, out, seconds) -> str:
@@ -160,7 +223,13 @@ def _cmd_train(args):
     _, m = train_classifier(args.spec_dir, args.out, arch=args.arch, epochs=args.epochs, img_size=args.img_size,
                             valid_pct=args.valid_pct, seed=args.seed, bs=args.bs, lr=args.lr,
                             pretrained=not args.no_pretrained, weights=args.weights,
-                            manually_verified_only=args.manually_verified_only, progress=not args.quiet)
+                            manually_verified_only=args.manually_verified_only, progress=not args.quiet,
+                            verified_weight=args.verified_weight, schedule=args.schedule,
+                            freeze_epochs=args.freeze_epochs, unfrozen_lr=args.unfrozen_lr, lr_find=args.lr_find,
+                            lr_find_iters=args.lr_find_iters, label_smoothing=args.label_smoothing,
+                            mixup=args.mixup, spec_augment=not args.no_spec_augment, time_shift=args.time_shift)
+    if m.get("lr_find"):
+        print(f"lr_find: suggested {m['lr_find']['valley']:.2e} (valley), plot in {Path(args.out) / 'lr_find.png'}")
     print(f"validation: accuracy {m['accuracy']:.3f}, error_rate {m['error_rate']:.3f}, MAP@3 {m['map_at_3']:.3f} "
           f"({m['n_valid']} clips; {m['n_train']} train clips, {len(m['classes'])} labels, {m['seconds']:.0f} s)")
     print(f"model and metrics in {Path(args.out).resolve()}")
@@ -180,14 +249,71 @@ def _cmd_interpret(args):
         print(f"  {name}: {path}")
 
 
+def _cmd_evaluate(args):
+    import warnings
+
+    from .evaluate import evaluate_run
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = evaluate_run(args.run_dir, args.source, spec_out=args.spec_out, n_jobs=args.jobs,
+                         progress=not args.quiet)
+    for w in caught:
+        if issubclass(w.category, UserWarning) and "could not be loaded" in str(w.message):
+            print(f"audiospec evaluate: warning: {w.message}", file=sys.stderr)
+    if r["n_scored"]:
+        print(f"test: accuracy {r['accuracy']:.3f}, MAP@3 {r['map_at_3']:.3f} ({r['n_scored']} labelled clips of "
+              f"{r['n_clips']}; {r['n_failed']} failed to render)")
+    else:
+        print(f"test: {r['n_clips']} clips, none labelled: nothing to score")
+    print(f"submission ({r['submission_rows']} rows): {r['submission']}")
+    print(f"scores: {Path(args.run_dir).resolve() / 'test_metrics.json'}")
+
+
+def _cmd_predict(args):
+    from .predict import format_predictions, predict_files
+
+    res = predict_files(args.run_dir, args.files, k=args.top)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(format_predictions(res))
+    return 1 if all("error" in r for r in res) else 0
+
+
 def _cmd_demo(args):
     from .demo import run_demo
 
     run_demo(args.out, data_dir=args.data, epochs=args.epochs, pretrained=args.pretrained, progress=not args.quiet)
 
 
+def _cmd_compare(args):
+    import pandas as pd
+
+    from .compare import compare
+    from .spectrogram import SpectrogramParams
+
+    pretrained = False if args.no_pretrained else (True if args.weights else None)
+    df = compare(args.source, args.out, methods=args.methods, epochs=args.epochs, img_size=args.img_size,
+                 bs=args.bs, seed=args.seed, valid_pct=args.valid_pct, n_per_label=args.n_per_label,
+                 params=SpectrogramParams(sr=args.sr, width=args.width), pretrained=pretrained,
+                 weights=args.weights, n_jobs=args.jobs, force=args.force, progress=not args.quiet)
+    split = df.attrs["split"]
+    print(f"{len(split.train_clips)} training and {len(split.valid_clips)} validation clips, "
+          f"{len(split.vocab)} labels; the same split for every row")
+    with pd.option_context("display.width", 160, "display.max_colwidth", 60):
+        print(df.drop(columns=["n_train", "n_valid"]).round(3).to_string(index=False))
+    out = Path(args.out).resolve()
+    print(f"table: {out / 'comparison.csv'}\nchart: {out / 'comparison.png'}")
+    failed = df["error"].astype(bool)
+    if failed.any():
+        print(f"{int(failed.sum())} of {len(df)} rows failed: see the error column", file=sys.stderr)
+    return 1 if failed.all() else 0
+
+
 COMMANDS = {"mini": _cmd_mini, "download": _cmd_download, "render": _cmd_render, "train": _cmd_train,
-            "interpret": _cmd_interpret, "demo": _cmd_demo}
+            "interpret": _cmd_interpret, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "demo": _cmd_demo,
+            "compare": _cmd_compare}
 
 
 def main(argv=None) -> int:

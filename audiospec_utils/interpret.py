@@ -26,6 +26,7 @@ __all__ = [
     "per_class_report",
     "plot_per_class",
     "plot_top_losses",
+    "top_losses",
     "plot_tsne",
     "interpret_run",
 ]
@@ -220,6 +221,40 @@ def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int
         ax.axis("off")
     fig.suptitle("Top losses: predicted / true")
     return fig
+
+
+def top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int = 9) -> pd.DataFrame:
+    """The `k` validation images with the highest loss, as a table (worst first).
+
+    Parameters
+    ----------
+    items : pandas.DataFrame
+        The images' rows (``image_path``, ``path`` (audio), ``fname``), aligned with the arrays.
+    probs : np.ndarray, shape (n_images, n_classes)
+    targets : np.ndarray, shape (n_images,), int
+    losses : np.ndarray, shape (n_images,)
+    classes : sequence of str
+    k : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``fname``, ``path``, ``image_path``, ``true``, ``predicted``, ``loss``, ``p_true``
+        (probability given to the true label), ``p_pred``.
+    """
+    probs, targets, losses = np.asarray(probs), np.asarray(targets), np.asarray(losses)
+    order = np.argsort(-losses, kind="stable")[:k]
+    pred = probs.argmax(1)
+    return pd.DataFrame({
+        "fname": items["fname"].to_numpy()[order] if "fname" in items else [Path(p).name for p in items["path"].to_numpy()[order]],
+        "path": items["path"].to_numpy()[order],
+        "image_path": items["image_path"].to_numpy()[order],
+        "true": [classes[t] for t in targets[order]],
+        "predicted": [classes[i] for i in pred[order]],
+        "loss": losses[order].astype(float),
+        "p_true": probs[order, targets[order]].astype(float),
+        "p_pred": probs[order, pred[order]].astype(float),
+    })
 
 
 def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embeddings", seed: int = 0):

@@ -4,6 +4,12 @@ The path is the fastai one: a :class:`~fastai.data.block.DataBlock` turns the re
 :class:`~fastai.data.core.DataLoaders`, :func:`~fastai.vision.learner.vision_learner` builds a
 ResNet-34 with a new head, ``fine_tune`` (pretrained) or ``fit_one_cycle`` (from scratch) trains
 it, and the trained :class:`~fastai.learner.Learner` is exported for later use.
+
+Spectrograms are not photos, so the augmentation is not fastai's ``aug_transforms`` (flips and
+rotations would turn time backwards or move frequencies): it is SpecAugment's frequency and time
+masking (Park et al., 2019, "SpecAugment: A Simple Data Augmentation Method for Automatic Speech
+Recognition", Interspeech), a random circular time shift, and optionally mixup (Zhang et al., 2018,
+"mixup: Beyond Empirical Risk Minimization", ICLR; fastai's ``MixUp`` callback).
 """
 
 from __future__ import annotations
@@ -32,12 +38,22 @@ __all__ = [
     "train_classifier",
     "clip_predictions",
     "device_name",
+    "SpecAugment",
+    "TimeShift",
+    "spectrogram_augmentations",
+    "find_learning_rate",
+    "SCHEDULES",
+    "read_history",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Architectures known by name (torchvision ResNets, as fastai's vision_learner takes them).
 ARCHS = ("resnet18", "resnet34", "resnet50")
+
+
+#: Training schedules of :func:`fit`.
+SCHEDULES = ("auto", "fine_tune", "one_cycle", "unfreeze")
 
 
 def _arch_fn(arch: str):
@@ -125,10 +141,142 @@ def split_by_clip(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 42) -> n
         valid_clips.extend(rng.permutation(ids)[:n].tolist())
     return np.flatnonzero(df["clip_id"].isin(set(valid_clips)).to_numpy())
 
+# The augmentation classes subclass fastai's Transform, so importing this module imports fastai.
+from fastai.vision.all import DisplayedTransform, TensorImage  # noqa: E402
+
+
+class SpecAugment(DisplayedTransform):
+    """Frequency and time masking of a batch of spectrogram images (SpecAugment).
+
+    SpecAugment (Park et al., 2019, Interspeech) hides random bands of mel channels and random
+    stretches of time, so that the network cannot rely on one narrow feature. Each image of the
+    batch gets its own `freq_masks` horizontal bands (each at most ``freq_width`` of the image
+    height) and `time_masks` vertical bands (each at most ``time_width`` of the width), set to 0;
+    as this runs after ``Normalize``, 0 is the dataset's mean pixel (the paper masks with the
+    mean too). Time warping, the paper's third step, is left out (its own ablation shows it adds
+    little). A fastai batch transform, applied to the training set only (``split_idx = 0``).
+
+    Parameters
+    ----------
+    freq_masks, time_masks : int >= 0
+        Number of frequency bands and time bands masked per image.
+    freq_width, time_width : float in [0, 1)
+        Largest width of one band, as a fraction of the image height (frequency) or width (time);
+        each band's width is drawn uniformly in ``[0, width]``.
+
+    Notes
+    -----
+    Input and output: ``TensorImage`` of shape ``(bs, channels, height, width)``, float. Random
+    numbers come from torch's global generator, so a seeded run repeats exactly.
+    """
+
+    split_idx = 0
+    order = 100  # after Normalize (99)
+
+    def __init__(self, freq_masks: int = 2, freq_width: float = 0.1, time_masks: int = 2, time_width: float = 0.1):
+        super().__init__()
+        for name, v in (("freq_masks", freq_masks), ("time_masks", time_masks)):
+            if not isinstance(v, (int, np.integer)) or v < 0:
+                raise ParameterError(f"{name} must be an integer >= 0, got {v!r}")
+        for name, v in (("freq_width", freq_width), ("time_width", time_width)):
+            if not 0 <= v < 1:
+                raise ParameterError(f"{name} must be a fraction in [0, 1), got {v!r}")
+        self.freq_masks, self.freq_width = int(freq_masks), float(freq_width)
+        self.time_masks, self.time_width = int(time_masks), float(time_width)
+
+    @staticmethod
+    def _bands(bs, size, n, width, device):
+        import torch
+
+        hide = torch.zeros(bs, size, dtype=torch.bool, device=device)
+        if n == 0 or width == 0:
+            return hide
+        pos = torch.arange(size, device=device)
+        for _ in range(n):
+            w = (torch.rand(bs, device=device) * (width * size + 1)).long().clamp(max=size)
+            start = (torch.rand(bs, device=device) * (size - w + 1).float()).long()
+            hide |= (pos[None] >= start[:, None]) & (pos[None] < (start + w)[:, None])
+        return hide
+
+    def encodes(self, x: TensorImage):
+        bs, _, h, w = x.shape
+        rows = self._bands(bs, h, self.freq_masks, self.freq_width, x.device)
+        cols = self._bands(bs, w, self.time_masks, self.time_width, x.device)
+        return x.masked_fill(rows[:, None, :, None] | cols[:, None, None, :], 0.0)
+
+
+class TimeShift(DisplayedTransform):
+    """Random circular shift of each spectrogram image along time (its width).
+
+    A sound event can start anywhere in a clip; rolling the image by a random number of columns
+    (what leaves on the right comes back on the left) teaches the network that. Frequencies are
+    never moved. A fastai batch transform, applied to the training set only.
+
+    Parameters
+    ----------
+    max_shift : float in [0, 1]
+        Largest shift as a fraction of the image width; each image's shift is drawn uniformly in
+        ``[-max_shift, max_shift]``.
+
+    Notes
+    -----
+    Input and output: ``TensorImage`` of shape ``(bs, channels, height, width)``.
+    """
+
+    split_idx = 0
+    order = 101
+
+    def __init__(self, max_shift: float = 0.5):
+        super().__init__()
+        if not 0 <= max_shift <= 1:
+            raise ParameterError(f"max_shift must be a fraction in [0, 1], got {max_shift!r}")
+        self.max_shift = float(max_shift)
+
+    def encodes(self, x: TensorImage):
+        import torch
+
+        bs, c, h, w = x.shape
+        if self.max_shift == 0:
+            return x
+        shift = ((torch.rand(bs, device=x.device) * 2 - 1) * self.max_shift * w).round().long()
+        idx = (torch.arange(w, device=x.device)[None] - shift[:, None]) % w
+        return x.gather(3, idx[:, None, None, :].expand(bs, c, h, w))
+
+
+def spectrogram_augmentations(spec_augment: bool = True, time_shift: float = 0.5, *, freq_masks: int = 2,
+                              freq_width: float = 0.1, time_masks: int = 2, time_width: float = 0.1) -> list:
+    """The batch augmentations for spectrogram images: SpecAugment masking and time shift.
+
+    No flips, rotations, zooms or warps: flipping a spectrogram turns time backwards or puts low
+    frequencies on top, which no real sound does.
+
+    Parameters
+    ----------
+    spec_augment : bool
+        Frequency and time masking (:class:`SpecAugment`, Park et al. 2019).
+    time_shift : float
+        Largest circular time shift as a fraction of the width (:class:`TimeShift`); 0 = none.
+    freq_masks, freq_width, time_masks, time_width :
+        See :class:`SpecAugment`.
+
+    Returns
+    -------
+    list of fastai transforms
+        To append to a DataBlock's ``batch_tfms`` (after ``Normalize``).
+    """
+    tfms = []
+    if spec_augment:
+        tfms.append(SpecAugment(freq_masks, freq_width, time_masks, time_width))
+    if time_shift:
+        tfms.append(TimeShift(time_shift))
+    return tfms
+
 
 def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float = 0.2, seed: int = 42,
                             bs: int = 64, num_workers: int | None = None,
-                            manually_verified_only: bool = False, table: pd.DataFrame | None = None):
+                            manually_verified_only: bool = False, table: pd.DataFrame | None = None,
+                            spec_augment: bool = True, time_shift: float = 0.5,
+                            verified_weight: float | None = None):
     """fastai DataLoaders of spectrogram images and their labels.
 
     Parameters
@@ -151,6 +299,16 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float =
         FSDKaggle2018: train only on clips whose label a person checked.
     table : pandas.DataFrame or None
         Rows to use instead of :func:`training_table` (advanced).
+    spec_augment : bool
+        SpecAugment frequency and time masking of training batches (:class:`SpecAugment`).
+    time_shift : float
+        Largest random circular time shift of training images, as a fraction of their width
+        (:class:`TimeShift`); 0 = none. No flips or rotations are ever applied.
+    verified_weight : float or None
+        FSDKaggle2018: weighted sampling of the training images, each manually verified clip
+        drawn `verified_weight` times as often as an unverified one (fastai ``WeightedDL``:
+        every epoch draws as many images as there are, with replacement). ``None`` (default):
+        plain shuffling. Ignored (with a log line) when the table has no ``manually_verified``.
 
     Returns
     -------
@@ -158,12 +316,21 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float =
         ``train`` and ``valid``; batches are ``(bs, 3, img_size, img_size)`` float tensors
         normalised with ImageNet statistics, and int64 label indices. ``dls.vocab`` is the sorted
         label list. ``dls.valid_table`` holds the validation rows.
+
+    Raises
+    ------
+    ParameterError
+        `img_size` below 16, `verified_weight` not positive, or augmentation settings out of range.
+    DatasetError
+        No usable images (see :func:`training_table`).
     """
     from fastai.vision.all import (CategoryBlock, ColReader, DataBlock, ImageBlock, IndexSplitter, Normalize,
                                    Resize, ResizeMethod, imagenet_stats)
 
     if img_size < 16:
         raise ParameterError(f"img_size must be at least 16 pixels, got {img_size}")
+    if verified_weight is not None and not verified_weight > 0:
+        raise ParameterError(f"verified_weight must be a positive number, got {verified_weight!r}")
     df = training_table(spec_dir, manually_verified_only=manually_verified_only) if table is None else table
     valid_idx = split_by_clip(df, valid_pct, seed)
     block = DataBlock(
@@ -172,11 +339,18 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float =
         get_y=ColReader("label"),
         splitter=IndexSplitter(valid_idx),
         item_tfms=Resize(img_size, method=ResizeMethod.Squish),
-        batch_tfms=[Normalize.from_stats(*imagenet_stats)],
+        batch_tfms=[Normalize.from_stats(*imagenet_stats), *spectrogram_augmentations(spec_augment, time_shift)],
     )
     if num_workers is None:
         num_workers = 0 if device_name() == "cpu" else min(8, __import__("os").cpu_count() or 1)
-    dls = block.dataloaders(df, bs=bs, num_workers=num_workers, seed=seed, device=device_name())
+    kwargs = dict(bs=bs, num_workers=num_workers, seed=seed, device=device_name())
+    if verified_weight is not None and "manually_verified" in df.columns:
+        verified = pd.to_numeric(df["manually_verified"], errors="coerce").fillna(0).to_numpy() == 1
+        dls = block.weighted_dataloaders(df, wgts=np.where(verified, float(verified_weight), 1.0), **kwargs)
+    else:
+        if verified_weight is not None:
+            logger.info("verified_weight ignored: the manifest has no manually_verified column")
+        dls = block.dataloaders(df, **kwargs)
     dls.valid_table = df.iloc[valid_idx].reset_index(drop=True)
     return dls
 
@@ -335,8 +509,110 @@ def _scores(clip_preds: pd.DataFrame, vocab) -> dict:
     return {"accuracy": acc, "error_rate": 1 - acc, "map_at_3": map_at_k(y, p, 3)}
 
 
+def find_learning_rate(learn, *, num_it: int = 100, start_lr: float = 1e-7, end_lr: float = 10.0,
+                       show_plot: bool = True, save_to=None) -> dict:
+    """fastai's learning-rate finder: a short mock training with a rising learning rate.
+
+    ``learn.lr_find`` trains on `num_it` batches while the learning rate grows exponentially
+    from `start_lr` to `end_lr`, records the loss, then puts the weights back as they were
+    (Smith, 2017, "Cyclical Learning Rates for Training Neural Networks"; fastai's ``LRFinder``).
+    A good peak rate lies where the loss falls fastest, before it blows up.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+        From :func:`create_learner`; its weights are unchanged afterwards.
+    num_it : int >= 10
+        Mini-batches of the mock training (fastai's default 100; 20-30 is enough for a CPU check
+        on the mini dataset).
+    start_lr, end_lr : float
+        Range of learning rates swept (log scale).
+    show_plot : bool
+        Draw the loss against the learning rate, with the suggestions marked.
+    save_to : str or os.PathLike or None
+        Save the plot (PNG) there.
+
+    Returns
+    -------
+    dict
+        ``valley``, ``minimum``, ``steep`` (suggested rates, float; fastai's
+        ``SuggestionMethod``: ``valley`` is the one :func:`train_classifier` uses),
+        ``lrs`` and ``losses`` (lists of float, the sweep) and ``figure`` (matplotlib figure or
+        None).
+
+    Raises
+    ------
+    ParameterError
+        `num_it` < 10 or the rates are not ``0 < start_lr < end_lr``.
+    """
+    import matplotlib.pyplot as plt
+    from fastai.callback.schedule import minimum, steep, valley
+
+    if not isinstance(num_it, (int, np.integer)) or num_it < 10:
+        raise ParameterError(f"num_it must be an integer >= 10, got {num_it!r}")
+    if not 0 < start_lr < end_lr:
+        raise ParameterError(f"need 0 < start_lr < end_lr, got {start_lr!r}, {end_lr!r}")
+    Path(learn.path).mkdir(parents=True, exist_ok=True)
+    before = set(plt.get_fignums())
+    res = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=int(num_it), show_plot=show_plot or save_to is not None,
+                        suggest_funcs=(valley, minimum, steep))
+    new = [n for n in plt.get_fignums() if n not in before]
+    fig = plt.figure(new[-1]) if new else None
+    if fig is not None and save_to is not None:
+        fig.savefig(save_to, dpi=110)
+    if fig is not None and not show_plot:
+        plt.close(fig)
+        fig = None
+    return {"valley": float(res.valley), "minimum": float(res.minimum), "steep": float(res.steep),
+            "lrs": [float(v) for v in learn.recorder.lrs], "losses": [float(v) for v in learn.recorder.losses],
+            "figure": fig}
+
+
+def _history_callback():
+    from fastai.callback.core import Callback
+    from fastai.learner import Recorder
+
+    class EpochHistory(Callback):
+        "Collect each epoch's recorder line (losses, metrics), across several fits (stages)."
+        order = Recorder.order + 1
+
+        def __init__(self):
+            self.rows, self.stage = [], "train"
+
+        def after_epoch(self):
+            names = list(self.recorder.metric_names)
+            values = list(self.recorder.log)
+            row = dict(zip(names, values))
+            row.pop("epoch", None)
+            self.rows.append({"epoch": len(self.rows), "stage": self.stage, **row})
+
+    return EpochHistory()
+
+
+def read_history(run_dir) -> pd.DataFrame:
+    """The per-epoch history of a run: ``RUN_DIR/history.csv`` as a DataFrame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch: ``epoch`` (from 0, over all stages), ``stage`` (``"frozen"``,
+        ``"unfrozen"`` or ``"one_cycle"``), ``train_loss``, ``valid_loss``, ``accuracy``,
+        ``error_rate``, ``map_at_3``, ``time``.
+
+    Raises
+    ------
+    DatasetError
+        The run folder has no history.csv.
+    """
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        raise DatasetError(f"{run_dir}: no history.csv; train a model into this folder first")
+    return pd.read_csv(path)
+
+
 def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze_epochs: int = 1,
-        save_best: bool = True, history: bool = True):
+        save_best: bool = True, history: bool = True, schedule: str = "auto", unfrozen_lr=None,
+        mixup: float = 0.0):
     """Train a learner with the fastai recipe for its starting point.
 
     Parameters
@@ -344,44 +620,99 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
     learn : fastai.learner.Learner
         From :func:`create_learner`.
     epochs : int
-        One-cycle epochs (after `freeze_epochs` frozen ones when `pretrained`).
+        One-cycle epochs (after `freeze_epochs` frozen ones for ``"fine_tune"``/``"unfreeze"``).
     pretrained : bool
-        ``True``: ``learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs)`` (train the new
-        head with the body frozen, then everything with discriminative learning rates).
-        ``False``: ``learn.fit_one_cycle(epochs, lr_max=lr or 3e-3)``.
+        Whether the body holds ImageNet weights; picks the schedule when ``schedule="auto"`` and
+        the default learning rate.
     lr : float or None
-        Peak learning rate.
+        Peak learning rate: default 2e-3 (pretrained) or 3e-3 (from scratch). For
+        ``"unfreeze"`` the rate of the frozen stage.
     freeze_epochs : int
+        Epochs with the body frozen (``"fine_tune"``, ``"unfreeze"``).
     save_best : bool
         Keep the epoch with the lowest validation loss (fastai ``SaveModelCallback``, saved as
-        ``learn.path/models/best.pth`` and loaded back at the end).
+        ``learn.path/models/best.pth`` and loaded back at the end; with two stages, the best
+        epoch of the last stage).
     history : bool
-        Write each epoch's losses and metrics to ``learn.path/history.csv`` (``CSVLogger``).
+        Write each epoch's losses and metrics, over all stages, to ``learn.path/history.csv``
+        (see :func:`read_history`).
+    schedule : {"auto", "fine_tune", "one_cycle", "unfreeze"}
+        ``"fine_tune"``: ``learn.fine_tune(epochs, base_lr=lr, freeze_epochs)`` (fastai: the new
+        head with the body frozen, then everything with discriminative rates
+        ``slice(lr / 200, lr / 2)``). ``"one_cycle"``: ``fit_one_cycle(epochs, lr)`` on the whole
+        (unfrozen) network, the way to train from scratch. ``"unfreeze"``: the explicit recipe
+        of the fastai course: ``freeze()``, ``fit_one_cycle(freeze_epochs, lr)``, ``unfreeze()``,
+        ``fit_one_cycle(epochs, slice(lo, hi))`` with `unfrozen_lr` = ``(lo, hi)``
+        (discriminative learning rates: the first layer group gets ``lo``, the head ``hi``,
+        the groups between are spaced geometrically). ``"auto"``: ``"fine_tune"`` when
+        `pretrained`, else ``"one_cycle"``.
+    unfrozen_lr : tuple of two floats or None
+        ``(lo, hi)`` for ``"unfreeze"``; default ``(lr / 200, lr / 2)``, the rates fine_tune uses.
+    mixup : float
+        ``alpha`` of fastai's ``MixUp`` callback (Zhang et al., 2018): each training batch is
+        blended with a shuffled copy of itself, images and targets alike, with weights drawn from
+        Beta(alpha, alpha); 0 (default) = off, 0.4 is fastai's default.
 
     Returns
     -------
     float
-        The peak learning rate used.
+        The peak learning rate used (of the last stage's head for ``"unfreeze"``).
+
+    Raises
+    ------
+    ParameterError
+        A parameter is out of range or `schedule` is unknown.
     """
-    from fastai.vision.all import CSVLogger, SaveModelCallback
+    from fastai.vision.all import MixUp, SaveModelCallback
 
     for name, value in (("epochs", epochs), ("freeze_epochs", freeze_epochs)):
         if not isinstance(value, (int, np.integer)) or value < (1 if name == "epochs" else 0):
             raise ParameterError(f"{name} must be a positive integer, got {value!r}")
     if lr is not None and not lr > 0:
         raise ParameterError(f"lr must be a positive number, got {lr!r}")
+    if schedule not in SCHEDULES:
+        raise ParameterError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    if not mixup >= 0:
+        raise ParameterError(f"mixup must be an alpha >= 0, got {mixup!r}")
+    if unfrozen_lr is not None:
+        if len(unfrozen_lr) != 2 or not 0 < unfrozen_lr[0] <= unfrozen_lr[1]:
+            raise ParameterError(f"unfrozen_lr must be (lo, hi) with 0 < lo <= hi, got {unfrozen_lr!r}")
+    if schedule == "auto":
+        schedule = "fine_tune" if pretrained else "one_cycle"
+    if schedule == "unfreeze" and freeze_epochs < 1:
+        raise ParameterError("schedule 'unfreeze' needs freeze_epochs >= 1")
+    lr = lr or (2e-3 if pretrained else 3e-3)
     Path(learn.path).mkdir(parents=True, exist_ok=True)
     cbs = []
     if save_best:
         cbs.append(SaveModelCallback(monitor="valid_loss", fname="best", with_opt=False))
-    if history:
-        cbs.append(CSVLogger(fname="history.csv"))
-    if pretrained:
-        lr = lr or 2e-3
-        learn.fine_tune(epochs, base_lr=lr, freeze_epochs=freeze_epochs, cbs=cbs)
+    hist = _history_callback()
+    cbs.append(hist)
+    if mixup:
+        cbs.append(MixUp(mixup))
+    if schedule == "fine_tune":
+        learn.freeze()
+        hist.stage = "frozen"
+        if freeze_epochs:
+            learn.fit_one_cycle(freeze_epochs, slice(lr), pct_start=0.99, cbs=cbs)
+        learn.unfreeze()
+        hist.stage = "unfrozen"
+        learn.fit_one_cycle(epochs, slice(lr / 200, lr / 2), pct_start=0.3, div=5.0, cbs=cbs)
+    elif schedule == "unfreeze":
+        lo, hi = unfrozen_lr or (lr / 200, lr / 2)
+        learn.freeze()
+        hist.stage = "frozen"
+        learn.fit_one_cycle(freeze_epochs, lr, cbs=cbs)
+        learn.unfreeze()
+        hist.stage = "unfrozen"
+        learn.fit_one_cycle(epochs, slice(lo, hi), cbs=cbs)
+        lr = hi
     else:
-        lr = lr or 3e-3
-        learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs)
+        learn.unfreeze()
+        hist.stage = "one_cycle"
+        learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    if history:
+        pd.DataFrame(hist.rows).to_csv(Path(learn.path) / "history.csv", index=False)
     return lr
 
 
@@ -397,16 +728,21 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     out_dir : str or os.PathLike
         Run folder.
     **settings
-        Recorded in ``metrics.json`` as they are (epochs, seconds, arch...).
+        Recorded in ``metrics.json`` as they are (epochs, seconds, arch...). A ``spec_dir``
+        setting (the render folder) also has its ``params.json`` copied into the run folder, so
+        that evaluation and prediction render new audio exactly as the training images were.
 
     Returns
     -------
     dict
         ``accuracy``, ``error_rate``, ``map_at_3`` (per clip: windows of a clip are averaged),
-        ``n_train``, ``n_valid`` (clips), ``classes``, ``device`` and `settings`; written to
-        ``metrics.json``. Also writes ``valid_predictions.csv`` (per-clip probabilities),
-        ``valid_items.csv`` (validation images) and ``export.pkl`` (``learn.export``).
+        ``n_train``, ``n_valid`` (clips), ``classes``, ``train_label_counts`` (training clips
+        per label), ``device`` and `settings`; written to ``metrics.json``. Also writes
+        ``valid_predictions.csv`` (per-clip probabilities), ``valid_items.csv`` (validation
+        images), ``params.json`` (spectrogram parameters) and ``export.pkl`` (``learn.export``).
     """
+    import shutil
+
     import torch
 
     out_dir = Path(out_dir).resolve()
@@ -415,16 +751,22 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     vocab = list(dls.vocab)
     clip_preds = clip_predictions(probs.float().numpy(), dls.valid_table, vocab)
     clip_preds.to_csv(out_dir / "valid_predictions.csv", index=False)
+    train_clips = dls.train.items.drop_duplicates("clip_id")
+    counts = train_clips["label"].value_counts()
     metrics = {
         **_scores(clip_preds, vocab),
-        "n_train": int(dls.train.items["clip_id"].nunique()),
+        "n_train": int(len(train_clips)),
         "n_valid": int(len(clip_preds)),
         "classes": vocab,
+        "train_label_counts": {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))},
         **settings,
         "device": device_name(),
         "torch_threads": torch.get_num_threads(),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    spec_params = Path(str(settings.get("spec_dir", ""))) / "params.json" if settings.get("spec_dir") else None
+    if spec_params is not None and spec_params.is_file():
+        shutil.copyfile(spec_params, out_dir / "params.json")
     dls.valid_table.to_csv(out_dir / "valid_items.csv", index=False)
     learn.export(out_dir / "export.pkl")
     return metrics
@@ -434,7 +776,9 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
                      valid_pct: float = 0.2, seed: int = 42, bs: int = 32, lr: float | None = None,
                      pretrained: bool = True, weights=None, freeze_epochs: int = 1,
                      manually_verified_only: bool = False, label_smoothing: float = 0.0,
-                     progress: bool = True):
+                     progress: bool = True, schedule: str = "auto", unfrozen_lr=None, lr_find: bool = False,
+                     lr_find_iters: int = 100, spec_augment: bool = True, time_shift: float = 0.5,
+                     mixup: float = 0.0, verified_weight: float | None = None):
     """Train a classifier on a render folder and save everything in a run folder.
 
     :func:`spectrogram_dataloaders`, :func:`create_learner`, :func:`fit` and :func:`save_run`
@@ -468,9 +812,25 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
     manually_verified_only : bool
         FSDKaggle2018: train only on manually verified clips.
     label_smoothing : float
-        Label smoothing (0 = plain cross-entropy).
+        Label smoothing of the cross-entropy (0 = plain cross-entropy; 0.1 is common).
     progress : bool
         Show fastai's progress bars.
+    schedule : {"auto", "fine_tune", "one_cycle", "unfreeze"}
+        See :func:`fit`.
+    unfrozen_lr : (float, float) or None
+        Discriminative rates ``slice(lo, hi)`` of the unfrozen stage of ``"unfreeze"``.
+    lr_find : bool
+        Run :func:`find_learning_rate` first and train with its ``valley`` suggestion (unless
+        `lr` is given); the plot is saved as ``lr_find.png`` and the suggestions in
+        ``metrics.json`` (``lr_find``).
+    lr_find_iters : int
+        Mini-batches of the learning-rate sweep.
+    spec_augment, time_shift :
+        Augmentation of the training images (see :func:`spectrogram_dataloaders`).
+    mixup : float
+        MixUp alpha (see :func:`fit`); 0 = off.
+    verified_weight : float or None
+        Sampling weight of manually verified clips (see :func:`spectrogram_dataloaders`).
 
     Returns
     -------
@@ -478,8 +838,15 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
         The trained learner (best epoch by validation loss).
     metrics : dict
         What ``metrics.json`` holds: ``accuracy``, ``error_rate``, ``map_at_3`` (per clip, on the
-        validation split), ``n_train``, ``n_valid``, ``classes``, ``epochs``, ``seconds`` and the
-        settings.
+        validation split), ``n_train``, ``n_valid``, ``classes``, ``train_label_counts``,
+        ``epochs``, ``seconds``, every setting above and ``spec_dir``.
+
+    Notes
+    -----
+    With the same `seed`, two runs on the CPU give the same weights, history and metrics
+    (``fastai.torch_core.set_seed(seed, reproducible=True)`` seeds Python, NumPy and torch; the
+    DataLoaders run in the main process). On a GPU, cuDNN and mixed precision may still differ
+    in the last digits.
 
     Raises
     ------
@@ -497,17 +864,32 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
             raise ParameterError(f"{name} must be a positive integer, got {value!r}")
     start = time.time()
     set_seed(seed, reproducible=True)
+    if not 0 <= label_smoothing < 1:
+        raise ParameterError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     dls = spectrogram_dataloaders(spec_dir, img_size=img_size, valid_pct=valid_pct, seed=seed, bs=bs,
-                                  manually_verified_only=manually_verified_only)
+                                  manually_verified_only=manually_verified_only, spec_augment=spec_augment,
+                                  time_shift=time_shift, verified_weight=verified_weight)
     use_pretrained = pretrained or weights is not None
-    learn = create_learner(dls, arch, pretrained=use_pretrained, weights=weights, path=Path(out_dir).resolve(),
+    out_dir = Path(out_dir).resolve()
+    learn = create_learner(dls, arch, pretrained=use_pretrained, weights=weights, path=out_dir,
                            label_smoothing=label_smoothing)
     if not progress:
         learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    used_lr = fit(learn, epochs, pretrained=use_pretrained, lr=lr, freeze_epochs=freeze_epochs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found = None
+    if lr_find:
+        found = find_learning_rate(learn, num_it=lr_find_iters, show_plot=False, save_to=out_dir / "lr_find.png")
+        lr = lr or found["valley"]
+        logger.info("lr_find suggests %.2e (valley); training with %.2e", found["valley"], lr)
+    used_lr = fit(learn, epochs, pretrained=use_pretrained, lr=lr, freeze_epochs=freeze_epochs, schedule=schedule,
+                  unfrozen_lr=unfrozen_lr, mixup=mixup)
     metrics = save_run(learn, dls, out_dir, epochs=int(epochs), seconds=round(time.time() - start, 1), arch=arch,
                        pretrained=bool(use_pretrained), weights=str(weights) if weights is not None else None,
                        img_size=int(img_size), valid_pct=valid_pct, seed=int(seed), bs=int(bs), lr=used_lr,
-                       spec_dir=str(Path(spec_dir).resolve()))
+                       schedule=schedule, freeze_epochs=int(freeze_epochs),
+                       unfrozen_lr=list(unfrozen_lr) if unfrozen_lr is not None else None,
+                       lr_find={k: found[k] for k in ("valley", "minimum", "steep")} if found else None,
+                       label_smoothing=float(label_smoothing), spec_augment=bool(spec_augment),
+                       time_shift=float(time_shift), mixup=float(mixup), verified_weight=verified_weight,
+                       manually_verified_only=bool(manually_verified_only), spec_dir=str(Path(spec_dir).resolve()))
     return learn, metrics

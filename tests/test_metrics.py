@@ -35,3 +35,18 @@ def test_bad_shapes():
         map_at_k([0, 1], [[0.1, 0.9]])
     with pytest.raises(ParameterError):
         map_at_k([0], [[0.1, 0.9]], k=0)
+
+
+def test_kaggle_style_submission_rows():
+    # FSDKaggle2018 / Kaggle "Freesound General-Purpose Audio Tagging Challenge": three labels per
+    # clip, best first; the true label earns 1, 1/2, 1/3 by rank, 0 when absent.
+    vocab = ["Bark", "Cello", "Gong", "Meow"]
+    rows = [("Bark Cello Gong", "Bark"), ("Bark Cello Gong", "Gong"), ("Cello Gong Bark", "Meow"),
+            ("Meow Bark Cello", "Bark")]
+    ranked = np.array([[vocab.index(x) for x in pred.split()] for pred, _ in rows])
+    truth = [vocab.index(t) for _, t in rows]
+    assert map_at_k(truth, ranked, k=3) == pytest.approx((1 + 1 / 3 + 0 + 1 / 2) / 4)
+    # the same from probabilities; a 4th-ranked true label scores nothing
+    probs = np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]])
+    assert map_at_k([3, 0], probs, k=3) == pytest.approx((0 + 0) / 2)
+    assert map_at_k([3, 0], probs, k=4) == pytest.approx((1 / 4 + 1 / 4) / 2)

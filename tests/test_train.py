@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiospec_utils.exceptions import DatasetError, WeightsUnavailableError
+from audiospec_utils.exceptions import DatasetError, ParameterError, WeightsUnavailableError
 from audiospec_utils.train import (clip_predictions, load_imagenet_weights, spectrogram_dataloaders, split_by_clip,
                                    train_classifier)
 
@@ -106,3 +106,114 @@ def test_render_folder_with_one_label_is_refused(tmp_path):
     render_spectrograms(tmp_path / "src", tmp_path / "specs", progress=False)
     with pytest.raises(DatasetError, match="only one label"):
         train_classifier(tmp_path / "specs", tmp_path / "run", epochs=1, pretrained=False)
+
+
+def test_no_flips_or_rotations_only_spectrogram_augmentations(mini_specs):
+    from audiospec_utils.train import SpecAugment, TimeShift
+
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8)
+    names = [type(t).__name__ for dl in (dls.train, dls.valid) for t in (*dl.after_item.fs, *dl.after_batch.fs)]
+    for banned in ("flip", "rotat", "dihedral", "warp", "zoom", "affine"):
+        assert not any(banned in n.lower() for n in names), names
+    assert {SpecAugment, TimeShift} <= {type(t) for t in dls.train.after_batch.fs}
+    xv, _ = dls.valid.one_batch()
+    assert (xv == 0).float().mean() < 0.01  # no masking of validation images
+    plain = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, spec_augment=False, time_shift=0)
+    assert not any(type(t) in (SpecAugment, TimeShift) for t in plain.train.after_batch.fs)
+
+
+def test_spec_augment_masks_whole_bands_within_the_widths():
+    import torch
+    from fastai.vision.all import TensorImage
+
+    from audiospec_utils.train import SpecAugment
+
+    torch.manual_seed(0)
+    x = TensorImage(torch.ones(64, 3, 40, 50))
+    out = SpecAugment(freq_masks=1, freq_width=0.2, time_masks=0)(x, split_idx=0)
+    hidden = out[:, 0] == 0  # (bs, h, w)
+    rows = hidden.all(dim=2)  # a masked frequency band covers the whole width
+    assert torch.equal(hidden, rows[:, :, None].expand_as(hidden))
+    assert rows.sum(1).max() <= 0.2 * 40 + 1 and rows.sum(1).float().mean() > 1
+    out = SpecAugment(freq_masks=0, time_masks=2, time_width=0.1)(x, split_idx=0)
+    cols = (out[:, 0] == 0).all(dim=1)
+    assert cols.sum(1).max() <= 2 * (0.1 * 50 + 1) and cols.any()
+    assert torch.equal(SpecAugment()(x, split_idx=1), x)  # validation: untouched
+
+
+def test_time_shift_rolls_along_time_only():
+    import torch
+    from fastai.vision.all import TensorImage
+
+    from audiospec_utils.train import TimeShift
+
+    torch.manual_seed(1)
+    x = TensorImage(torch.rand(16, 3, 8, 20))
+    out = TimeShift(0.25)(x, split_idx=0)
+    shifted = 0
+    for i in range(16):
+        matches = [s for s in range(20) if torch.equal(out[i], torch.roll(x[i], s, dims=2))]
+        assert len(matches) == 1 and (matches[0] <= 5 or matches[0] >= 15)  # |shift| <= 25% of 20 columns
+        shifted += matches[0] != 0
+    assert shifted >= 8
+
+
+def test_verified_weight_samples_verified_clips_more_often(mini_specs):
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, verified_weight=20.0)
+    items = dls.train.items
+    verified = items["manually_verified"].astype(int).to_numpy() == 1
+    assert 0.2 < verified.mean() < 0.8
+    drawn = np.concatenate([dls.train.get_idxs() for _ in range(20)])
+    assert verified[drawn].mean() > 0.9
+    with pytest.raises(ParameterError, match="verified_weight"):
+        spectrogram_dataloaders(mini_specs, img_size=32, verified_weight=0)
+
+
+def test_same_seed_repeats_a_cpu_run_exactly(mini_specs, tmp_path):
+    runs = [train_classifier(mini_specs, tmp_path / f"r{i}", epochs=1, img_size=32, bs=16, pretrained=False,
+                             seed=7, progress=False)[1] for i in range(2)]
+    h = [pd.read_csv(tmp_path / f"r{i}" / "history.csv").drop(columns="time") for i in range(2)]
+    pd.testing.assert_frame_equal(h[0], h[1])
+    for key in ("accuracy", "map_at_3", "n_train", "n_valid"):
+        assert runs[0][key] == runs[1][key]
+    v = [pd.read_csv(tmp_path / f"r{i}" / "valid_predictions.csv") for i in range(2)]
+    pd.testing.assert_frame_equal(v[0], v[1])
+    other = train_classifier(mini_specs, tmp_path / "r3", epochs=1, img_size=32, bs=16, pretrained=False, seed=8,
+                             progress=False)[1]
+    assert pd.read_csv(tmp_path / "r3" / "history.csv")["train_loss"].iloc[0] != h[0]["train_loss"].iloc[0]
+    assert other["n_valid"] > 0
+
+
+def test_unfreeze_schedule_lr_find_mixup_and_settings_recorded(mini_specs, tmp_path):
+    learn, m = train_classifier(mini_specs, tmp_path / "run", epochs=1, img_size=32, bs=16, pretrained=False,
+                                schedule="unfreeze", freeze_epochs=1, unfrozen_lr=(1e-4, 1e-3), lr_find=True,
+                                lr_find_iters=12, mixup=0.4, label_smoothing=0.1, verified_weight=2.0,
+                                progress=False)
+    hist = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert hist["stage"].tolist() == ["frozen", "unfrozen"] and hist["epoch"].tolist() == [0, 1]
+    assert (tmp_path / "run" / "lr_find.png").stat().st_size > 5000
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["lr_find"]["valley"] > 0 and saved["unfrozen_lr"] == [1e-4, 1e-3] and saved["lr"] == 1e-3
+    for key, value in (("schedule", "unfreeze"), ("mixup", 0.4), ("label_smoothing", 0.1), ("verified_weight", 2.0),
+                       ("spec_augment", True), ("time_shift", 0.5)):
+        assert saved[key] == value
+    # discriminative rates: the first layer group gets LO, the head HI
+    lrs = [g["lr"] for g in learn.opt.hypers]
+    assert len(lrs) >= 2 and lrs == sorted(lrs)
+    assert not any(type(cb).__name__ == "MixUp" for cb in learn.cbs)  # not kept in the exported learner
+
+
+def test_find_learning_rate_restores_weights(mini_specs, tmp_path):
+    import torch
+
+    from audiospec_utils.train import create_learner, find_learning_rate
+
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=16)
+    learn = create_learner(dls, "resnet18", pretrained=False, path=tmp_path)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    res = find_learning_rate(learn, num_it=12, show_plot=False, save_to=tmp_path / "lr.png")
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+    assert 1e-7 <= res["valley"] <= 10 and len(res["lrs"]) == len(res["losses"]) > 5
+    assert (tmp_path / "lr.png").is_file()
+    with pytest.raises(ParameterError, match="num_it"):
+        find_learning_rate(learn, num_it=3)
