@@ -112,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-find-iters", type=int, default=100, help="mini-batches of the lr_find sweep")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the loss (e.g. 0.1)")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="MixUp alpha (e.g. 0.4); 0: off")
-    p.add_argument("--no-spec-augment", action="store_true", help="no SpecAugment time/frequency masking")
-    p.add_argument("--time-shift", type=float, default=0.5,
-                   help="largest random circular time shift, fraction of the image width (0: none)")
+    p.add_argument("--spec-augment", action="store_true",
+                   help="SpecAugment time/frequency masking of training images (pays over longer trainings)")
+    p.add_argument("--time-shift", type=float, default=0.0,
+                   help="largest random circular time shift, fraction of the image width (e.g. 0.5; 0: none)")
 
     p = command("interpret", "confusion matrix, top losses, t-SNE, per-class report of a run")
     p.add_argument("run_dir")
@@ -227,7 +228,7 @@ def _cmd_train(args):
                             verified_weight=args.verified_weight, schedule=args.schedule,
                             freeze_epochs=args.freeze_epochs, unfrozen_lr=args.unfrozen_lr, lr_find=args.lr_find,
                             lr_find_iters=args.lr_find_iters, label_smoothing=args.label_smoothing,
-                            mixup=args.mixup, spec_augment=not args.no_spec_augment, time_shift=args.time_shift)
+                            mixup=args.mixup, spec_augment=args.spec_augment, time_shift=args.time_shift)
     if m.get("lr_find"):
         print(f"lr_find: suggested {m['lr_find']['valley']:.2e} (valley), plot in {Path(args.out) / 'lr_find.png'}")
     print(f"validation: accuracy {m['accuracy']:.3f}, error_rate {m['error_rate']:.3f}, MAP@3 {m['map_at_3']:.3f} "
@@ -325,6 +326,9 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.command](args) or 0
     except AudiospecError as err:
+        if type(err).__name__ == "TrainingInterrupted":
+            print(f"\naudiospec {args.command}: {err}", file=sys.stderr)
+            return 130
         print(f"audiospec {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -111,14 +111,14 @@ def test_render_folder_with_one_label_is_refused(tmp_path):
 def test_no_flips_or_rotations_only_spectrogram_augmentations(mini_specs):
     from audiospec_utils.train import SpecAugment, TimeShift
 
-    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8)
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, spec_augment=True, time_shift=0.5)
     names = [type(t).__name__ for dl in (dls.train, dls.valid) for t in (*dl.after_item.fs, *dl.after_batch.fs)]
     for banned in ("flip", "rotat", "dihedral", "warp", "zoom", "affine"):
         assert not any(banned in n.lower() for n in names), names
     assert {SpecAugment, TimeShift} <= {type(t) for t in dls.train.after_batch.fs}
     xv, _ = dls.valid.one_batch()
     assert (xv == 0).float().mean() < 0.01  # no masking of validation images
-    plain = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, spec_augment=False, time_shift=0)
+    plain = spectrogram_dataloaders(mini_specs, img_size=32, bs=8)  # the default: no augmentation
     assert not any(type(t) in (SpecAugment, TimeShift) for t in plain.train.after_batch.fs)
 
 
@@ -188,7 +188,7 @@ def test_unfreeze_schedule_lr_find_mixup_and_settings_recorded(mini_specs, tmp_p
     learn, m = train_classifier(mini_specs, tmp_path / "run", epochs=1, img_size=32, bs=16, pretrained=False,
                                 schedule="unfreeze", freeze_epochs=1, unfrozen_lr=(1e-4, 1e-3), lr_find=True,
                                 lr_find_iters=12, mixup=0.4, label_smoothing=0.1, verified_weight=2.0,
-                                progress=False)
+                                spec_augment=True, time_shift=0.5, progress=False)
     hist = pd.read_csv(tmp_path / "run" / "history.csv")
     assert hist["stage"].tolist() == ["frozen", "unfrozen"] and hist["epoch"].tolist() == [0, 1]
     assert (tmp_path / "run" / "lr_find.png").stat().st_size > 5000
@@ -217,3 +217,31 @@ def test_find_learning_rate_restores_weights(mini_specs, tmp_path):
     assert (tmp_path / "lr.png").is_file()
     with pytest.raises(ParameterError, match="num_it"):
         find_learning_rate(learn, num_it=3)
+
+
+def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "audiospec_utils", "-q", "train", str(mini_specs), "--out", str(run),
+           "--img-size", "32", "--bs", "16", "--no-pretrained"]
+    proc = subprocess.Popen(cmd + ["--epochs", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    best = run / "models" / "best.pth"
+    deadline = time.time() + 240
+    while time.time() < deadline and not best.is_file():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "training interrupted" in err and str(best) in err and "Traceback" not in err
+    assert best.is_file() and not (run / "metrics.json").exists()
+    saved = best.read_bytes()
+    again = subprocess.run(cmd + ["--epochs", "1"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    kept = list((run / "models").glob("best_interrupted_*.pth"))
+    assert len(kept) == 1 and kept[0].read_bytes() == saved
+    assert (run / "metrics.json").is_file()
