@@ -52,22 +52,16 @@ def load_run(run_dir):
     Raises
     ------
     DatasetError
-        `run_dir` lacks ``export.pkl`` or ``valid_items.csv`` (train first).
+        `run_dir` lacks ``export.pkl`` or ``valid_items.csv`` (train first), or the learner
+        cannot be loaded.
     """
-    import warnings
-
-    from fastai.learner import load_learner
-
-    from .train import device_name
+    from .predict import load_model
 
     run_dir = Path(run_dir)
-    for name in ("export.pkl", "valid_items.csv"):
-        if not (run_dir / name).is_file():
-            raise DatasetError(f"{run_dir}: no {name}; train a model into this folder first "
-                               f"(audiospec train SPEC_DIR --out {run_dir})")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*insecure pickle.*")
-        learn = load_learner(run_dir / "export.pkl", cpu=device_name() == "cpu")
+    if not (run_dir / "valid_items.csv").is_file():
+        raise DatasetError(f"{run_dir}: no valid_items.csv; train a model into this folder first "
+                           f"(audiospec train SPEC_DIR --out {run_dir})")
+    learn = load_model(run_dir)
     valid = pd.read_csv(run_dir / "valid_items.csv", dtype={"label": str, "clip_id": str}, keep_default_na=False)
     missing = [p for p in valid["image_path"] if not Path(p).is_file()]
     if missing:
