@@ -101,6 +101,8 @@ def load_audio(path, *, sr: int | None = None, mono: bool = True) -> tuple[np.nd
     path = Path(path)
     _check_readable(path)
     data, native_sr = _decode(path)
+    if native_sr <= 0:
+        raise AudioLoadError(path, f"invalid sample rate in the header ({native_sr} Hz)")
     if data.shape[0] == 0:
         raise AudioLoadError(path, "no audio samples (header only or zero-length data)")
     if not np.isfinite(data).all():

@@ -231,7 +231,15 @@ def _run(todo, out_dir: Path, params: SpectrogramParams, n_jobs: int, partial: P
                 bar.update(1)
     finally:
         bar.close()
+        if fatal is not None and hasattr(results, "close"):
+            results.close()  # stop the workers still rendering before the caller tidies up
     return fatal
+
+
+def _remove_stale_tmp(out_dir: Path) -> None:
+    """Delete hidden temporary images left by a killed or aborted run (never taken as images)."""
+    for stale in (out_dir / "images").glob("**/.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None, *, n_jobs: int = -1,
@@ -292,8 +300,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         raise DatasetError(f"{len(dup)} clip id(s) occur twice, e.g. {dup.iloc[0]!r}: file names must be unique")
     out_dir = Path(out_dir).resolve()
     _check_params(out_dir, params)
-    for stale in (out_dir / "images").glob("**/.*.tmp"):  # left by a killed run
-        stale.unlink(missing_ok=True)
+    _remove_stale_tmp(out_dir)  # left by a killed run
     recs = _previous_records(out_dir)
     todo = [row for row in table.itertuples(index=False)
             if not _is_done(recs.get(row.clip_id), row, out_dir, retry_failed)]
@@ -305,6 +312,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     with blas_limit:
         fatal = _run(todo, out_dir, params, n_jobs, partial, recs, progress)
     if fatal is not None:
+        _remove_stale_tmp(out_dir)  # workers stopped half way through writing an image
         raise RenderError(f"{out_dir}: {fatal['error']} (while writing the image of {fatal['path']}). "
                           f"Free some space and run again: the {len(recs)} clips done so far are kept.")
     manifest = _manifest_rows(table, recs)

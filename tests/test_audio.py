@@ -80,3 +80,14 @@ def test_audio_info_reads_header(tmp_path):
 
 def test_is_audio_file():
     assert is_audio_file("x/Y.WAV") and is_audio_file("a.flac") and not is_audio_file("notes.txt")
+
+
+def test_zero_sample_rate_in_header(tmp_path):
+    import struct
+
+    header = (b"RIFF" + struct.pack("<I", 37) + b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 0, 0, 1, 8)
+              + b"data" + struct.pack("<I", 1) + b"\x00")
+    p = tmp_path / "zero_rate.wav"
+    p.write_bytes(header)
+    with pytest.raises(AudioLoadError, match="sample rate"):
+        load_audio(p)
