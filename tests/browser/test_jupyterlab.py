@@ -101,19 +101,23 @@ def _wait_new_image(img, old: str, timeout_s: float = 60) -> str:
     raise AssertionError("the spectrogram image did not change")
 
 
-def test_notebook_02_runs_and_its_explorer_reacts_to_a_slider(lab, page):
+def run_notebook_in_lab(page, lab, name, label):
+    """Open a notebook, Run All, and check every cell ran without error; return the saved notebook."""
     start = time.time()
-    open_notebook(page, lab, NB02)
-    run_all_and_wait(page, debug_png=SCREENSHOTS / "failure_notebook_02.png")
+    open_notebook(page, lab, name)
+    run_all_and_wait(page, debug_png=SCREENSHOTS / f"failure_{label}.png")
     prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
     assert prompts and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts), " ".join(prompts)  # every cell ran
-    nb = save_and_read(page, lab.root / NB02)
+    nb = save_and_read(page, lab.root / name)
     assert not notebook_errors(nb), notebook_errors(nb)
-    print(f"notebook 02 in the browser: {time.time() - start:.0f} s")
+    print(f"{label.replace('_', ' ')} in the browser: {time.time() - start:.0f} s")
+    return nb
+
+
+def test_notebook_02_runs_and_its_explorer_reacts_to_a_slider(lab, page):
+    nb = run_notebook_in_lab(page, lab, NB02, "notebook_02")
     assert page.locator(".jp-OutputArea-output img").count() > 0  # the figures rendered as images
-    uses_explorer = "explorer" in "\n".join(c.source for c in nb.cells)
-    if not uses_explorer:
-        pytest.skip("notebook 02 has no spectrogram explorer yet (audiospec_utils/explorer.py); its run passed")
+    assert "explorer" in "\n".join(c.source for c in nb.cells), "notebook 02 lost its spectrogram explorer"
     slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(
         "^(" + "|".join(re.escape(s) for s in EXPLORER_SLIDERS) + ")$"))).first
     slider.wait_for(timeout=30_000)
@@ -137,14 +141,7 @@ def test_notebook_02_runs_and_its_explorer_reacts_to_a_slider(lab, page):
 def test_notebook_04_runs_and_the_upload_widget_predicts(lab, page, tmp_path):
     from helpers import tone, write_wav
 
-    start = time.time()
-    open_notebook(page, lab, NB04)
-    run_all_and_wait(page, debug_png=SCREENSHOTS / "failure_notebook_04.png")
-    prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
-    assert prompts and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts), " ".join(prompts)  # every cell ran
-    nb = save_and_read(page, lab.root / NB04)
-    assert not notebook_errors(nb), notebook_errors(nb)
-    print(f"notebook 04 in the browser: {time.time() - start:.0f} s")
+    run_notebook_in_lab(page, lab, NB04, "notebook_04")
     widget = page.locator(".audiospec-predict").first
     widget.wait_for(timeout=30_000)  # the widget view rendered, not its text fallback
     assert "Best guess" in widget.inner_text()  # the notebook fed it a test clip
