@@ -93,6 +93,7 @@ __all__ = [
     "spectrogram_to_image",
     "spectrogram_image",
     "render_clip",
+    "encode_png",
     "write_png",
     "CLIP_POLICIES",
     "KINDS",
@@ -377,6 +378,18 @@ def _mel_basis_sparse(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float
     return scipy.sparse.csr_array(_mel_basis(sr, n_fft, n_mels, fmin, fmax))
 
 
+@lru_cache(maxsize=32)
+def _mel_basis_pairs_sparse(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float):
+    """The sparse mel basis with each weight repeated for a bin's squared real and imaginary parts.
+
+    Shape (n_mels, 2 * (n_fft // 2 + 1)): applied to the blocks of :func:`_squared_pair_blocks`,
+    it gives the mel power without forming ``re**2 + im**2`` first (one pass less over the spectrum).
+    """
+    import scipy.sparse
+
+    return scipy.sparse.csr_array(np.repeat(_mel_basis(sr, n_fft, n_mels, fmin, fmax), 2, axis=1))
+
+
 @lru_cache(maxsize=16)
 def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
     import librosa
@@ -395,12 +408,14 @@ def _mono(y) -> np.ndarray:
 _BLOCK = 64
 
 
-def _power_blocks(y: np.ndarray, n_fft: int, hop: int):
-    """Yield ``(first_frame, power)`` blocks of the power spectrogram, power of shape (frames, n_fft // 2 + 1).
+def _squared_pair_blocks(y: np.ndarray, n_fft: int, hop: int):
+    """Yield ``(first_frame, sq)`` blocks of squared STFT parts, sq of shape (frames, 2 * (n_fft // 2 + 1)).
 
-    The frames are those of ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, center=True)) ** 2``
-    (periodic Hann window, zero padding), computed with a batched real FFT in single precision,
-    :data:`_BLOCK` frames at a time so that nothing large is materialised.
+    ``sq[:, 2k]`` and ``sq[:, 2k + 1]`` are the squared real and imaginary parts of frequency bin
+    ``k``, so their sum is the power. The frames are those of ``librosa.stft(y, n_fft=n_fft,
+    hop_length=hop, center=True)`` (periodic Hann window, zero padding), computed with a batched
+    real FFT in single precision, :data:`_BLOCK` frames at a time so that nothing large is
+    materialised.
     """
     import scipy.fft
     from numpy.lib.stride_tricks import sliding_window_view
@@ -415,8 +430,13 @@ def _power_blocks(y: np.ndarray, n_fft: int, hop: int):
         block = frames[i:i + _BLOCK]
         windowed = np.multiply(block, window, out=buf[:len(block)])
         pairs = scipy.fft.rfft(windowed, axis=-1, overwrite_x=True).view(np.float32)  # re, im, re, im...
-        np.square(pairs, out=pairs)
-        yield i, pairs[:, 0::2] + pairs[:, 1::2]
+        yield i, np.square(pairs, out=pairs)
+
+
+def _power_blocks(y: np.ndarray, n_fft: int, hop: int):
+    """Yield ``(first_frame, power)`` blocks, power of shape (frames, n_fft // 2 + 1): ``|STFT|**2``."""
+    for i, sq in _squared_pair_blocks(y, n_fft, hop):
+        yield i, sq[:, 0::2] + sq[:, 1::2]
 
 
 def _n_frames(n_samples: int, n_fft: int, hop: int) -> int:
@@ -463,12 +483,13 @@ class _Features:
 
     def _logmel_power(self):
         r = self.r
-        basis = _mel_basis_sparse(self.sr, r["n_fft"], r["n_mels"], r["fmin"], r["fmax"])
         if "power" in self._cache:
+            basis = _mel_basis_sparse(self.sr, r["n_fft"], r["n_mels"], r["fmin"], r["fmax"])
             return basis @ np.ascontiguousarray(self._cache["power"].T)  # (n_mels, n_frames)
+        pair_basis = _mel_basis_pairs_sparse(self.sr, r["n_fft"], r["n_mels"], r["fmin"], r["fmax"])
         out = np.empty((r["n_mels"], _n_frames(len(self.y), r["n_fft"], r["hop_length"])), np.float32)
-        for i, block in _power_blocks(self.y, r["n_fft"], r["hop_length"]):
-            out[:, i:i + len(block)] = basis @ block.T
+        for i, sq in _squared_pair_blocks(self.y, r["n_fft"], r["hop_length"]):
+            out[:, i:i + len(sq)] = pair_basis @ sq.T
         return out
 
     def _logmel(self):
@@ -873,8 +894,8 @@ def render_clip(path, image_paths=None, params: SpectrogramParams | None = None)
     -----
     The audio is resampled only when ``params.sr`` is set and differs from the file's rate. No
     figure is made; the per-clip path is decode, one float32 FFT, one matrix product, a lookup
-    to uint8 and a fast PNG encode (zlib level 1, run-length strategy: smaller and faster
-    than the default strategy on spectrograms).
+    to uint8 and a fast PNG encode (:func:`encode_png`: Sub filter, zlib level 1, run-length
+    strategy).
     """
     from .audio import load_audio
 
@@ -894,6 +915,57 @@ def render_clip(path, image_paths=None, params: SpectrogramParams | None = None)
     return {"sr": sr, "duration": len(y) / sr, "silent": silent, "n_images": len(images), "images": images}
 
 
+def encode_png(pixels: np.ndarray) -> bytes:
+    """Encode uint8 pixels as a PNG file (8 bits per channel, grey or RGB, no interlacing).
+
+    Every row uses PNG's "Sub" filter (each byte minus the byte one pixel to its left, modulo 256)
+    and the IDAT stream is compressed with zlib level 1 and its run-length strategy (``Z_RLE``).
+    On spectrograms this gives files about as small as Pillow's ``compress_level=1`` (whose
+    adaptive per-row filter choice costs more time than the whole rest of the encode) in about a
+    third of the time; any PNG reader decodes them (the tests read them back with Pillow).
+
+    Parameters
+    ----------
+    pixels : np.ndarray, uint8, shape (H, W) or (H, W, 3)
+        Grey or RGB pixels; row 0 is the top of the image.
+
+    Returns
+    -------
+    bytes
+        The whole file: signature, ``IHDR``, one ``IDAT`` and ``IEND`` chunks (PNG specification,
+        ISO/IEC 15948, sections 5, 9 and 11).
+
+    Raises
+    ------
+    ParameterError
+        `pixels` is not uint8, is empty, or is not of shape (H, W) or (H, W, 3).
+    """
+    import struct
+    import zlib
+
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3) \
+            or pixels.size == 0:
+        raise ParameterError(f"PNG pixels must be non-empty uint8 of shape (H, W) or (H, W, 3), "
+                             f"got {pixels.dtype} of shape {pixels.shape}")
+    height, width = pixels.shape[:2]
+    bpp = 1 if pixels.ndim == 2 else 3                       # bytes per pixel
+    flat = np.ascontiguousarray(pixels).reshape(height, width * bpp)
+    rows = np.empty((height, width * bpp + 1), np.uint8)
+    rows[:, 0] = 1                                           # filter type 1: Sub
+    rows[:, 1:1 + bpp] = flat[:, :bpp]
+    np.subtract(flat[:, bpp:], flat[:, :-bpp], out=rows[:, 1 + bpp:])  # uint8: wraps modulo 256
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = z.compress(rows.data) + z.flush()
+    colour_type = 0 if bpp == 1 else 2
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 def write_png(pixels: np.ndarray, path) -> None:
     """Write uint8 pixels to a PNG atomically (temporary name in the same folder, then rename).
 
@@ -904,6 +976,8 @@ def write_png(pixels: np.ndarray, path) -> None:
 
     Raises
     ------
+    ParameterError
+        `pixels` cannot be a PNG (see :func:`encode_png`).
     OSError
         The write failed (e.g. no space left); the temporary file is removed, nothing is left
         under `path`.
@@ -911,13 +985,13 @@ def write_png(pixels: np.ndarray, path) -> None:
     import os
     from pathlib import Path
 
-    from PIL import Image
-
+    data = encode_png(pixels)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        Image.fromarray(pixels).save(tmp, format="PNG", compress_level=1, compress_type=3)  # zlib Z_RLE
+        with open(tmp, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -7,14 +7,18 @@ of 5 s, clipped to 0.3-30 s, as the real set; noise, tones and clicks), then in 
     all CPU cores (worker start-up included), with the peak resident memory of the render (the
     main process and its workers, sampled every 50 ms and summed: shared library pages count once
     per process, so the figure is an over-estimate);
-(a) the matplotlib figure-per-clip way (timed last, so that its figures do not count in (b)'s memory) that many tutorials use: ``librosa.load``,
-    ``librosa.feature.melspectrogram`` + ``power_to_db``, ``librosa.display.specshow`` into a new
-    4 x 2 inch figure, ``plt.axis("off")``, ``savefig(dpi=100, bbox_inches="tight",
-    pad_inches=0)``, ``plt.close``; one process, on a subset, after one warm-up clip
-    (``--matplotlib-style labelled``: the default 6.4 x 4.8 inch figure with axes and a colour bar);
+(a) the matplotlib figure-per-clip way, timed last (its figures must not count in (b)'s memory),
+    one process, on a subset, after one warm-up clip, in three styles (``--matplotlib-style``):
+    ``bare`` (``librosa.load(sr=None)``, ``melspectrogram`` + ``power_to_db``, ``specshow`` into a
+    4 x 2 inch figure, axes off, ``savefig(dpi=100, bbox_inches="tight", pad_inches=0)``),
+    ``blog`` (the code of the fastai blog post the course follows: ``librosa.load`` at 22,050 Hz,
+    a 0.72 x 0.72 inch figure, ``savefig(dpi=400, bbox_inches="tight")``) and ``labelled``
+    (matplotlib's default 6.4 x 4.8 inch figure with time/mel axes and a dB colour bar);
+floor: decode + STFT alone (no mel, no dB, no image), one process: the least CPU time per clip
+    that any renderer with these parameters needs, hence the most clips/s the cores allow;
 
 and prints clips/s of each (wall clock, and per CPU-second: the second does not depend on what
-else runs on the machine), the ratio b/a and the peak RSS of (b).
+else runs on the machine), the ratios b/a, the floor, and the peak RSS of (b).
 
 Usage::
 
@@ -155,11 +159,19 @@ def time_renderer(table, out: Path, n_jobs: int) -> tuple[float, int, float, dic
     return seconds, mem.peak, mem.cpu_seconds, manifest.attrs["summary"]
 
 
-def time_matplotlib(paths, out: Path, style: str = "bare") -> tuple[float, float]:
-    """(a): seconds for the figure-per-clip way on `paths`, one process.
+#: The figure-per-clip styles timed as (a); "blog" is the code of the blog post the course follows.
+MATPLOTLIB_STYLES = ("bare", "blog", "labelled")
 
-    ``style="bare"``: a 4 x 2 inch figure, axes off, saved tight (an image for training);
-    ``"labelled"``: matplotlib's default 6.4 x 4.8 inch figure with time/mel axes and a dB colour bar.
+
+def time_matplotlib(paths, out: Path, style: str = "bare") -> tuple[float, float]:
+    """(a): seconds (wall, CPU) for the figure-per-clip way on `paths`, one process.
+
+    ``style="bare"``: ``librosa.load(sr=None)``, a 4 x 2 inch figure, axes off, saved tight at dpi 100
+    (an image for training); ``"blog"``: the code of the fastai blog post this course follows
+    (``librosa.load`` at its default 22,050 Hz, a 0.72 x 0.72 inch figure without axes or frame,
+    ``specshow`` with its defaults, ``savefig(dpi=400, bbox_inches="tight", pad_inches=0)``,
+    ``plt.close("all")``); ``"labelled"``: matplotlib's default 6.4 x 4.8 inch figure with time/mel
+    axes and a dB colour bar, dpi 100.
     """
     import matplotlib
 
@@ -169,6 +181,18 @@ def time_matplotlib(paths, out: Path, style: str = "bare") -> tuple[float, float
     import matplotlib.pyplot as plt
 
     def one(path, png):
+        if style == "blog":
+            samples, sample_rate = librosa.load(path)
+            fig = plt.figure(figsize=[0.72, 0.72])
+            ax = fig.add_subplot(111)
+            ax.axes.get_xaxis().set_visible(False)
+            ax.axes.get_yaxis().set_visible(False)
+            ax.set_frame_on(False)
+            S = librosa.feature.melspectrogram(y=samples, sr=sample_rate)
+            librosa.display.specshow(librosa.power_to_db(S, ref=np.max))
+            plt.savefig(png, dpi=400, bbox_inches="tight", pad_inches=0)
+            plt.close("all")
+            return
         y, sr = librosa.load(path, sr=None)
         s_db = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=2048, hop_length=512,
                                                                   n_mels=128, fmin=20), ref=np.max, top_db=80)
@@ -193,13 +217,42 @@ def time_matplotlib(paths, out: Path, style: str = "bare") -> tuple[float, float
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def time_stft_floor(paths) -> float:
+    """CPU seconds per clip for the least any renderer must do: decode, window, one real FFT per frame.
+
+    The renderer's default parameters at the files' own rate (44.1 kHz: n_fft 2048, hop_length 512),
+    single-precision pocketfft as in :mod:`audiospec_utils.spectrogram`, one process, after one
+    warm-up clip; nothing else (no mel projection, no dB, no image, no file written).
+    """
+    import scipy.fft
+    import soundfile as sf
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from audiospec_utils.spectrogram import _window
+
+    window = _window(2048)
+
+    def one(path):
+        y = sf.read(path, dtype="int16")[0].astype(np.float32)
+        frames = sliding_window_view(np.pad(y, 1024), 2048)[::512]
+        for i in range(0, len(frames), 64):
+            scipy.fft.rfft(frames[i:i + 64] * window, axis=-1, overwrite_x=True)
+
+    one(paths[0])
+    cpu = time.process_time()
+    for path in paths:
+        one(path)
+    return (time.process_time() - cpu) / len(paths)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n-clips", type=int, default=2000, help="clips rendered by (b) (default 2000; 0: skip)")
     ap.add_argument("--matplotlib-clips", type=int, default=30, help="clips rendered by (a) (default 30)")
-    ap.add_argument("--matplotlib-style", choices=("bare", "labelled"), default="bare",
-                    help="(a)'s figure: bare = 4x2 in, axes off, saved tight (default); labelled = default "
-                         "6.4x4.8 in figure with axes and a dB colour bar")
+    ap.add_argument("--matplotlib-style", choices=(*MATPLOTLIB_STYLES, "all"), default="all",
+                    help="(a)'s figure: bare = 4x2 in, axes off, saved tight at dpi 100; blog = the fastai "
+                         "blog post's code (22,050 Hz, 0.72x0.72 in at dpi 400); labelled = default 6.4x4.8 in "
+                         "figure with axes and a dB colour bar; all = each of them, in turn (default)")
     ap.add_argument("--peak-memory-clips", type=int, default=0,
                     help="also render this many clips (e.g. 10000) and report the peak RSS (default: skip)")
     ap.add_argument("--distinct", type=int, default=2000,
@@ -236,13 +289,23 @@ def main(argv=None) -> int:
                   f"peak RSS {peak / 2**20:.0f} MiB")
         if args.matplotlib_clips:
             paths = list(table["path"].iloc[:args.matplotlib_clips])
-            seconds, cpu = time_matplotlib(paths, work / "render_a", args.matplotlib_style)
-            rate_a, cpu_a = len(paths) / seconds, len(paths) / cpu
-            print(f"(a) matplotlib specshow + savefig (dpi 100, {args.matplotlib_style} figure), 1 process: "
-                  f"{len(paths)} clips in {seconds:.1f} s = {rate_a:.1f} clips/s; "
-                  f"{cpu_a:.1f} clips per CPU-second")
-            if rate_b:
-                print(f"ratio b/a: {rate_b / rate_a:.0f}x (wall clock), {cpu_b / cpu_a:.0f}x (per CPU-second)")
+            styles = MATPLOTLIB_STYLES if args.matplotlib_style == "all" else (args.matplotlib_style,)
+            rates_a = {}
+            for style in styles:
+                seconds, cpu = time_matplotlib(paths, work / f"render_a_{style}", style)
+                rate_a, cpu_a = len(paths) / seconds, len(paths) / cpu
+                rates_a[style] = rate_a
+                ratio = (f"; ratio b/a: {rate_b / rate_a:.0f}x (wall clock), {cpu_b / cpu_a:.0f}x (per CPU-second)"
+                         if rate_b else "")
+                print(f"(a) matplotlib, {style} figure, 1 process: {len(paths)} clips in {seconds:.1f} s = "
+                      f"{rate_a:.1f} clips/s; {cpu_a:.1f} clips per CPU-second{ratio}")
+            floor = time_stft_floor(paths)
+            n_cores = args.jobs if args.jobs > 0 else os.cpu_count()
+            fastest = max(rates_a, key=rates_a.get)
+            best = rates_a[fastest]
+            print(f"floor: decode + STFT alone (no mel, dB or image) {floor * 1000:.1f} ms of CPU per clip, so "
+                  f"at most {n_cores / floor:.0f} clips/s on {n_cores} cores = {n_cores / floor / best:.0f}x the "
+                  f"fastest (a) ({fastest}); 50x that (a) would need {50 * best:.0f} clips/s")
         print(f"load average now {os.getloadavg()[0]:.2f}")
     finally:
         if args.workdir is None:

@@ -26,6 +26,24 @@ def test_stereo_is_averaged_to_mono(tmp_path):
     assert y2.shape == (2, 8820)
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_samples_equal_libsndfile_float_conversion(tmp_path, subtype, channels):
+    # 16-bit files take a faster path (integers scaled by NumPy): the samples must be exactly
+    # what libsndfile's own float conversion gives, extremes included, for every subtype
+    rng = np.random.default_rng(0)
+    ints = rng.integers(-32768, 32768, size=(5000, channels)).astype(np.int16)
+    ints[:2] = [[-32768] * channels, [32767] * channels]
+    p = tmp_path / f"{subtype}.wav"
+    sf.write(p, ints if subtype == "PCM_16" else ints / 32768.0, 44100, subtype=subtype)
+    ref = sf.read(p, dtype="float32", always_2d=True)[0]
+    y, sr = load_audio(p, mono=False)
+    assert sr == 44100 and y.dtype == np.float32
+    np.testing.assert_array_equal(y, ref.T)
+    mono, _ = load_audio(p)
+    np.testing.assert_array_equal(mono, ref[:, 0] if channels == 1 else ref.mean(axis=1))
+
+
 def test_resamples_when_asked(tmp_path):
     p = write_wav(tmp_path / "a.wav", tone(440, 1.0, 44100))
     y, sr = load_audio(p, sr=16000)

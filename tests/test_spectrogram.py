@@ -257,3 +257,51 @@ def test_mfcc_image_scales_each_coefficient_so_none_is_flat():
     assert img.shape[0] == 20
     spans = img.max(axis=1).astype(int) - img.min(axis=1).astype(int)
     assert (spans >= 250).all()  # every coefficient uses the whole grey range
+
+
+# --- the PNG encoder -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(128, 570), (1, 1), (3, 1), (1, 7), (64, 33, 3), (1, 1, 3), (5, 2, 3)])
+def test_encode_png_round_trips_through_pillow(shape, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from audiospec_utils.spectrogram import encode_png, write_png
+
+    rng = np.random.default_rng(sum(shape))
+    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    pixels.flat[:2] = [0, 255][:pixels.size]  # extremes: the Sub filter's differences wrap modulo 256
+    img = Image.open(io.BytesIO(encode_png(pixels)))
+    img.load()  # decodes every row and checks the chunks' CRCs
+    assert img.mode == ("L" if len(shape) == 2 else "RGB") and img.size == (shape[1], shape[0])
+    np.testing.assert_array_equal(np.asarray(img), pixels)
+    write_png(pixels, tmp_path / "sub" / "x.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "sub" / "x.png")), pixels)
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["x.png"]  # no temporary file left
+
+
+def test_encode_png_of_a_spectrogram_is_about_as_small_as_pillows():
+    import io
+
+    from PIL import Image
+
+    from audiospec_utils.spectrogram import encode_png
+
+    rng = np.random.default_rng(0)
+    y = (tone(440, 3.0, SR) + rng.normal(0, 0.01, 3 * SR)).astype(np.float32)
+    p = SpectrogramParams()
+    pixels = spectrogram_image(spectrogram(y, SR, p), p)
+    ours = len(encode_png(pixels))
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
+    assert ours < 1.3 * buf.tell() and ours < 0.8 * pixels.size
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 4), np.uint8),
+                                 np.zeros((0, 4), np.uint8), np.zeros(4, np.uint8)])
+def test_encode_png_refuses_what_is_not_8_bit_grey_or_rgb(bad):
+    from audiospec_utils.spectrogram import encode_png
+
+    with pytest.raises(ParameterError, match="uint8 of shape"):
+        encode_png(bad)
