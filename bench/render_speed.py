@@ -22,8 +22,8 @@ else runs on the machine), the ratios b/a, the floor, and the peak RSS of (b).
 
 Usage::
 
-    .venv/bin/python bench/render_speed.py                        # 2,000 clips, 30 for matplotlib
-    .venv/bin/python bench/render_speed.py --n-clips 500          # quicker
+    .venv/bin/python bench/render_speed.py                        # 11,073 clips, 30 per matplotlib style
+    .venv/bin/python bench/render_speed.py --n-clips 1000         # quicker
     .venv/bin/python bench/render_speed.py --n-clips 0 --peak-memory-clips 10000   # memory only
 
 ``--peak-memory-clips N`` renders N clips into a fresh folder and reports the peak RSS (to show
@@ -247,7 +247,9 @@ def time_stft_floor(paths) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n-clips", type=int, default=2000, help="clips rendered by (b) (default 2000; 0: skip)")
+    ap.add_argument("--n-clips", type=int, default=11073,
+                    help="clips rendered by (b), whose peak RSS is reported too (default 11073, the size of "
+                         "FSDKaggle2018; 0: skip)")
     ap.add_argument("--matplotlib-clips", type=int, default=30, help="clips rendered by (a) (default 30)")
     ap.add_argument("--matplotlib-style", choices=(*MATPLOTLIB_STYLES, "all"), default="all",
                     help="(a)'s figure: bare = 4x2 in, axes off, saved tight at dpi 100; blog = the fastai "
