@@ -1,0 +1,23 @@
+"""The benchmark must keep running: a tiny run of bench/render_speed.py prints every figure."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "render_speed.py"
+
+
+def test_render_speed_benchmark_prints_every_figure(tmp_path):
+    out = subprocess.run([sys.executable, str(BENCH), "--n-clips", "12", "--matplotlib-clips", "2", "--distinct", "6",
+                          "--jobs", "2", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    assert re.search(r"\(b\) audiospec render_spectrograms, 2 workers: 12 clips in [\d.]+ s = \d+ clips/s.*"
+                     r"peak RSS \d+ MiB", text), text
+    for style in ("bare", "blog", "labelled"):
+        assert re.search(rf"\(a\) matplotlib, {style} figure, 1 process: 2 clips .* ratio b/a: \d+x", text), text
+    assert re.search(r"floor: decode \+ STFT alone .* at most \d+ clips/s on 2 cores", text), text
+    # the clips really were rendered: one PNG per clip id (6 distinct files, 6 hard links)
+    assert len(list((tmp_path / "render_b" / "images").rglob("*.png"))) == 12
+    assert len(list((tmp_path / "render_a_blog").glob("*.png"))) == 3  # warm-up + 2
