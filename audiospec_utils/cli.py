@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("interpret", "confusion matrix, top losses, t-SNE, per-class report of a run")
     p.add_argument("run_dir")
     p.add_argument("--top-losses", type=int, default=9)
+    p.add_argument("--spec-dir", default=None,
+                   help="the render folder the run was trained on, if it has moved since training")
 
     p = command("evaluate", "score a run on a test split (per clip: accuracy, MAP@3, per-label F1) "
                             "and write a Kaggle submission.csv")
@@ -239,7 +241,7 @@ def _cmd_train(args):
 def _cmd_interpret(args):
     from .interpret import interpret_run
 
-    res = interpret_run(args.run_dir, k=args.top_losses)
+    res = interpret_run(args.run_dir, k=args.top_losses, spec_dir=args.spec_dir)
     print(f"validation accuracy {res['accuracy']:.3f}, MAP@3 {res['map_at_3']:.3f}")
     worst = res["tables"]["per_class"].head(3)
     print("lowest F1: " + ", ".join(f"{i} {r.f1:.2f}" for i, r in worst.iterrows()))

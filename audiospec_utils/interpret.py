@@ -34,13 +34,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def load_run(run_dir):
+def load_run(run_dir, spec_dir=None):
     """Load a run folder's exported learner and validation items.
 
     Parameters
     ----------
     run_dir : str or os.PathLike
         Folder written by :func:`audiospec_utils.train.train_classifier`.
+    spec_dir : str or os.PathLike or None
+        The render folder the run was trained on, when it has moved since: the validation images
+        are then looked up there by their paths relative to it (the manifest's ``image``
+        column). ``None`` (default): where they were at training time.
 
     Returns
     -------
@@ -52,8 +56,9 @@ def load_run(run_dir):
     Raises
     ------
     DatasetError
-        `run_dir` lacks ``export.pkl`` or ``valid_items.csv`` (train first), or the learner
-        cannot be loaded.
+        `run_dir` lacks ``export.pkl`` or ``valid_items.csv`` (train first), the learner cannot
+        be loaded, or validation images are missing (the message says how many, names one and
+        says to pass the render folder's new place as `spec_dir`).
     """
     from .predict import load_model
 
@@ -62,11 +67,23 @@ def load_run(run_dir):
         raise DatasetError(f"{run_dir}: no valid_items.csv; train a model into this folder first "
                            f"(audiospec train SPEC_DIR --out {run_dir})")
     learn = load_model(run_dir)
-    valid = pd.read_csv(run_dir / "valid_items.csv", dtype={"label": str, "clip_id": str}, keep_default_na=False)
+    valid = pd.read_csv(run_dir / "valid_items.csv", dtype={"label": str, "clip_id": str, "image": str},
+                        keep_default_na=False)
+    if spec_dir is not None:
+        spec_dir = Path(spec_dir).resolve()
+        if not spec_dir.is_dir():
+            raise DatasetError(f"{spec_dir}: no such render folder")
+        if "image" not in valid.columns:
+            raise DatasetError(f"{run_dir}: valid_items.csv has no 'image' column (paths relative to the render "
+                               f"folder), so its images cannot be looked up in {spec_dir}")
+        valid["image_path"] = [str(spec_dir / rel) for rel in valid["image"]]
     missing = [p for p in valid["image_path"] if not Path(p).is_file()]
     if missing:
-        raise DatasetError(f"{run_dir}: {len(missing)} validation image(s) missing, e.g. {missing[0]}; "
-                           f"the spectrogram folder was moved or deleted")
+        where = f"in {spec_dir}" if spec_dir is not None else "where they were rendered"
+        raise DatasetError(f"{run_dir}: {len(missing)} of {len(valid)} validation image(s) missing {where}, "
+                           f"e.g. {missing[0]}. If the render folder was moved, pass its new place "
+                           f"(audiospec interpret {run_dir} --spec-dir NEW_PLACE); if it was deleted, render "
+                           f"it again with the run's params.json.")
     return learn, valid
 
 
@@ -286,7 +303,7 @@ def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embe
     return fig
 
 
-def interpret_run(run_dir, *, k: int = 9, show: bool = False) -> dict:
+def interpret_run(run_dir, *, k: int = 9, show: bool = False, spec_dir=None) -> dict:
     """Interpret a trained run; save every figure and table in the run folder.
 
     Parameters
@@ -297,6 +314,8 @@ def interpret_run(run_dir, *, k: int = 9, show: bool = False) -> dict:
         Number of top losses shown.
     show : bool
         Keep the figures open (in a notebook they display); otherwise they are closed after saving.
+    spec_dir : str or os.PathLike or None
+        The run's render folder if it has moved since training (see :func:`load_run`).
 
     Returns
     -------
@@ -315,7 +334,7 @@ def interpret_run(run_dir, *, k: int = 9, show: bool = False) -> dict:
     from .train import clip_predictions
 
     run_dir = Path(run_dir)
-    learn, valid = load_run(run_dir)
+    learn, valid = load_run(run_dir, spec_dir=spec_dir)
     classes = list(learn.dls.vocab)
     probs, targets, losses, emb = predict_with_embeddings(learn, valid)
     clips = clip_predictions(probs, valid, classes)

@@ -29,3 +29,32 @@ def test_most_confused_and_report():
     assert mc.iloc[0].tolist() == ["a", "b", 2]
     rep = per_class_report(y_true, y_pred, ["a", "b", "c"])
     assert rep.index[0] == "a" and rep.loc["b", "recall"] == 1.0 and rep.loc["a", "support"] == 3
+
+
+def test_a_moved_render_folder_is_found_with_spec_dir(trained_run, mini_specs, tmp_path, capsys):
+    import shutil
+
+    import pandas as pd
+
+    from audiospec_utils.cli import main
+    from audiospec_utils.exceptions import DatasetError
+
+    run, metrics = trained_run
+    moved_run, moved_specs = tmp_path / "run", tmp_path / "elsewhere" / "specs"
+    shutil.copytree(run, moved_run)
+    shutil.copytree(mini_specs, moved_specs)
+    items = pd.read_csv(moved_run / "valid_items.csv", keep_default_na=False)
+    items["image_path"] = [str(tmp_path / "gone" / rel) for rel in items["image"]]  # where it was rendered
+    items.to_csv(moved_run / "valid_items.csv", index=False)
+
+    with pytest.raises(DatasetError, match=rf"{len(items)} of {len(items)} validation image\(s\) missing.*--spec-dir"):
+        interpret_run(moved_run)
+    res = interpret_run(moved_run, k=2, spec_dir=moved_specs)
+    assert res["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
+    with pytest.raises(DatasetError, match="no such render folder"):
+        interpret_run(moved_run, spec_dir=tmp_path / "nowhere")
+
+    assert main(["interpret", str(moved_run)]) == 2
+    assert "--spec-dir NEW_PLACE" in capsys.readouterr().err
+    assert main(["interpret", str(moved_run), "--spec-dir", str(moved_specs), "--top-losses", "2"]) == 0
+    assert "validation accuracy" in capsys.readouterr().out
