@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from .exceptions import AudiospecError
+from .exceptions import AudiospecError, TrainingInterrupted
 
 __all__ = ["main", "build_parser"]
 
@@ -257,13 +257,15 @@ def _cmd_evaluate(args):
 
     from .evaluate import evaluate_run
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():  # the failed clips are in the result: said once, below, without a traceback line
+        warnings.filterwarnings("ignore", message=r".*could not be loaded or rendered", category=UserWarning)
         r = evaluate_run(args.run_dir, args.source, spec_out=args.spec_out, n_jobs=args.jobs,
                          progress=not args.quiet)
-    for w in caught:
-        if issubclass(w.category, UserWarning) and "could not be loaded" in str(w.message):
-            print(f"audiospec evaluate: warning: {w.message}", file=sys.stderr)
+    if r["failed"]:
+        names = ", ".join(f"{f['fname']} ({f['error']})" for f in r["failed"])
+        print(f"audiospec evaluate: warning: {len(r['failed'])} test clip(s) could not be loaded or rendered and get "
+              f"the fallback prediction {' '.join(r['fallback_labels'])} (the most frequent training labels): "
+              f"{names}", file=sys.stderr)
     if r["n_scored"]:
         print(f"test: accuracy {r['accuracy']:.3f}, MAP@3 {r['map_at_3']:.3f} ({r['n_scored']} labelled clips of "
               f"{r['n_clips']}; {r['n_failed']} failed to render)")
@@ -328,7 +330,7 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.command](args) or 0
     except AudiospecError as err:
-        if type(err).__name__ == "TrainingInterrupted":
+        if isinstance(err, TrainingInterrupted):
             print(f"\naudiospec {args.command}: {err}", file=sys.stderr)
             return 130
         print(f"audiospec {args.command}: error: {err}", file=sys.stderr)

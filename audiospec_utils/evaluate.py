@@ -93,21 +93,17 @@ def load_test_split(source, run_dir, *, spec_out=None, n_jobs: int = -1, progres
     """
     from .datasets import load_source
     from .predict import run_spectrogram_params
-    from .render import read_manifest, render_spectrograms
-    from .spectrogram import SpectrogramParams
+    from .render import _params_difference, read_manifest, render_spectrograms
 
     source, run_dir = Path(source), Path(run_dir)
     params = run_spectrogram_params(run_dir)
     if (source / "manifest.csv").is_file():
         spec_dir = source.resolve()
-        pfile = spec_dir / "params.json"
-        if pfile.is_file():
-            theirs = SpectrogramParams.from_dict(json.loads(pfile.read_text()))
-            if theirs != params:
-                diff = ", ".join(f"{k} {v!r} (run: {params.to_dict()[k]!r})" for k, v in theirs.to_dict().items()
-                                 if params.to_dict()[k] != v)
-                raise DatasetError(f"{spec_dir}: rendered with other spectrogram parameters than the run ({diff}); "
-                                   f"evaluate on the audio instead, it is rendered with the run's parameters")
+        diff = _params_difference(spec_dir, params)
+        if diff:
+            said = ", ".join(f"{k} {theirs!r} (run: {ours!r})" for k, (theirs, ours) in diff.items())
+            raise DatasetError(f"{spec_dir}: rendered with other spectrogram parameters than the run ({said}); "
+                               f"evaluate on the audio instead, it is rendered with the run's parameters")
         man = read_manifest(spec_dir)
         man = man[man["split"] == "test"]
         if man.empty:
@@ -200,9 +196,8 @@ def evaluate_run(run_dir, source=None, *, spec_out=None, bs: int = 64, n_jobs: i
         Clips that could not be loaded or rendered, named, with the fallback labels they got.
     """
     from .interpret import per_class_report
-    from .metrics import map_at_k
     from .predict import load_model, predict_images, run_metrics
-    from .train import clip_predictions
+    from .train import _scores, clip_predictions
 
     run_dir = Path(run_dir)
     learn = load_model(run_dir)
@@ -243,15 +238,10 @@ def evaluate_run(run_dir, source=None, *, spec_out=None, bs: int = 64, n_jobs: i
 
     labelled = preds[preds["label"] != ""]
     scored = labelled[labelled["label"].isin(vocab)]
-    idx = {c: i for i, c in enumerate(vocab)}
-    y = scored["label"].map(idx).to_numpy()
-    p = scored[vocab].to_numpy()
-    acc = float((p.argmax(1) == y).mean()) if len(y) else None
-    report = per_class_report(y, p.argmax(1), vocab) if len(y) else pd.DataFrame()
+    y = scored["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
+    report = per_class_report(y, scored[vocab].to_numpy().argmax(1), vocab) if len(y) else pd.DataFrame()
     result = {
-        "accuracy": acc if len(y) else None,
-        "error_rate": 1 - acc if len(y) else None,
-        "map_at_3": map_at_k(y, p, 3) if len(y) else None,
+        **(_scores(scored, vocab) if len(y) else {"accuracy": None, "error_rate": None, "map_at_3": None}),
         "n_clips": int(len(clips)),
         "n_scored": int(len(scored)),
         "n_unlabelled": int(len(preds) - len(labelled)),

@@ -14,6 +14,7 @@ __all__ = [
     "DatasetError",
     "DownloadError",
     "WeightsUnavailableError",
+    "TrainingInterrupted",
 ]
 
 
@@ -56,3 +57,7 @@ class DownloadError(AudiospecError):
 
 class WeightsUnavailableError(AudiospecError):
     """Pretrained weights could neither be downloaded nor found locally."""
+
+
+class TrainingInterrupted(AudiospecError):
+    """Training was interrupted (Ctrl-C, a stopped kernel); the best checkpoint so far is kept."""

@@ -204,6 +204,11 @@ def plot_per_class(report: pd.DataFrame):
     return fig
 
 
+def _worst_first(losses, k: int) -> np.ndarray:
+    """Indices of the `k` highest losses, highest first; ties keep the items' order."""
+    return np.argsort(-np.asarray(losses), kind="stable")[:k]
+
+
 def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int = 9):
     """The `k` validation images the model got most wrong.
 
@@ -217,7 +222,7 @@ def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    order = np.argsort(-np.asarray(losses))[:k]
+    order = _worst_first(losses, k)
     n_cols = min(3, max(1, len(order)))
     n_rows = max(1, -(-len(order) // n_cols))
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4 * n_cols, 3.2 * n_rows), squeeze=False, constrained_layout=True)
@@ -254,7 +259,7 @@ def top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int = 9)
         (probability given to the true label), ``p_pred``.
     """
     probs, targets, losses = np.asarray(probs), np.asarray(targets), np.asarray(losses)
-    order = np.argsort(-losses, kind="stable")[:k]
+    order = _worst_first(losses, k)
     pred = probs.argmax(1)
     return pd.DataFrame({
         "fname": items["fname"].to_numpy()[order] if "fname" in items else [Path(p).name for p in items["path"].to_numpy()[order]],

@@ -145,8 +145,9 @@ def predict_images(learn, images, bs: int = 64) -> np.ndarray:
 
 
 def _top(probs: np.ndarray, vocab, k: int) -> list[dict]:
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [{"label": str(vocab[i]), "probability": float(probs[i])} for i in order]
+    from .metrics import top_k_labels
+
+    return [{"label": str(vocab[i]), "probability": float(probs[i])} for i in top_k_labels(probs[None], k)[0]]
 
 
 def predict_files(run_dir, files, *, k: int = 3, learn=None, params=None, return_probs: bool = False) -> list[dict]:

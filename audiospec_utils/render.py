@@ -101,27 +101,42 @@ def _render_one(clip_id: str, path: str, out_dir: str, params: SpectrogramParams
     return rec
 
 
-def _check_params(out_dir: Path, params: SpectrogramParams) -> None:
+def _params_difference(out_dir: Path, params: SpectrogramParams) -> dict | None:
+    """How the folder's ``params.json`` differs from `params`: ``{key: (folder's, params')}``.
+
+    ``None`` when the folder has no ``params.json``; ``{}`` when they are the same. Keys added since
+    the folder was rendered take their defaults, which render what was rendered then.
+
+    Raises
+    ------
+    ParameterError
+        ``params.json`` is unreadable or not a JSON object.
+    """
     pfile = out_dir / "params.json"
-    if pfile.exists():
-        try:
-            old = json.loads(pfile.read_text())
-        except (OSError, ValueError) as err:
-            raise ParameterError(f"{pfile}: unreadable ({err}); delete it or choose another output folder") from None
-        if not isinstance(old, dict):
-            raise ParameterError(f"{pfile}: not a JSON object of spectrogram parameters; delete it or choose "
-                                 f"another output folder")
-        # keys added since the folder was rendered take their defaults, which render what was rendered then
-        old = {**SpectrogramParams.defaults(), **old}
-        new = json.loads(params.to_json())
-        diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
-        if diff:
-            said = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
-            raise ParameterError(
-                f"{out_dir} holds spectrograms rendered with other parameters ({said}). Images made "
-                f"with different settings are never mixed: choose another output folder (e.g. "
-                f"{out_dir.name}_{'_'.join(sorted(diff))}) or delete this one.")
-    else:
+    if not pfile.exists():
+        return None
+    try:
+        old = json.loads(pfile.read_text())
+    except (OSError, ValueError) as err:
+        raise ParameterError(f"{pfile}: unreadable ({err}); delete it or choose another output folder") from None
+    if not isinstance(old, dict):
+        raise ParameterError(f"{pfile}: not a JSON object of spectrogram parameters; delete it or choose "
+                             f"another output folder")
+    old = {**SpectrogramParams.defaults(), **old}
+    new = json.loads(params.to_json())
+    return {k: (old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v}
+
+
+def _check_params(out_dir: Path, params: SpectrogramParams) -> None:
+    diff = _params_difference(out_dir, params)
+    if diff:
+        said = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
+        raise ParameterError(
+            f"{out_dir} holds spectrograms rendered with other parameters ({said}). Images made "
+            f"with different settings are never mixed: choose another output folder (e.g. "
+            f"{out_dir.name}_{'_'.join(diff)}) or delete this one.")
+    if diff is None:
+        pfile = out_dir / "params.json"
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = pfile.with_suffix(".json.tmp")
         tmp.write_text(params.to_json())

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
+from .exceptions import DatasetError, ParameterError, TrainingInterrupted, WeightsUnavailableError
 from .metrics import map_at_3, map_at_k
 from .render import read_manifest
 
@@ -774,10 +774,6 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     dls.valid_table.to_csv(out_dir / "valid_items.csv", index=False)
     learn.export(out_dir / "export.pkl")
     return metrics
-
-
-class TrainingInterrupted(AudiospecError):
-    """Training was interrupted (Ctrl-C, a stopped kernel); the best checkpoint so far is kept."""
 
 
 def _keep_interrupted_checkpoint(out_dir: Path) -> Path | None:

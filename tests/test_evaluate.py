@@ -135,3 +135,19 @@ def test_evaluate_from_the_command_line(trained_run, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "audiospec_utils", "-q", "evaluate", str(tmp_path / "nowhere")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "no export.pkl" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_names_the_failed_clips_once_without_a_python_warning_line(trained_run, mini_root, tmp_path, capsys):
+    from audiospec_utils.cli import main
+
+    run, metrics = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    _kaggle_layout(tmp_path / "kaggle", mini_root)
+    assert main(["-q", "evaluate", str(copy), str(tmp_path / "kaggle")]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "could not be loaded or rendered" in line]
+    assert len(lines) == 1 and lines[0].startswith("audiospec evaluate: warning: 4 test clip(s)")
+    for name in (*EMPTY_IN_REAL_TEST_SET, "corrupt.wav"):
+        assert name in lines[0]
+    assert "UserWarning" not in err
