@@ -899,7 +899,8 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
         kind_params = dataclasses.replace(base, kind=feature, cmap=None)  # ParameterError if unknown kind
         return ImageClassifier(out_dir / "spectrograms" / feature, method, params=kind_params, epochs=epochs,
                                img_size=img_size, bs=bs, pretrained=use_pretrained and method == "resnet34",
-                               weights=weights, path=out_dir / "rows" / row, n_jobs=n_jobs, progress=progress)
+                               weights=weights if use_pretrained else None,  # no weights for a row from scratch
+                               path=out_dir / "rows" / row, n_jobs=n_jobs, progress=progress)
 
     models, errors, usable = {}, {}, set(table["clip_id"])
     prepared = {}

@@ -145,3 +145,15 @@ def test_a_failing_row_records_its_error_and_the_run_goes_on(mini_root, tmp_path
     assert df.loc["gbm", "error"] == "" and 0 <= df.loc["gbm", "accuracy"] <= 1
     saved = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)
     assert saved.set_index("row").loc["resnet34_logmel", "error"].startswith("WeightsUnavailableError")
+
+
+def test_a_row_from_scratch_never_loads_the_weights_it_was_given(mini_root, tmp_path):
+    # --no-pretrained with --weights: the ResNet rows train from scratch and must not touch the file
+    from audiospec_utils.compare import compare
+
+    bad = tmp_path / "not_weights.pth"
+    bad.write_bytes(b"this is not a state dict")
+    df = compare(mini_root, tmp_path / "out", methods=["resnet34_logmel"], epochs=1, img_size=32, bs=16,
+                 pretrained=False, weights=bad, n_jobs=1, progress=False).set_index("row")
+    assert df.loc["resnet34_logmel", "error"] == "", df.loc["resnet34_logmel", "error"]
+    assert not df.loc["resnet34_logmel", "pretrained"] and 0 <= df.loc["resnet34_logmel", "accuracy"] <= 1
