@@ -422,9 +422,12 @@ class GBMBaseline:
             Clips whose audio could be decoded.
         """
         X = clip_features(table, self.params, n_jobs=self.n_jobs, cache=self.cache, progress=self.progress)
+        self.features_ = dict(zip(table["clip_id"], X))  # fit and predict look them up, never compute again
         return set(table["clip_id"][np.isfinite(X).all(axis=1)])
 
     def _X(self, clips):
+        if all(c in getattr(self, "features_", {}) for c in clips["clip_id"]):
+            return np.stack([self.features_[c] for c in clips["clip_id"]])
         return clip_features(clips, self.params, n_jobs=self.n_jobs, cache=self.cache)
 
     def fit(self, split: ComparisonSplit) -> "GBMBaseline":
@@ -463,16 +466,14 @@ class GBMBaseline:
         """
         from threadpoolctl import threadpool_limits
 
+        from .train import clip_predictions
+
         valid = split.valid_clips
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             proba = self.model_.predict_proba(self._X(valid))
         full = np.zeros((len(valid), len(self.vocab_)))
         full[:, self.model_.classes_] = proba  # a class absent from training keeps probability 0
-        out = pd.DataFrame(full, columns=self.vocab_)
-        out.insert(0, "clip_id", valid["clip_id"].to_numpy())
-        out.insert(1, "label", valid["label"].to_numpy())
-        out["pred"] = out[self.vocab_].idxmax(axis=1)
-        return out
+        return clip_predictions(full, valid, self.vocab_)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -594,7 +595,7 @@ class ImageClassifier:
         Raises
         ------
         AudiospecError
-            The DataLoaders' validation clips differ from the split's (they never should).
+            Some of the split's validation clips have no image in this render.
         WeightsUnavailableError
             `pretrained` and no ImageNet weights can be had.
         """
@@ -605,17 +606,13 @@ class ImageClassifier:
 
         set_seed(split.seed, reproducible=True)
         images = training_table(self.spec_dir)
-        order = pd.Series(np.arange(len(split.clips)), index=split.clips["clip_id"])
-        images = images[images["clip_id"].isin(order.index)].copy()
-        images["_order"] = images["clip_id"].map(order)
-        images = images.sort_values(["_order", "window"], kind="stable").drop(columns="_order").reset_index(drop=True)
+        images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
         dls = spectrogram_dataloaders(self.spec_dir, table=images, img_size=self.img_size, bs=self.bs,
-                                      valid_pct=split.valid_pct, seed=split.seed)
+                                      valid_ids=split.valid_ids, seed=split.seed)
         got = sorted(set(dls.valid_table["clip_id"]))
         if got != split.valid_ids:
-            raise AudiospecError(f"{self.spec_dir}: the DataLoaders drew another validation split "
-                                 f"({len(got)} clips, expected {len(split.valid_ids)}); clips are missing "
-                                 f"from this render")
+            raise AudiospecError(f"{self.spec_dir}: {len(got)} of the split's {len(split.valid_ids)} validation "
+                                 f"clips have images; clips are missing from this render")
         if list(dls.vocab) != list(split.vocab):
             raise AudiospecError(f"{self.spec_dir}: labels differ from the split's")
         self.path.mkdir(parents=True, exist_ok=True)
@@ -682,18 +679,17 @@ def evaluate(clip_preds: pd.DataFrame, vocab) -> dict:
     """
     from sklearn.metrics import f1_score
 
-    from .metrics import map_at_k
+    from .train import _scores
 
     vocab = list(vocab)
     known = clip_preds[clip_preds["label"].isin(vocab)]
     if known.empty:
         raise DatasetError("no validation clip with a known label to score")
-    y = known["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
-    p = known[vocab].to_numpy(dtype=np.float64)
-    pred = p.argmax(axis=1)
-    return {"accuracy": float((pred == y).mean()), "map_at_3": map_at_k(y, p, 3),
-            "macro_f1": float(f1_score(y, pred, labels=np.arange(len(vocab)), average="macro", zero_division=0)),
-            "n_valid": int(len(y))}
+    scores = _scores(known, vocab)
+    pred = known[vocab].idxmax(axis=1)
+    return {"accuracy": scores["accuracy"], "map_at_3": scores["map_at_3"],
+            "macro_f1": float(f1_score(known["label"], pred, labels=vocab, average="macro", zero_division=0)),
+            "n_valid": int(len(known))}
 
 
 def _resolve_pretrained(pretrained, weights, arch="resnet34") -> tuple[bool, str, str]:

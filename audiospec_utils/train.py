@@ -277,7 +277,7 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float =
                             bs: int = 64, num_workers: int | None = None,
                             manually_verified_only: bool = False, table: pd.DataFrame | None = None,
                             spec_augment: bool = False, time_shift: float = 0.0,
-                            verified_weight: float | None = None):
+                            verified_weight: float | None = None, valid_ids=None):
     """fastai DataLoaders of spectrogram images and their labels.
 
     Parameters
@@ -313,6 +313,10 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float =
         drawn `verified_weight` times as often as an unverified one (fastai ``WeightedDL``:
         every epoch draws as many images as there are, with replacement). ``None`` (default):
         plain shuffling. Ignored (with a log line) when the table has no ``manually_verified``.
+    valid_ids : collection of str or None
+        Clip ids to hold out for validation (every image of those clips), instead of drawing them
+        with :func:`split_by_clip` (`valid_pct` is then unused): to share one split between
+        several models, as :func:`audiospec_utils.compare.compare` does.
 
     Returns
     -------
@@ -336,7 +340,10 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float =
     if verified_weight is not None and not verified_weight > 0:
         raise ParameterError(f"verified_weight must be a positive number, got {verified_weight!r}")
     df = training_table(spec_dir, manually_verified_only=manually_verified_only) if table is None else table
-    valid_idx = split_by_clip(df, valid_pct, seed)
+    if valid_ids is None:
+        valid_idx = split_by_clip(df, valid_pct, seed)
+    else:
+        valid_idx = np.flatnonzero(df["clip_id"].isin(set(valid_ids)).to_numpy())
     block = DataBlock(
         blocks=(ImageBlock, CategoryBlock(vocab=sorted(df["label"].unique()))),
         get_x=ColReader("image_path"),

@@ -245,3 +245,14 @@ def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, 
     kept = list((run / "models").glob("best_interrupted_*.pth"))
     assert len(kept) == 1 and kept[0].read_bytes() == saved
     assert (run / "metrics.json").is_file()
+
+
+def test_dataloaders_take_a_given_validation_split(mini_specs):
+    from audiospec_utils.train import training_table
+
+    clips = training_table(mini_specs).drop_duplicates("clip_id")
+    chosen = set(clips.groupby("label").head(2)["clip_id"])  # two clips of every label
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, valid_ids=chosen)
+    assert set(dls.valid_table["clip_id"]) == chosen
+    assert not set(dls.train.items["clip_id"]) & chosen
+    assert len(dls.train.items) + len(dls.valid_table) == len(training_table(mini_specs))
