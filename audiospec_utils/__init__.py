@@ -29,5 +29,6 @@ from .exceptions import (  # noqa: F401
     DatasetError,
     DownloadError,
     ParameterError,
+    TrainingInterrupted,
     WeightsUnavailableError,
 )
