@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     p.add_argument("--retry-failed", action="store_true", help="try again clips that failed before")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any clip failed")
+    p.add_argument("--group-pattern", default=None, metavar="REGEX",
+                   help="the first capture group of this regular expression, searched in each file name, is the "
+                        "clip's group (its source recording, speaker...), e.g. '^(\\d+)-' for "
+                        "<recording>-<class>-<n>-<slice>.wav; it replaces the source's own groups")
     _add_spectrogram_args(p)
 
     p = command("train", "train a classifier on rendered spectrograms")
@@ -208,7 +212,12 @@ def _cmd_render(args):
 
     params = _params(args)
     start = time.time()
-    manifest = render_spectrograms(args.source, args.out, params, n_jobs=args.jobs, progress=not args.quiet,
+    source = args.source
+    if args.group_pattern is not None:
+        from .datasets import load_source
+
+        source = load_source(args.source, group_pattern=args.group_pattern)
+    manifest = render_spectrograms(source, args.out, params, n_jobs=args.jobs, progress=not args.quiet,
                                    retry_failed=args.retry_failed)
     print(_render_summary(manifest, args.out, time.time() - start))
     s = manifest.attrs["summary"]

@@ -1,13 +1,16 @@
 """Sources of labelled audio, all loaded into one table.
 
-Three sources give the same :class:`pandas.DataFrame` (one row per clip):
+Every source gives the same :class:`pandas.DataFrame` (one row per clip):
 
-* FSDKaggle2018, in its extracted Zenodo layout or the Kaggle competition layout
-  (:func:`load_fsdkaggle2018`);
+* FSDKaggle2018, in its extracted Zenodo layout or the Kaggle competition layout;
+* UrbanSound8K and ESC-50, in the layouts their archives extract to;
 * a folder per class: one sub-folder per label, clips inside (:func:`load_folder_per_class`);
 * a CSV with ``fname`` and ``label`` columns plus a folder of audio (:func:`load_csv`).
 
-:func:`load_source` looks at a path and picks the right one.
+The three public benchmarks are read by :mod:`audiospec_utils.benchmarks`; their loaders
+(:func:`load_fsdkaggle2018`, :func:`load_urbansound8k`, :func:`load_esc50`, the ``find_*``
+functions and :data:`FSDKAGGLE2018_LABELS`) can also be imported from here.
+:func:`load_source` looks at a path and picks the right loader.
 
 Columns of the table
 --------------------
@@ -22,14 +25,26 @@ label : str
     The clip's label (``""`` when unknown, e.g. unlabelled test clips).
 split : str
     ``"train"`` or ``"test"``. Validation clips are drawn from ``"train"`` at training time.
+group : str
+    What the clip was cut from or recorded in: its source recording, speaker, session...
+    (``""`` when unknown). Clips of one group belong on the same side of a split, or the
+    validation score is optimistic. See :func:`groups_from_pattern`.
+fold : str
+    A predefined partition of the source (``"1"`` ... ``"10"`` for UrbanSound8K, ``"1"`` ...
+    ``"5"`` for ESC-50; ``""`` when the source has none). Integers are written without
+    leading zeros or ``".0"``.
 
-FSDKaggle2018 adds ``manually_verified`` (0/1, train) and ``usage`` (``Public``/``Private``, test).
+:data:`COLUMNS` are the five required columns: a table built by hand needs only those.
+:data:`OPTIONAL_COLUMNS` (``group``, ``fold``) are in every table a loader returns. Loaders may
+add more (FSDKaggle2018: ``manually_verified``, ``usage``; UrbanSound8K: ``start``, ``end``,
+``salience``, ``classID``...); the renderer keeps every extra column in ``manifest.csv``.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -38,38 +53,46 @@ from .audio import is_audio_file
 from .exceptions import DatasetError, ParameterError
 
 __all__ = [
+    "COLUMNS",
+    "OPTIONAL_COLUMNS",
     "FSDKAGGLE2018_LABELS",
     "load_source",
     "load_fsdkaggle2018",
+    "load_urbansound8k",
+    "load_esc50",
     "load_folder_per_class",
     "load_csv",
     "find_fsdkaggle2018",
+    "find_urbansound8k",
+    "find_esc50",
+    "groups_from_pattern",
     "sample_per_label",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: The 41 labels of FSDKaggle2018 (Fonseca et al., DCASE 2018 task 2), in alphabetical order.
-FSDKAGGLE2018_LABELS = (
-    "Acoustic_guitar", "Applause", "Bark", "Bass_drum", "Burping_or_eructation", "Bus", "Cello",
-    "Chime", "Clarinet", "Computer_keyboard", "Cough", "Cowbell", "Double_bass",
-    "Drawer_open_or_close", "Electric_piano", "Fart", "Finger_snapping", "Fireworks", "Flute",
-    "Glockenspiel", "Gong", "Gunshot_or_gunfire", "Harmonica", "Hi-hat", "Keys_jangling", "Knock",
-    "Laughter", "Meow", "Microwave_oven", "Oboe", "Saxophone", "Scissors", "Shatter", "Snare_drum",
-    "Squeak", "Tambourine", "Tearing", "Telephone", "Trumpet", "Violin_or_fiddle", "Writing",
-)
-
+#: The five columns every clip table has (a table built by hand needs only these).
 COLUMNS = ["clip_id", "fname", "path", "label", "split"]
 
-# (audio folder, csv, extra columns) per split, for the two published layouts.
-_ZENODO = {
-    "train": ("FSDKaggle2018.audio_train", "FSDKaggle2018.meta/train_post_competition.csv"),
-    "test": ("FSDKaggle2018.audio_test", "FSDKaggle2018.meta/test_post_competition_scoring_clips.csv"),
-}
-_KAGGLE = {
-    "train": ("audio_train", "train.csv"),
-    "test": ("audio_test", "sample_submission.csv"),
-}
+#: Columns every loader adds: ``group`` and ``fold``, both str, ``""`` when unknown.
+OPTIONAL_COLUMNS = ("group", "fold")
+
+# The benchmark loaders live in .benchmarks, which imports this module; they are re-exported
+# lazily (module __getattr__, PEP 562) so that importing either module first works.
+_BENCHMARK_NAMES = ("FSDKAGGLE2018_LABELS", "find_fsdkaggle2018", "load_fsdkaggle2018", "find_urbansound8k",
+                    "load_urbansound8k", "find_esc50", "load_esc50")
+
+
+def __getattr__(name):
+    if name in _BENCHMARK_NAMES:
+        from . import benchmarks
+
+        return getattr(benchmarks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_BENCHMARK_NAMES))
 
 
 def _read_csv(csv_path: Path, required=("fname", "label")) -> pd.DataFrame:
@@ -92,108 +115,108 @@ def _read_csv(csv_path: Path, required=("fname", "label")) -> pd.DataFrame:
     return df
 
 
-def find_fsdkaggle2018(root) -> tuple[str, Path] | None:
-    """Recognise an FSDKaggle2018 folder.
+def _fold_string(value) -> str:
+    """A fold as text: stripped; an integer without leading zeros or ``".0"`` (``" 03"`` -> ``"3"``)."""
+    text = "" if value is None else str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _with_optional_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with ``group`` and ``fold`` as stripped str (``""`` when absent), columns in order."""
+    df = df.copy()
+    for col in OPTIONAL_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+        else:
+            df[col] = df[col].fillna("").astype(str).str.strip()
+    df["fold"] = [_fold_string(f) for f in df["fold"]]
+    extra = [c for c in df.columns if c not in COLUMNS and c not in OPTIONAL_COLUMNS]
+    return df[COLUMNS + list(OPTIONAL_COLUMNS) + extra].reset_index(drop=True)
+
+
+def groups_from_pattern(names, pattern: str, *, fallback=None) -> list[str]:
+    """Groups of clips from their file names: the first capture group of a regular expression.
+
+    Clips cut from one source recording (or spoken by one speaker...) usually say so in their
+    file names; ``group`` keeps them on one side of a split.
 
     Parameters
     ----------
-    root : str or os.PathLike
-        A folder that may hold the dataset.
+    names : iterable of str
+        File names (e.g. a clip table's or a manifest's ``fname``). The pattern is searched
+        (:func:`re.search`) in the last path component only: folders are not searched.
+    pattern : str
+        Regular expression with at least one capture group; the first one is the group.
+        ``r"^(\\d+)-"`` gives ``"100032"`` for UrbanSound8K-style slices
+        ``100032-3-0-0.wav`` (``<recording>-<class>-<n>-<slice>``); ``r"_([a-z]+)_"`` gives
+        ``"jackson"`` for ``0_jackson_12.wav`` (``<digit>_<speaker>_<take>``).
+    fallback : iterable of str, optional
+        The group of each name the pattern does not match (or matches with an empty capture);
+        default: the name itself. Loaders pass the clip ids, so that such a clip is a group of
+        its own and can never straddle a split.
 
     Returns
     -------
-    (layout, root) or None
-        ``layout`` is ``"zenodo"`` (extracted Zenodo archives: ``FSDKaggle2018.audio_train/``,
-        ``FSDKaggle2018.meta/``...) or ``"kaggle"`` (competition files: ``audio_train/``,
-        ``train.csv``); ``None`` when neither layout is there.
-    """
-    root = Path(root)
-    if (root / _ZENODO["train"][1]).is_file() or (root / _ZENODO["test"][1]).is_file():
-        return "zenodo", root
-    if (root / "train.csv").is_file() and (root / "audio_train").is_dir():
-        return "kaggle", root
-    return None
-
-
-def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool = False,
-                       n_per_label: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Load FSDKaggle2018's clips and labels into the common table.
-
-    Parameters
-    ----------
-    root : str or os.PathLike
-        Folder with the extracted Zenodo archives (``FSDKaggle2018.audio_train/``,
-        ``FSDKaggle2018.audio_test/``, ``FSDKaggle2018.meta/``) or the Kaggle competition files
-        (``audio_train/``, ``audio_test/``, ``train.csv``, ``sample_submission.csv``). The built-in
-        mini dataset (:func:`audiospec_utils.mini.make_mini_dataset`) has the Zenodo layout.
-    split : {"all", "train", "test"}
-        Which clips to return. ``"test"`` is the 1,600 scored test clips (labelled in the Zenodo
-        layout; unlabelled, ``label == ""``, in the Kaggle layout).
-    manually_verified_only : bool
-        Keep only train clips whose label a person checked (``manually_verified == 1``; 3,710 of
-        9,473 in the full set). Test clips are all manually verified and are kept.
-    n_per_label : int or None
-        For a quick run: keep at most this many clips per label and split, sampled with `seed`.
-    seed : int
-        Seed of the sampling.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``clip_id, fname, path, label, split`` plus ``manually_verified`` (int, train; 1
-        for test) and ``usage`` (str, test; ``""`` for train). ``clip_id`` is ``"<split>/<stem>"``.
+    list of str
+        One group per name, in order.
 
     Raises
     ------
-    DatasetError
-        `root` holds neither layout, or a CSV lacks its columns.
     ParameterError
-        `split` or `n_per_label` is out of range.
+        `pattern` is not a valid regular expression, has no capture group, or `fallback` is not
+        as long as `names`.
+    DatasetError
+        The pattern matches none of the names (the message names the pattern and an example).
+
+    Notes
+    -----
+    When some names do not match, one warning (:mod:`logging`) gives their number and an example.
+
+    Examples
+    --------
+    >>> groups_from_pattern(["100032-3-0-0.wav", "100032-3-0-1.wav", "7061-6-0-0.wav"], r"^(\\d+)-")
+    ['100032', '100032', '7061']
     """
-    if split not in ("all", "train", "test"):
-        raise ParameterError(f"split must be 'all', 'train' or 'test', got {split!r}")
-    found = find_fsdkaggle2018(root)
-    if found is None:
-        raise DatasetError(
-            f"{root}: not an FSDKaggle2018 folder. Expected the extracted Zenodo archives "
-            f"({_ZENODO['train'][0]}/, {_ZENODO['test'][0]}/, FSDKaggle2018.meta/) or the Kaggle "
-            f"competition files (audio_train/, train.csv). Download it with "
-            f"`audiospec download fsdkaggle2018 --dest {root}`."
-        )
-    layout, root = found
-    root = root.resolve()
-    files = _ZENODO if layout == "zenodo" else _KAGGLE
-    frames = []
-    for part in ("train", "test") if split == "all" else (split,):
-        audio_dir, csv_name = files[part]
-        csv_path = root / csv_name
-        if not csv_path.is_file():
-            if split == "all":
-                logger.warning("%s not found: no %s clips loaded", csv_path, part)
-                continue
-            raise DatasetError(f"{csv_path}: CSV of the {part} split not found")
-        df = _read_csv(csv_path, required=("fname",) if (layout, part) == ("kaggle", "test") else ("fname", "label"))
-        if (layout, part) == ("kaggle", "test"):
-            df["label"] = ""  # sample_submission.csv holds placeholder predictions, not labels
-        df["fname"] = df["fname"].str.strip()
-        df["path"] = [str(root / audio_dir / f) for f in df["fname"]]
-        df["split"] = part
-        df["clip_id"] = [f"{part}/{Path(f).stem}" for f in df["fname"]]
-        if "manually_verified" in df.columns:
-            df["manually_verified"] = pd.to_numeric(df["manually_verified"], errors="coerce").fillna(0).astype(int)
+    try:
+        rx = re.compile(pattern)
+    except (re.error, TypeError) as err:
+        raise ParameterError(f"group_pattern '{pattern}' is not a valid regular expression ({err})") from None
+    if rx.groups < 1:
+        raise ParameterError(f"group_pattern '{pattern}' has no capture group: put the part of the file name "
+                             f"that names the group in parentheses, e.g. r'^(\\d+)-'")
+    names = [str(n) for n in names]
+    fallback = names if fallback is None else [str(f) for f in fallback]
+    if len(fallback) != len(names):
+        raise ParameterError(f"fallback must give one group per name: {len(fallback)} for {len(names)} names")
+    groups, unmatched = [], []
+    for name, own in zip(names, fallback):
+        m = rx.search(PurePosixPath(name.replace("\\", "/")).name)
+        group = (m.group(1) or "").strip() if m else ""
+        if group:
+            groups.append(group)
         else:
-            df["manually_verified"] = 1 if part == "test" else 0
-        if "usage" not in df.columns:
-            df["usage"] = ""
-        frames.append(df[COLUMNS + ["manually_verified", "usage"]])
-    if not frames:
-        raise DatasetError(f"{root}: no FSDKaggle2018 CSV found")
-    table = pd.concat(frames, ignore_index=True)
-    if manually_verified_only:
-        table = table[(table["split"] == "test") | (table["manually_verified"] == 1)]
-    if n_per_label is not None:
-        table = sample_per_label(table, n_per_label, seed=seed)
-    return table.reset_index(drop=True)
+            groups.append(own)
+            unmatched.append(name)
+    if names and len(unmatched) == len(names):
+        raise DatasetError(f"group_pattern '{pattern}' matches none of the {len(names)} file name(s), e.g. "
+                           f"{PurePosixPath(names[0]).name!r}: it is searched in the file name, and its first "
+                           f"capture group is the group")
+    if unmatched:
+        logger.warning("group_pattern '%s' does not match %d of %d file name(s), e.g. %r: each of them is a group "
+                       "of its own", pattern, len(unmatched), len(names), PurePosixPath(unmatched[0]).name)
+    return groups
+
+
+def _warn_missing_files(paths, where, folder) -> None:
+    """One warning giving how many of `paths` do not exist (they stay in the table)."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        logger.warning("%s: %d of %d listed file(s) do not exist in %s, e.g. %s", where, len(missing), len(paths),
+                       folder, Path(missing[0]).name)
 
 
 def sample_per_label(table: pd.DataFrame, n_per_label: int, *, seed: int = 0) -> pd.DataFrame:
@@ -228,7 +251,7 @@ def sample_per_label(table: pd.DataFrame, n_per_label: int, *, seed: int = 0) ->
     return table.loc[sorted(keep)]
 
 
-def load_folder_per_class(root, *, split: str = "train") -> pd.DataFrame:
+def load_folder_per_class(root, *, split: str = "train", group_pattern: str | None = None) -> pd.DataFrame:
     """Load a folder with one sub-folder per label.
 
     ``root/<label>/<clip>.wav`` (clips may sit deeper inside the label folder). If `root` holds
@@ -241,17 +264,27 @@ def load_folder_per_class(root, *, split: str = "train") -> pd.DataFrame:
     root : str or os.PathLike
     split : str
         Split given to every clip when `root` has no ``train/``/``test/`` folders.
+    group_pattern : str or None
+        Regular expression whose first capture group, searched in each file name, is the clip's
+        ``group`` (e.g. ``r"^(\\d+)-"`` for ``<recording>-<class>-<n>-<slice>.wav``,
+        ``r"_([a-z]+)_"`` for ``<digit>_<speaker>_<take>.wav``); see
+        :func:`groups_from_pattern`. A clip whose name does not match is a group of its own
+        (its ``clip_id``). None: ``group`` is ``""``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``clip_id, fname, path, label, split``; ``clip_id`` is ``"<label folder>/<path
-        inside it, without extension>"`` (prefixed by the split folder when there is one).
+        Columns ``clip_id, fname, path, label, split, group, fold`` (all str; ``fold`` is
+        ``""``); ``clip_id`` is ``"<label folder>/<path inside it, without extension>"``
+        (prefixed by the split folder when there is one).
 
     Raises
     ------
     DatasetError
-        `root` is missing, or holds no audio in any sub-folder.
+        `root` is missing, holds no audio in any sub-folder, or `group_pattern` matches no file
+        name.
+    ParameterError
+        `group_pattern` is not a valid regular expression or has no capture group.
     """
     root = Path(root)
     if not root.is_dir():
@@ -284,11 +317,13 @@ def load_folder_per_class(root, *, split: str = "train") -> pd.DataFrame:
                 " or give a CSV with fname,label.") if loose else ""
         raise DatasetError(f"{root}: no audio files found in any label sub-folder.{hint}")
     table = pd.DataFrame(rows, columns=COLUMNS)
+    if group_pattern is not None:
+        table["group"] = groups_from_pattern(table["fname"], group_pattern, fallback=table["clip_id"])
     labels = table.loc[table["split"] != "test", "label"].unique()
     if len(labels) < 2:
         logger.warning("%s: only %d label(s) found (%s); a classifier needs at least two",
                        root, len(labels), ", ".join(labels))
-    return table
+    return _with_optional_columns(table)
 
 
 def load_csv(csv_path, audio_dir=None, *, split: str = "train") -> pd.DataFrame:
@@ -299,8 +334,9 @@ def load_csv(csv_path, audio_dir=None, *, split: str = "train") -> pd.DataFrame:
     csv_path : str or os.PathLike
         CSV with a header row; ``fname`` is a path relative to `audio_dir` (or absolute),
         ``label`` the clip's label (any text: spaces, commas in quotes, non-ASCII are kept). An
-        optional ``split`` column (``train``/``test``) sets each clip's split; other columns are
-        kept.
+        optional ``split`` column (``train``/``test``) sets each clip's split; optional
+        ``group`` (source recording, speaker...) and ``fold`` (predefined partition) columns
+        give each clip's group and fold; other columns are kept.
     audio_dir : str or os.PathLike or None
         Folder the fnames are relative to; default: the CSV's folder.
     split : str
@@ -309,9 +345,11 @@ def load_csv(csv_path, audio_dir=None, *, split: str = "train") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``clip_id, fname, path, label, split`` and the CSV's other columns. Files named in the CSV
-        that do not exist are kept (the renderer records them as failed, "file not found"), and a
-        warning gives their number.
+        ``clip_id, fname, path, label, split, group, fold`` (str; ``group`` and ``fold`` are
+        stripped, ``""`` where the CSV has no such column or an empty cell, and an integer fold
+        such as ``"03"`` reads ``"3"``) and the CSV's other columns (str). Files named in the
+        CSV that do not exist are kept (the renderer records them as failed, "file not found"),
+        and a warning gives their number.
 
     Raises
     ------
@@ -335,42 +373,68 @@ def load_csv(csv_path, audio_dir=None, *, split: str = "train") -> pd.DataFrame:
     if "split" not in df.columns:
         df["split"] = split
     df["clip_id"] = [Path(f).with_suffix("").as_posix().lstrip("/") for f in df["fname"]]
-    missing = sum(not p.exists() for p in paths)
-    if missing:
-        logger.warning("%s: %d of %d listed file(s) do not exist in %s", csv_path, missing, len(df), audio_dir)
-    extra = [c for c in df.columns if c not in COLUMNS]
-    return df[COLUMNS + extra].reset_index(drop=True)
+    _warn_missing_files(paths, csv_path, audio_dir)
+    return _with_optional_columns(df)
 
 
-def load_source(source, **kwargs) -> pd.DataFrame:
+def load_source(source, *, group_pattern: str | None = None, **kwargs) -> pd.DataFrame:
     """Load any supported source of labelled audio into the common table.
+
+    The kind of source is recognised in this order: a file is a CSV; a folder is FSDKaggle2018
+    (:func:`find_fsdkaggle2018`), UrbanSound8K (:func:`find_urbansound8k`), ESC-50
+    (:func:`find_esc50`), else a folder per class.
 
     Parameters
     ----------
     source : str or os.PathLike
-        A CSV file (``fname,label``; audio relative to its folder), an FSDKaggle2018 folder
-        (Zenodo or Kaggle layout, including the mini dataset), or a folder per class.
+        A CSV file (``fname,label[,split,group,fold]``; audio relative to its folder), an
+        FSDKaggle2018 folder (Zenodo or Kaggle layout, including the mini dataset), an
+        UrbanSound8K or ESC-50 folder (or the folder their archive extracted into), or a folder
+        per class.
+    group_pattern : str or None
+        Regular expression whose first capture group, searched in each clip's file name
+        (``fname``), is its ``group`` (see :func:`groups_from_pattern`). It applies to every
+        kind of source and replaces the groups the source gives (a CSV's ``group`` column,
+        UrbanSound8K's ``fsID``...); a clip whose name does not match is a group of its own
+        (its ``clip_id``). None: the source's own groups (``""`` when it has none).
     **kwargs
         Passed to the loader chosen (e.g. ``manually_verified_only`` or ``n_per_label`` for
-        FSDKaggle2018, ``audio_dir`` for a CSV).
+        FSDKaggle2018, ``folds`` for UrbanSound8K and ESC-50, ``audio_dir`` for a CSV).
 
     Returns
     -------
     pandas.DataFrame
-        The clip table described in the module docstring.
+        The clip table described in the module docstring: :data:`COLUMNS`, ``group`` and
+        ``fold`` (str), and the loader's other columns.
 
     Raises
     ------
     DatasetError
-        `source` does not exist or holds no recognisable audio.
+        `source` does not exist, holds no recognisable audio, a CSV of it is missing or
+        malformed, or `group_pattern` matches no file name.
+    ParameterError
+        `group_pattern` is not a valid regular expression or has no capture group, or a loader's
+        parameter is out of range.
     """
+    from . import benchmarks
+
     source = Path(source)
     if not source.exists():
         raise DatasetError(f"{source}: no such file or folder")
     if source.is_file():
         if source.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise DatasetError(f"{source}: a file source must be a CSV with fname,label columns")
-        return load_csv(source, **kwargs)
-    if find_fsdkaggle2018(source) is not None:
-        return load_fsdkaggle2018(source, **kwargs)
-    return load_folder_per_class(source, **kwargs)
+        table = load_csv(source, **kwargs)
+    elif benchmarks.find_fsdkaggle2018(source) is not None:
+        table = benchmarks.load_fsdkaggle2018(source, **kwargs)
+    elif benchmarks.find_urbansound8k(source) is not None:
+        table = benchmarks.load_urbansound8k(source, **kwargs)
+    elif benchmarks.find_esc50(source) is not None:
+        table = benchmarks.load_esc50(source, **kwargs)
+    else:
+        return load_folder_per_class(source, group_pattern=group_pattern, **kwargs)
+    if group_pattern is not None:
+        if (table["group"] != "").any():
+            logger.info("group_pattern '%s' replaces the groups given by %s", group_pattern, source)
+        table["group"] = groups_from_pattern(table["fname"], group_pattern, fallback=table["clip_id"])
+    return table

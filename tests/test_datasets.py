@@ -1,9 +1,13 @@
+import logging
+import re
+
 import pandas as pd
 import pytest
 
-from audiospec_utils.datasets import (load_csv, load_folder_per_class, load_fsdkaggle2018, load_source,
-                                      sample_per_label)
-from audiospec_utils.exceptions import DatasetError
+from audiospec_utils.cli import main
+from audiospec_utils.datasets import (COLUMNS, OPTIONAL_COLUMNS, groups_from_pattern, load_csv,
+                                      load_folder_per_class, load_fsdkaggle2018, load_source, sample_per_label)
+from audiospec_utils.exceptions import DatasetError, ParameterError
 
 from helpers import tone, write_wav
 
@@ -98,3 +102,104 @@ def test_bad_csvs(tmp_path, text, match):
 def test_missing_source(tmp_path):
     with pytest.raises(DatasetError, match="no such file"):
         load_source(tmp_path / "nothing")
+
+
+# ------------------------------------------------------------------------------------ groups and folds
+
+def test_every_table_has_group_and_fold_as_str(tmp_path):
+    write_wav(tmp_path / "dog" / "a.wav", tone(seconds=0.1))
+    write_wav(tmp_path / "cat" / "b.wav", tone(seconds=0.1))
+    t = load_source(tmp_path)
+    assert COLUMNS == ["clip_id", "fname", "path", "label", "split"] and OPTIONAL_COLUMNS == ("group", "fold")
+    assert list(t.columns) == COLUMNS + list(OPTIONAL_COLUMNS)
+    assert list(t["group"]) == ["", ""] and list(t["fold"]) == ["", ""]
+    csv = tmp_path / "plain.csv"
+    csv.write_text("fname,label\ndog/a.wav,dog\n")
+    assert load_csv(csv)[["group", "fold"]].values.tolist() == [["", ""]]
+
+
+def test_csv_group_and_fold(tmp_path):
+    csv = tmp_path / "labels.csv"
+    csv.write_text("fname,label,group,fold,extra\n"
+                   "a.wav,dog, rec1 ,03,x\n"
+                   "b.wav,dog,rec1,3.0,y\n"
+                   "c.wav,cat,rec 2, 10 ,z\n"
+                   "d.wav,cat,,,w\n"
+                   "e.wav,cat,rec3,A,v\n")
+    t = load_csv(csv)
+    assert list(t.columns[:7]) == COLUMNS + ["group", "fold"] and "extra" in t.columns
+    assert list(t["group"]) == ["rec1", "rec1", "rec 2", "", "rec3"]
+    assert list(t["fold"]) == ["3", "3", "10", "", "A"]
+    assert all(isinstance(v, str) for v in list(t["group"]) + list(t["fold"]))
+
+
+def test_groups_from_pattern(caplog):
+    names = ["100032-3-0-0.wav", "100032-3-0-1.wav", "sub/7061-6-0-0.wav"]
+    assert groups_from_pattern(names, r"^(\d+)-") == ["100032", "100032", "7061"]  # the file name, not its folder
+    assert groups_from_pattern(["0_jackson_1.wav", "3_theo_12.wav"], r"_([a-z]+)_") == ["jackson", "theo"]
+    with caplog.at_level(logging.WARNING, logger="audiospec_utils"):
+        got = groups_from_pattern(["0_jackson_1.wav", "odd.wav", "x.wav"], r"_([a-z]+)_",
+                                  fallback=["id0", "id1", "id2"])
+    assert got == ["jackson", "id1", "id2"]  # the names that do not match are their own group
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1 and "does not match 2 of 3 file name(s), e.g. 'odd.wav'" in msgs[0]
+    assert groups_from_pattern(["odd.wav", "1_ann_2.wav"], r"_([a-z]+)_") == ["odd.wav", "ann"]
+
+
+@pytest.mark.parametrize("pattern, match", [(r"^(\d+-", "not a valid regular expression"),
+                                            (r"^\d+-", "has no capture group")])
+def test_bad_group_patterns_are_parameter_errors(pattern, match):
+    with pytest.raises(ParameterError, match=match) as err:
+        groups_from_pattern(["1-a.wav"], pattern)
+    assert f"group_pattern '{pattern}'" in str(err.value)
+
+
+def test_group_pattern_matching_nothing_names_pattern_and_example():
+    with pytest.raises(DatasetError, match=re.escape(r"group_pattern '^(\d+)-' matches none of the 2 file name(s), "
+                                                     r"e.g. 'dog_1.wav'")):
+        groups_from_pattern(["dog_1.wav", "cat_2.wav"], r"^(\d+)-")
+
+
+def speakers(root):
+    for digit in ("0", "1"):
+        for speaker in ("jackson", "theo"):
+            for take in range(2):
+                write_wav(root / digit / f"{digit}_{speaker}_{take}.wav", tone(300 + 200 * int(digit), 0.1))
+    write_wav(root / "1" / "stray.wav", tone(seconds=0.1))
+    return root
+
+
+def test_folder_per_class_group_pattern(tmp_path, caplog):
+    root = speakers(tmp_path / "digits")
+    with caplog.at_level(logging.WARNING, logger="audiospec_utils"):
+        t = load_source(root, group_pattern=r"_([a-z]+)_").set_index("clip_id")
+    assert t.loc["0/0_jackson_1", "group"] == "jackson" and t.loc["1/1_theo_0", "group"] == "theo"
+    assert t.loc["1/stray", "group"] == "1/stray"  # its own clip id: it can never straddle a split
+    assert set(t["group"]) == {"jackson", "theo", "1/stray"} and (t["fold"] == "").all()
+    assert sum("does not match 1 of 9" in r.getMessage() for r in caplog.records) == 1
+    assert (load_folder_per_class(root)["group"] == "").all()
+    with pytest.raises(DatasetError, match="matches none"):
+        load_folder_per_class(root, group_pattern=r"^(\d+)-")
+
+
+def test_csv_group_pattern_overrides_the_group_column(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("fname,label,group\naudio/12-a.wav,dog,x\naudio/13-b.wav,cat,x\n")
+    assert list(load_source(csv, group_pattern=r"^(\d+)-")["group"]) == ["12", "13"]
+
+
+def test_cli_render_group_pattern_reaches_the_manifest(tmp_path, capsys):
+    root = speakers(tmp_path / "digits")
+    out = tmp_path / "specs"
+    rc = main(["render", str(root), "--out", str(out), "--jobs", "1", "-q", "--n-mels", "32",
+               "--group-pattern", r"_([a-z]+)_"])
+    assert rc == 0
+    man = pd.read_csv(out / "manifest.csv", dtype=str, keep_default_na=False).set_index("clip_id")
+    assert man.loc["0/0_theo_1", "group"] == "theo" and man.loc["1/1_jackson_0", "group"] == "jackson"
+    assert man.loc["1/stray", "group"] == "1/stray" and (man["fold"] == "").all()
+    assert (man["image"] != "").all()
+    capsys.readouterr()
+    assert main(["render", str(root), "--out", str(tmp_path / "other"), "-q", "--group-pattern", "_[a-z]+_"]) == 2
+    err = capsys.readouterr().err
+    assert "audiospec render: error: group_pattern '_[a-z]+_' has no capture group" in err
+    assert not (tmp_path / "other" / "manifest.csv").exists()
