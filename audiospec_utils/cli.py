@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="folder per class, CSV (fname,label), or FSDKaggle2018 root")
     p.add_argument("--out", required=True, help="output folder for images and manifest.csv")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="render on a dask.distributed cluster: its scheduler's address (e.g. tcp://10.0.0.5:8786); "
+                        "SOURCE's audio and --out must then be paths every worker sees (--jobs is not used)")
     p.add_argument("--retry-failed", action="store_true", help="try again clips that failed before")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any clip failed")
     p.add_argument("--group-pattern", default=None, metavar="REGEX",
@@ -218,7 +221,7 @@ def _cmd_render(args):
 
         source = load_source(args.source, group_pattern=args.group_pattern)
     manifest = render_spectrograms(source, args.out, params, n_jobs=args.jobs, progress=not args.quiet,
-                                   retry_failed=args.retry_failed)
+                                   retry_failed=args.retry_failed, client=args.scheduler)
     print(_render_summary(manifest, args.out, time.time() - start))
     s = manifest.attrs["summary"]
     if s["n_images"] == 0:
