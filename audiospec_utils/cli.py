@@ -290,10 +290,14 @@ def _cmd_evaluate(args):
 def _cmd_predict(args):
     from .predict import format_predictions, predict_files
 
-    res = predict_files(args.run_dir, args.files, k=args.top)
-    if args.json:
+    if args.json:  # stdout carries the JSON alone: whatever is printed while predicting goes to stderr
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):
+            res = predict_files(args.run_dir, args.files, k=args.top)
         print(json.dumps(res, indent=2))
     else:
+        res = predict_files(args.run_dir, args.files, k=args.top)
         print(format_predictions(res))
     return 1 if all("error" in r for r in res) else 0
 
@@ -316,8 +320,7 @@ def _cmd_compare(args):
                  params=SpectrogramParams(sr=args.sr, width=args.width), pretrained=pretrained,
                  weights=args.weights, n_jobs=args.jobs, force=args.force, progress=not args.quiet)
     split = df.attrs["split"]
-    print(f"{len(split.train_clips)} training and {len(split.valid_clips)} validation clips, "
-          f"{len(split.vocab)} labels; the same split for every row")
+    print(f"{split.describe()}; {len(split.vocab)} labels; the same split for every row")
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):
         print(df.drop(columns=["n_train", "n_valid"]).round(3).to_string(index=False))
     out = Path(args.out).resolve()
@@ -333,8 +336,29 @@ COMMANDS = {"mini": _cmd_mini, "download": _cmd_download, "render": _cmd_render,
             "compare": _cmd_compare}
 
 
+#: Deprecation noise of the libraries below the toolkit (torch, fastai...), filtered where the command
+#: starts (e.g. the ``torch.jit.script`` FutureWarning fastai triggers on import): the user can do nothing
+#: about it. The toolkit's own warnings (e.g. clips that failed) are kept.
+NOISY_LIBRARIES = r"(torch|torchvision|fastai|fastcore|fastprogress|fasttransform|plum|timm)(\.|$)"
+
+
+def _filter_library_noise() -> None:
+    """Ignore the libraries' FutureWarning/DeprecationWarning (also in worker processes, via the environment)."""
+    import os
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    for category in (FutureWarning, DeprecationWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=NOISY_LIBRARIES)
+    # processes started by the command (rendering workers) read their filters from PYTHONWARNINGS
+    noise = "ignore::FutureWarning:torch.jit._script"
+    if noise not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), noise) if w)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``audiospec`` command; returns the exit status."""
+    _filter_library_noise()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     for noisy in ("PIL", "matplotlib", "numba", "fsspec"):

@@ -5,7 +5,8 @@ data: a gradient-boosting classifier on mel spectrograms, a small CNN trained fr
 magnitudes (the TensorFlow "simple audio recognition" tutorial), an ImageNet network fine-tuned on
 mel images (the fastai approach of this course). None compares them on the same clips. This module
 fits them all on **one** clip table, **one** train/validation split (drawn once per clip with
-:func:`audiospec_utils.train.split_by_clip`) and **one** seed, and scores every row with the same
+:func:`audiospec_utils.splits.split_clips`: grouped by source recording when the data says which clip
+comes from which, never per clip then) and **one** seed, and scores every row with the same
 three metrics on the same validation clips.
 
 The rows (:data:`ROWS`)
@@ -54,14 +55,13 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
+from .splits import Split, split_clips
 
 __all__ = [
     "ROWS",
     "ROW_GROUPS",
     "COLUMNS",
     "STATS",
-    "ComparisonSplit",
-    "make_split",
     "logmel_stats",
     "stats_feature_names",
     "clip_features",
@@ -143,95 +143,6 @@ def select_rows(methods=None) -> list[str]:
     if not wanted:
         raise ParameterError("no method selected")
     return [r for r in ROWS if r in wanted]
-
-
-# ----------------------------------------------------------------------------------------------
-# The split
-
-
-@dataclass
-class ComparisonSplit:
-    """One train/validation split of one clip table, shared by every row.
-
-    Attributes
-    ----------
-    clips : pandas.DataFrame
-        One row per clip, in a fixed order: ``clip_id``, ``fname``, ``path``, ``label``,
-        ``split`` (as the clip table) and ``is_valid`` (bool).
-    vocab : list of str
-        The sorted labels; the class index of a label is its position here.
-    valid_pct : float
-        Fraction of each label's clips held out.
-    seed : int
-        Seed of the split, and of every method's training.
-    """
-
-    clips: pd.DataFrame
-    vocab: list
-    valid_pct: float
-    seed: int
-
-    @property
-    def train_clips(self) -> pd.DataFrame:
-        """The training clips (rows of :attr:`clips`)."""
-        return self.clips[~self.clips["is_valid"]]
-
-    @property
-    def valid_clips(self) -> pd.DataFrame:
-        """The validation clips (rows of :attr:`clips`)."""
-        return self.clips[self.clips["is_valid"]]
-
-    @property
-    def valid_ids(self) -> list:
-        """Sorted ``clip_id`` of the validation clips."""
-        return sorted(self.valid_clips["clip_id"])
-
-    def fingerprint(self) -> str:
-        """A short hash of which clip is on which side with which label (for caching results)."""
-        h = hashlib.sha1()
-        for cid, label, valid in self.clips[["clip_id", "label", "is_valid"]].itertuples(index=False):
-            h.update(f"{cid}\t{label}\t{int(valid)}\n".encode())
-        return h.hexdigest()[:16]
-
-
-def make_split(table: pd.DataFrame, *, valid_pct: float = 0.2, seed: int = 42) -> ComparisonSplit:
-    """Draw the validation split once, per label and per clip, for every row of a comparison.
-
-    The split is :func:`audiospec_utils.train.split_by_clip` on the clips in the table's order;
-    :func:`audiospec_utils.train.spectrogram_dataloaders` given the same clips in the same order
-    (its ``table=``) draws exactly the same split, which :class:`ImageClassifier` checks.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Clip table (``clip_id``, ``label``...; :mod:`audiospec_utils.datasets`), one row per clip,
-        labelled training clips only.
-    valid_pct : float in (0, 1)
-    seed : int
-
-    Returns
-    -------
-    ComparisonSplit
-
-    Raises
-    ------
-    DatasetError
-        Duplicate clip ids, unlabelled clips, or fewer than two labels.
-    ParameterError
-        `valid_pct` out of range.
-    """
-    from .train import split_by_clip
-
-    if table["clip_id"].duplicated().any():
-        raise DatasetError("the clip table names a clip twice; a comparison needs one row per clip")
-    if (table["label"] == "").any():
-        raise DatasetError("the clip table has unlabelled clips; keep only labelled training clips")
-    if table["label"].nunique() < 2:
-        raise DatasetError("a comparison needs at least two labels")
-    clips = table.reset_index(drop=True).copy()
-    clips["is_valid"] = False
-    clips.loc[split_by_clip(clips, valid_pct, seed), "is_valid"] = True
-    return ComparisonSplit(clips, sorted(clips["label"].unique()), float(valid_pct), int(seed))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -430,7 +341,7 @@ class GBMBaseline:
             return np.stack([self.features_[c] for c in clips["clip_id"]])
         return clip_features(clips, self.params, n_jobs=self.n_jobs, cache=self.cache)
 
-    def fit(self, split: ComparisonSplit) -> "GBMBaseline":
+    def fit(self, split: Split) -> "GBMBaseline":
         """Fit on the training clips of `split`.
 
         Returns
@@ -454,7 +365,7 @@ class GBMBaseline:
         self.vocab_ = list(split.vocab)
         return self
 
-    def predict(self, split: ComparisonSplit) -> pd.DataFrame:
+    def predict(self, split: Split) -> pd.DataFrame:
         """Class probabilities of the validation clips of `split`.
 
         Returns
@@ -589,7 +500,7 @@ class ImageClassifier:
                                        progress=self.progress)
         return set(manifest.loc[manifest["image"] != "", "clip_id"])
 
-    def fit(self, split: ComparisonSplit) -> "ImageClassifier":
+    def fit(self, split: Split) -> "ImageClassifier":
         """Train on the training clips of `split` (seeded with ``split.seed``).
 
         Raises
@@ -608,9 +519,9 @@ class ImageClassifier:
         images = training_table(self.spec_dir)
         images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
         dls = spectrogram_dataloaders(self.spec_dir, table=images, img_size=self.img_size, bs=self.bs,
-                                      valid_ids=split.valid_ids, seed=split.seed)
+                                      split=split, seed=split.seed, normalize="imagenet" if self.pretrained else "dataset")
         got = sorted(set(dls.valid_table["clip_id"]))
-        if got != split.valid_ids:
+        if got != sorted(split.valid_ids):
             raise AudiospecError(f"{self.spec_dir}: {len(got)} of the split's {len(split.valid_ids)} validation "
                                  f"clips have images; clips are missing from this render")
         if list(dls.vocab) != list(split.vocab):
@@ -630,7 +541,7 @@ class ImageClassifier:
         self.learn_, self.dls_ = learn, dls
         return self
 
-    def predict(self, split: ComparisonSplit) -> pd.DataFrame:
+    def predict(self, split: Split) -> pd.DataFrame:
         """Per-clip class probabilities on the validation clips (windows of a clip averaged).
 
         Returns
@@ -641,7 +552,8 @@ class ImageClassifier:
         """
         from .train import clip_predictions
 
-        probs, _ = self.learn_.get_preds(dl=self.dls_.valid)
+        with self.learn_.no_bar():
+            probs, _ = self.learn_.get_preds(dl=self.dls_.valid)
         return clip_predictions(probs.float().numpy(), self.dls_.valid_table, list(self.dls_.vocab))
 
 
@@ -777,7 +689,8 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     Steps: load the clips (labelled training clips only), render every kind the selected rows need
     into ``out_dir/spectrograms/<kind>/`` and compute the GBM's statistics (both resumable),
     keep the clips that every one of them could use, draw the validation split once
-    (:func:`make_split`), then fit and score each row (:data:`ROWS`). A row that fails records
+    (:func:`audiospec_utils.splits.split_clips`: grouped when the source has groups), then fit and
+    score each row (:data:`ROWS`). A row that fails records
     its error and the run goes on. Each row's result is kept in ``out_dir/rows/<row>/``
     (``result.json``, ``valid_predictions.csv``, ``history.csv``); run again with the same
     settings and finished rows are read back, not retrained (``force=True`` retrains them).
@@ -880,7 +793,10 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     table = table[(table["split"] == "train") & (table["label"] != "")]
     if n_per_label is not None:
         table = sample_per_label(table, n_per_label, seed=seed)
-    table = table[CLIP_COLUMNS].sort_values("clip_id", kind="stable").reset_index(drop=True)
+    for col in ("group", "fold"):
+        if col not in table.columns:
+            table[col] = ""
+    table = table[CLIP_COLUMNS + ["group", "fold"]].sort_values("clip_id", kind="stable").reset_index(drop=True)
     if table.empty:
         raise DatasetError(f"{source}: no labelled training clips")
 
@@ -919,8 +835,8 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     table = table[table["clip_id"].isin(usable)].reset_index(drop=True)
     if table.empty:
         raise DatasetError("no clip could be used by every selected method; see the render manifests")
-    split = make_split(table, valid_pct=valid_pct, seed=seed)
-    split.clips[["clip_id", "label", "is_valid"]].to_csv(out_dir / "split.csv", index=False)
+    split = split_clips(table, valid_pct=valid_pct, seed=seed)
+    split.clips[["clip_id", "label", "group", "fold", "side"]].to_csv(out_dir / "split.csv", index=False)
     logger.info("split: %d training and %d validation clips, %d labels (fingerprint %s)",
                 len(split.train_clips), len(split.valid_clips), len(split.vocab), split.fingerprint())
 
@@ -958,7 +874,7 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     return df
 
 
-def _run_row(row: str, model, split: ComparisonSplit, row_dir: Path, *, force: bool, settings: dict) -> dict:
+def _run_row(row: str, model, split: Split, row_dir: Path, *, force: bool, settings: dict) -> dict:
     """Fit, predict and score one row, or read back its earlier result; errors become a field."""
     key = {"version": _VERSION, "row": row, "split": split.fingerprint(), "seed": split.seed,
            "pretrained": bool(model.pretrained), **settings}

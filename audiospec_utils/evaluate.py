@@ -10,11 +10,16 @@ averaged), scores the labelled ones (accuracy, MAP@3, per-label precision / reca
 scikit-learn), and writes ``submission.csv`` with one row for **every** test clip: a clip whose
 audio could not be loaded or rendered (the real test set has three empty WAVs: 0b0427e2.wav,
 6ea0099f.wav, b39975f5.wav) gets the three most frequent training labels, and a warning names it.
+
+Which clips are the test set: a run trained with a held-out fold (``train --test-fold K``) is scored
+on fold K (of its own render folder, or of the `source` given); otherwise the ``test`` split
+(FSDKaggle2018's 1,600 scored clips, a folder's ``test/`` sub-folder); a source without either is
+evaluated whole. The accuracy comes with a 95% interval from a bootstrap over groups (source
+recordings), as the validation score does.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -30,28 +35,25 @@ __all__ = ["load_test_split", "fallback_labels", "evaluate_run", "write_submissi
 logger = logging.getLogger(__name__)
 
 
-def fallback_labels(run_dir, vocab, k: int = 3) -> list[str]:
+def fallback_labels(run, vocab, k: int = 3) -> list[str]:
     """The `k` most frequent training labels of a run (ties: alphabetical).
 
     Taken from ``metrics.json["train_label_counts"]``; for runs trained before it was recorded,
-    counted in the run's render folder (``spec_dir``) train rows; as a last resort the first `k`
-    labels of `vocab`.
+    counted in the run's render folder train rows; as a last resort the first `k` labels of `vocab`.
 
     Returns
     -------
     list of str
         At most `k` labels, all in `vocab`.
     """
-    from .predict import run_metrics
+    from .folders import Run
 
+    run = Run(run)
     vocab = list(vocab)
-    metrics = run_metrics(run_dir) if (Path(run_dir) / "metrics.json").is_file() else {}
+    metrics = run.metrics if run.file(Run.METRICS).is_file() else {}
     counts = metrics.get("train_label_counts")
-    if not counts and metrics.get("spec_dir") and (Path(metrics["spec_dir"]) / "manifest.csv").is_file():
-        from .render import read_manifest
-
-        man = read_manifest(metrics["spec_dir"])
-        man = man[(man["split"] == "train") & (man["image"] != "")].drop_duplicates("clip_id")
+    if not counts and metrics.get("spec_dir") and run.render_folder.exists():
+        man = run.render_folder.images(split="train", labelled=True).drop_duplicates("clip_id")
         counts = man["label"].value_counts().to_dict()
     if not counts:
         return vocab[:k]
@@ -60,17 +62,31 @@ def fallback_labels(run_dir, vocab, k: int = 3) -> list[str]:
     return labels + [v for v in vocab if v not in labels][:k - len(labels)]
 
 
-def load_test_split(source, run_dir, *, spec_out=None, n_jobs: int = -1, progress: bool = True) -> tuple[pd.DataFrame, Path]:
-    """The test split's manifest rows, rendering audio first when `source` is not a render folder.
+def _test_rows(table, test_fold, where) -> tuple:
+    """The test clips of a manifest or clip table: fold `test_fold`, else split "test", else all."""
+    if test_fold is not None:
+        if "fold" in table.columns and (table["fold"].astype(str) == str(test_fold)).any():
+            return table[table["fold"].astype(str) == str(test_fold)], f"fold {test_fold}"
+        raise DatasetError(f"{where}: the run held out fold {test_fold} for testing, but this data has no clip "
+                           f"in fold {test_fold}")
+    test = table[table["split"] == "test"]
+    if test.empty:
+        return None, "no test split"
+    return test, "the test split"
+
+
+def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: bool = True) -> tuple[pd.DataFrame, Path]:
+    """The test clips' manifest rows, rendering audio first when `source` is not a render folder.
 
     Parameters
     ----------
     source : str or os.PathLike
-        A render folder (``manifest.csv``) whose rows with ``split == "test"`` are the test set;
-        or an audio source (FSDKaggle2018 root, folder per class, CSV: see
-        :func:`audiospec_utils.datasets.load_source`): its ``split == "test"`` clips (all clips
-        when it has no test split) are rendered with the run's own spectrogram parameters.
-    run_dir : str or os.PathLike
+        A render folder (``manifest.csv``) or an audio source (FSDKaggle2018 root, UrbanSound8K,
+        ESC-50, folder per class, CSV: see :func:`audiospec_utils.datasets.load_source`). Its test
+        clips are those of the run's held-out fold when the run has one (``--test-fold``), else
+        its ``split == "test"`` rows; an audio source without either is evaluated whole. Audio is
+        rendered with the run's own spectrogram parameters.
+    run : Run or str or os.PathLike
         The trained run.
     spec_out : str or os.PathLike or None
         Where audio is rendered; default ``<RUN_DIR>_test_spectrograms/<source name>`` next to
@@ -81,47 +97,54 @@ def load_test_split(source, run_dir, *, spec_out=None, n_jobs: int = -1, progres
     Returns
     -------
     manifest : pandas.DataFrame
-        One row per image, plus one per clip that failed (``image == ""``, reason in
-        ``error``); ``image_path`` is absolute (``""`` for failed clips).
+        One row per image, plus one per clip that failed (``image == ""``, reason in ``error``);
+        ``image_path`` is absolute (``""`` for failed clips). ``attrs["selected"]`` says which
+        clips were taken (``"fold 10"``, ``"the test split"``...).
     spec_dir : pathlib.Path
         The render folder used.
 
     Raises
     ------
     DatasetError
-        No test clips, or a render folder made with spectrogram parameters other than the run's.
+        No test clips, the held-out fold is not in the data, or a render folder made with
+        spectrogram parameters other than the run's.
     """
     from .datasets import load_source
-    from .predict import run_spectrogram_params
-    from .render import _params_difference, read_manifest, render_spectrograms
+    from .folders import RenderFolder, Run
+    from .render import render_spectrograms
 
-    source, run_dir = Path(source), Path(run_dir)
-    params = run_spectrogram_params(run_dir)
-    if (source / "manifest.csv").is_file():
-        spec_dir = source.resolve()
-        diff = _params_difference(spec_dir, params)
+    run = Run(run)
+    source = Path(source)
+    params = run.spec_params
+    test_fold = run.test_fold
+    folder = RenderFolder(source)
+    if folder.exists():
+        diff = folder.params_difference(params)
         if diff:
             said = ", ".join(f"{k} {theirs!r} (run: {ours!r})" for k, (theirs, ours) in diff.items())
-            raise DatasetError(f"{spec_dir}: rendered with other spectrogram parameters than the run ({said}); "
+            raise DatasetError(f"{folder.path}: rendered with other spectrogram parameters than the run ({said}); "
                                f"evaluate on the audio instead, it is rendered with the run's parameters")
-        man = read_manifest(spec_dir)
-        man = man[man["split"] == "test"]
-        if man.empty:
-            raise DatasetError(f"{spec_dir / 'manifest.csv'}: no rows with split == 'test'; render a dataset with a "
-                               f"test split (FSDKaggle2018, or a folder with test/<label>/ sub-folders)")
+        man, selected = _test_rows(folder.manifest(), test_fold, folder.manifest_file)
+        if man is None:
+            raise DatasetError(f"{folder.manifest_file}: no rows with split == 'test'; render a dataset with a "
+                               f"test split (FSDKaggle2018, or a folder with test/<label>/ sub-folders), or train "
+                               f"with --test-fold on data with folds")
+        spec_dir = folder.path
     else:
         table = load_source(source)
-        test = table[table["split"] == "test"]
-        if test.empty:
+        test, selected = _test_rows(table, test_fold, source)
+        if test is None:
             logger.info("%s has no test split: evaluating all of its %d clips", source, len(table))
-            test = table
-        spec_dir = Path(spec_out) if spec_out else run_dir.resolve().parent / f"{run_dir.name}_test_spectrograms" / (
+            test, selected = table, "all clips"
+        spec_dir = Path(spec_out) if spec_out else run.path.parent / f"{run.path.name}_test_spectrograms" / (
             source.resolve().stem or "source")
         man = render_spectrograms(test.reset_index(drop=True), spec_dir, params, n_jobs=n_jobs, progress=progress)
-        spec_dir = spec_dir.resolve()
+        spec_dir = Path(spec_dir).resolve()
     man = man.copy()
     man["image_path"] = [str(spec_dir / i) if i else "" for i in man["image"]]
-    return man.reset_index(drop=True), spec_dir
+    man = man.reset_index(drop=True)
+    man.attrs["selected"] = selected
+    return man, spec_dir
 
 
 def write_submission(clip_preds: pd.DataFrame, path, vocab, *, k: int = 3) -> pd.DataFrame:
@@ -154,21 +177,27 @@ def write_submission(clip_preds: pd.DataFrame, path, vocab, *, k: int = 3) -> pd
     return sub
 
 
-def evaluate_run(run_dir, source=None, *, spec_out=None, bs: int = 64, n_jobs: int = -1,
-                 progress: bool = True) -> dict:
-    """Evaluate a trained run on a test split: per-clip predictions, scores, Kaggle submission.
+def _macro_f1(y_true, y_pred) -> float:
+    """Macro-averaged F1 over the labels present in the truth or the predictions (scikit-learn)."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int = -1, progress: bool = True) -> dict:
+    """Evaluate a trained run on its test clips: per-clip predictions, scores, Kaggle submission.
 
     Parameters
     ----------
-    run_dir : str or os.PathLike
+    run : Run or str or os.PathLike
         Folder written by :func:`audiospec_utils.train.train_classifier`.
     source : str or os.PathLike or None
-        The test data (see :func:`load_test_split`); ``None``: the run's own render folder
-        (``metrics.json["spec_dir"]``), whose test rows were never trained on.
+        The test data (see :func:`load_test_split`); ``None``: the run's own render folder, whose
+        test clips (held-out fold or test split) were never trained on.
     spec_out : str or os.PathLike or None
         Render folder for an audio `source` (see :func:`load_test_split`).
     bs : int
-        Batch size of the predictions.
+        Windows per batch.
     n_jobs, progress :
         Rendering workers and progress bars.
 
@@ -178,12 +207,13 @@ def evaluate_run(run_dir, source=None, *, spec_out=None, bs: int = 64, n_jobs: i
         What ``RUN_DIR/test_metrics.json`` holds: ``accuracy``, ``error_rate``, ``map_at_3``
         (over the labelled clips whose label the model knows; a clip that failed to render is
         scored with its fallback prediction, as Kaggle would score it; ``None`` when no clip is
-        labelled, e.g. the Kaggle layout's test set), ``n_clips``,
-        ``n_scored``, ``n_failed``, ``failed`` (``[{"fname", "error"}]``), ``fallback_labels``,
-        ``n_unknown_label`` (labelled clips with a label the model never saw, not scored),
-        ``per_class`` (``{label: {precision, recall, f1, support}}``, scikit-learn), ``source``,
-        ``spec_dir``, and the paths of ``submission.csv`` and ``test_predictions.csv``
-        (per-clip probabilities).
+        labelled, e.g. the Kaggle layout's test set), ``interval`` (95% intervals from a
+        bootstrap over groups), ``selected`` (which clips: ``"fold 10"``, ``"the test split"``),
+        ``test_fold``, ``n_clips``, ``n_scored``, ``n_failed``, ``failed`` (``[{"fname",
+        "error"}]``), ``fallback_labels``, ``n_unknown_label`` (labelled clips with a label the
+        model never saw, not scored), ``per_class`` (``{label: {precision, recall, f1,
+        support}}``, scikit-learn), ``macro_f1``, ``source``, ``spec_dir``, and the paths of
+        ``submission.csv`` and ``test_predictions.csv`` (per-clip probabilities).
 
     Raises
     ------
@@ -195,28 +225,32 @@ def evaluate_run(run_dir, source=None, *, spec_out=None, bs: int = 64, n_jobs: i
     UserWarning
         Clips that could not be loaded or rendered, named, with the fallback labels they got.
     """
+    from .folders import RenderFolder, Run, write_json
     from .interpret import per_class_report
-    from .predict import load_model, predict_images, run_metrics
-    from .train import _scores, clip_predictions
+    from .predict import _mean_per_image, window_probabilities
+    from .train import _scores, clip_predictions, valid_interval
 
-    run_dir = Path(run_dir)
-    learn = load_model(run_dir)
+    run = Run(run)
+    learn = run.learner()
     if source is None:
-        source = run_metrics(run_dir).get("spec_dir")
-        if not source:
-            raise DatasetError(f"{run_dir}/metrics.json names no spec_dir: give the test SOURCE")
-    man, spec_dir = load_test_split(source, run_dir, spec_out=spec_out, n_jobs=n_jobs, progress=progress)
+        source = run.render_folder.path
+    man, spec_dir = load_test_split(source, run, spec_out=spec_out, n_jobs=n_jobs, progress=progress)
     vocab = list(learn.dls.vocab)
     ok = man[man["image"] != ""].reset_index(drop=True)
     missing_img = [p for p in ok["image_path"] if not Path(p).is_file()]
     if missing_img:
         raise DatasetError(f"{spec_dir}: {len(missing_img)} image(s) listed in manifest.csv are missing, e.g. "
                            f"{missing_img[0]}; render again")
-    probs = predict_images(learn, list(ok["image_path"]), bs=bs)
-    preds = clip_predictions(probs, ok, vocab) if len(ok) else pd.DataFrame(columns=["clip_id", "label", *vocab, "pred"])
+    if len(ok):
+        cache = RenderFolder(spec_dir).cache(learn.dls.config["height"], progress=progress)
+        probs, of_window = window_probabilities(learn, cache, cache.rows(ok["image"]), bs=bs)
+        probs = _mean_per_image(probs, of_window, len(ok))
+        preds = clip_predictions(probs, ok, vocab)
+    else:
+        preds = pd.DataFrame(columns=["clip_id", "label", *vocab, "pred"])
     clips = man.drop_duplicates("clip_id").reset_index(drop=True)
     failed = clips[~clips["clip_id"].isin(set(preds["clip_id"]))]
-    fallback = fallback_labels(run_dir, vocab)
+    fallback = fallback_labels(run, vocab)
     if len(failed):
         fb = np.zeros((len(failed), len(vocab)))
         for rank, lab in enumerate(fallback):  # decreasing pseudo-probabilities keep the order
@@ -233,15 +267,20 @@ def evaluate_run(run_dir, source=None, *, spec_out=None, bs: int = 64, n_jobs: i
     preds = preds.set_index("clip_id").loc[clips["clip_id"]].reset_index()  # the source's clip order
     preds.insert(1, "fname", info.loc[preds["clip_id"], "fname"].to_numpy())
     preds["failed"] = preds["clip_id"].isin(set(failed["clip_id"]))
-    preds.to_csv(run_dir / "test_predictions.csv", index=False)
-    sub = write_submission(preds, run_dir / "submission.csv", vocab)
+    preds.to_csv(run.file(Run.TEST_PREDICTIONS), index=False)
+    sub = write_submission(preds, run.file(Run.SUBMISSION), vocab)
 
     labelled = preds[preds["label"] != ""]
     scored = labelled[labelled["label"].isin(vocab)]
     y = scored["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
     report = per_class_report(y, scored[vocab].to_numpy().argmax(1), vocab) if len(y) else pd.DataFrame()
+    groups = info["group"] if "group" in info.columns else None
     result = {
         **(_scores(scored, vocab) if len(y) else {"accuracy": None, "error_rate": None, "map_at_3": None}),
+        "interval": valid_interval(scored, vocab, groups) if len(y) else None,
+        "macro_f1": _macro_f1(y, scored[vocab].to_numpy().argmax(1)) if len(y) else None,
+        "selected": man.attrs.get("selected", ""),
+        "test_fold": run.test_fold,
         "n_clips": int(len(clips)),
         "n_scored": int(len(scored)),
         "n_unlabelled": int(len(preds) - len(labelled)),
@@ -253,12 +292,11 @@ def evaluate_run(run_dir, source=None, *, spec_out=None, bs: int = 64, n_jobs: i
                       for lab, row in report.iterrows()},
         "source": str(source),
         "spec_dir": str(spec_dir),
-        "submission": str((run_dir / "submission.csv").resolve()),
-        "predictions": str((run_dir / "test_predictions.csv").resolve()),
+        "submission": str(run.file(Run.SUBMISSION)),
+        "predictions": str(run.file(Run.TEST_PREDICTIONS)),
     }
-    (run_dir / "test_metrics.json").write_text(json.dumps(result, indent=2))
+    write_json(run.file(Run.TEST_METRICS), result)
     result["submission_rows"] = int(len(sub))
     if not len(y):
         logger.info("no labelled test clips: submission written, nothing to score")
     return result
-

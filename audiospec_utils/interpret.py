@@ -7,7 +7,6 @@ functions can also be used one by one in a notebook.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from .metrics import map_at_k
 __all__ = [
     "load_run",
     "predict_with_embeddings",
+    "clip_embeddings",
     "confusion_table",
     "plot_confusion_matrix",
     "most_confused",
@@ -34,12 +34,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def load_run(run_dir, spec_dir=None):
+def load_run(run, spec_dir=None):
     """Load a run folder's exported learner and validation items.
 
     Parameters
     ----------
-    run_dir : str or os.PathLike
+    run : Run or str or os.PathLike
         Folder written by :func:`audiospec_utils.train.train_classifier`.
     spec_dir : str or os.PathLike or None
         The render folder the run was trained on, when it has moved since: the validation images
@@ -51,76 +51,132 @@ def load_run(run_dir, spec_dir=None):
     learn : fastai.learner.Learner
         On the GPU when there is one, else the CPU.
     valid : pandas.DataFrame
-        The validation images (``image_path``, ``label``, ``clip_id``...).
+        One row per validation window (``image_path``, ``window_start``, ``label``, ``clip_id``...).
 
     Raises
     ------
     DatasetError
-        `run_dir` lacks ``export.pkl`` or ``valid_items.csv`` (train first), the learner cannot
-        be loaded, or validation images are missing (the message says how many, names one and
-        says to pass the render folder's new place as `spec_dir`).
+        The run lacks ``export.pkl`` or ``valid_items.csv`` (train first), the learner cannot be
+        loaded, or validation images are missing (the message says how many, names one and says to
+        pass the render folder's new place as `spec_dir`).
     """
-    from .predict import load_model
+    from .folders import Run
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "valid_items.csv").is_file():
-        raise DatasetError(f"{run_dir}: no valid_items.csv; train a model into this folder first "
-                           f"(audiospec train SPEC_DIR --out {run_dir})")
-    learn = load_model(run_dir)
-    valid = pd.read_csv(run_dir / "valid_items.csv", dtype={"label": str, "clip_id": str, "image": str},
-                        keep_default_na=False)
-    if spec_dir is not None:
-        spec_dir = Path(spec_dir).resolve()
-        if not spec_dir.is_dir():
-            raise DatasetError(f"{spec_dir}: no such render folder")
-        if "image" not in valid.columns:
-            raise DatasetError(f"{run_dir}: valid_items.csv has no 'image' column (paths relative to the render "
-                               f"folder), so its images cannot be looked up in {spec_dir}")
-        valid["image_path"] = [str(spec_dir / rel) for rel in valid["image"]]
-    missing = [p for p in valid["image_path"] if not Path(p).is_file()]
+    run = Run(run, spec_dir=spec_dir)
+    if spec_dir is not None and not Path(spec_dir).is_dir():
+        raise DatasetError(f"{Path(spec_dir).resolve()}: no such render folder")
+    valid = run.valid_items()
+    learn = run.learner()
+    missing = sorted({p for p in valid["image_path"] if not Path(p).is_file()})
     if missing:
-        where = f"in {spec_dir}" if spec_dir is not None else "where they were rendered"
-        raise DatasetError(f"{run_dir}: {len(missing)} of {len(valid)} validation image(s) missing {where}, "
+        where = f"in {Path(spec_dir).resolve()}" if spec_dir is not None else "where they were rendered"
+        n_images = valid["image_path"].nunique()
+        raise DatasetError(f"{run.path}: {len(missing)} of {n_images} validation image(s) missing {where}, "
                            f"e.g. {missing[0]}. If the render folder was moved, pass its new place "
-                           f"(audiospec interpret {run_dir} --spec-dir NEW_PLACE); if it was deleted, render "
+                           f"(audiospec interpret {run.path} --spec-dir NEW_PLACE); if it was deleted, render "
                            f"it again with the run's params.json.")
     return learn, valid
 
 
+def _items_cache(learn, items: pd.DataFrame):
+    """The images of `items` decoded at the learner's height, and each row's position in that cache."""
+    from PIL import Image
+
+    from .image_cache import SpectrogramCache
+
+    paths = list(dict.fromkeys(items["image_path"]))
+    arrays = []
+    for p in paths:
+        with Image.open(p) as im:
+            arrays.append(np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB")))
+    cache = SpectrogramCache.from_arrays(arrays, learn.dls.config["height"])
+    pos = {p: i for i, p in enumerate(paths)}
+    return cache, np.array([pos[p] for p in items["image_path"]], dtype=np.int64)
+
+
 def predict_with_embeddings(learn, items: pd.DataFrame, bs: int = 64):
-    """Predictions, per-image losses and penultimate-layer embeddings for labelled images.
+    """Predictions, losses and penultimate-layer embeddings of labelled crops (one per row of `items`).
 
     Parameters
     ----------
     learn : fastai.learner.Learner
         A vision learner whose head ends with a ``Linear`` layer.
     items : pandas.DataFrame
-        Rows with ``image_path`` and ``label``.
+        Rows with ``image_path``, ``label`` and ``window_start`` (first frame of the crop; 0 when
+        absent), e.g. the validation windows of :func:`load_run`.
     bs : int
         Batch size.
 
     Returns
     -------
-    probs : np.ndarray, shape (n_images, n_classes), float32
-    targets : np.ndarray, shape (n_images,), int64
+    probs : np.ndarray, shape (n_rows, n_classes), float32
+    targets : np.ndarray, shape (n_rows,), int64
         Index of each true label in ``learn.dls.vocab``.
-    losses : np.ndarray, shape (n_images,), float32
-        Cross-entropy of each image.
-    embeddings : np.ndarray, shape (n_images, n_features), float32
+    losses : np.ndarray, shape (n_rows,), float32
+        Cross-entropy of each crop.
+    embeddings : np.ndarray, shape (n_rows, n_features), float32
         Input of the last linear layer (512 values for fastai's default head).
     """
     import torch
 
+    vocab = list(learn.dls.vocab)
+    targets = items["label"].map({c: i for i, c in enumerate(vocab)}).fillna(-1).astype(int).to_numpy()
+    cache, rows = _items_cache(learn, items)
+    starts = items["window_start"].to_numpy() if "window_start" in items.columns else np.zeros(len(items), np.int64)
+    dl = learn.dls.crops_dl(cache, rows, starts, targets, bs=bs)
     linear = [m for m in learn.model.modules() if isinstance(m, torch.nn.Linear)][-1]
     feats = []
     handle = linear.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().cpu()))
     try:
-        dl = learn.dls.test_dl(items, with_labels=True, bs=bs)
-        probs, targs, losses = learn.get_preds(dl=dl, with_loss=True)
+        with learn.no_bar():
+            probs, _ = learn.get_preds(dl=dl)
     finally:
         handle.remove()
-    return (probs.float().numpy(), targs.numpy().astype(np.int64), losses.float().numpy(),
-            torch.cat(feats).numpy() if feats else np.zeros((0, linear.in_features), np.float32))
+    probs = probs.float().numpy()
+    p_true = probs[np.arange(len(probs)), targets.clip(min=0)]
+    losses = np.where(targets >= 0, -np.log(np.clip(p_true, 1e-12, 1.0)), np.nan).astype(np.float32)
+    return probs, targets.astype(np.int64), losses, torch.cat(feats).numpy() if feats else np.zeros((0, 0), np.float32)
+
+
+def clip_embeddings(learn, items: pd.DataFrame, bs: int = 64):
+    """:func:`predict_with_embeddings` averaged per clip: what the model says of each clip as a whole.
+
+    A clip's probabilities and embedding are the means over its windows, and its loss is the
+    cross-entropy of that mean prediction (``-log p(true label)``).
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+    items : pandas.DataFrame
+        One row per window (``clip_id``, ``image_path``, ``label``, ``window_start``).
+    bs : int
+
+    Returns
+    -------
+    clips : pandas.DataFrame
+        One row per clip (its first window's row), in order of first appearance.
+    probs : np.ndarray, shape (n_clips, n_classes), float32
+    targets : np.ndarray, shape (n_clips,), int64
+    losses : np.ndarray, shape (n_clips,), float32
+    embeddings : np.ndarray, shape (n_clips, n_features), float32
+    """
+    probs, targets, _, emb = predict_with_embeddings(learn, items, bs=bs)
+    codes, uniques = pd.factorize(items["clip_id"])
+    n = len(uniques)
+    counts = np.bincount(codes, minlength=n)[:, None].astype(np.float64)
+
+    def mean(a):
+        out = np.zeros((n, a.shape[1]), np.float64)
+        np.add.at(out, codes, a)
+        return (out / counts).astype(np.float32)
+
+    clip_probs, clip_emb = mean(probs), mean(emb)
+    first = items.drop_duplicates("clip_id").reset_index(drop=True)
+    clip_targets = np.zeros(n, np.int64)
+    clip_targets[codes] = targets
+    p_true = clip_probs[np.arange(n), clip_targets.clip(min=0)]
+    losses = np.where(clip_targets >= 0, -np.log(np.clip(p_true, 1e-12, 1.0)), np.nan).astype(np.float32)
+    return first, clip_probs, clip_targets, losses, clip_emb
 
 
 def confusion_table(y_true, y_pred, classes, normalize: bool = True) -> pd.DataFrame:
@@ -308,12 +364,12 @@ def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embe
     return fig
 
 
-def interpret_run(run_dir, *, k: int = 9, show: bool = False, spec_dir=None) -> dict:
-    """Interpret a trained run; save every figure and table in the run folder.
+def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None) -> dict:
+    """Interpret a trained run per validation clip; save every figure and table in the run folder.
 
     Parameters
     ----------
-    run_dir : str or os.PathLike
+    run : Run or str or os.PathLike
         Folder written by :func:`audiospec_utils.train.train_classifier`.
     k : int
         Number of top losses shown.
@@ -326,7 +382,8 @@ def interpret_run(run_dir, *, k: int = 9, show: bool = False, spec_dir=None) -> 
     -------
     dict
         ``figures`` (name -> path), ``tables`` (name -> DataFrame: ``per_class``,
-        ``most_confused``), ``accuracy`` and ``map_at_3`` of the validation clips.
+        ``most_confused``), ``accuracy`` and ``map_at_3`` of the validation clips (windows
+        averaged, as in ``metrics.json``), ``n_valid_clips``.
 
     Notes
     -----
@@ -336,36 +393,35 @@ def interpret_run(run_dir, *, k: int = 9, show: bool = False, spec_dir=None) -> 
     """
     import matplotlib.pyplot as plt
 
-    from .train import clip_predictions
+    from .folders import Run, write_json
 
-    run_dir = Path(run_dir)
-    learn, valid = load_run(run_dir, spec_dir=spec_dir)
+    run = Run(run, spec_dir=spec_dir)
+    learn, valid = load_run(run, spec_dir=spec_dir)
     classes = list(learn.dls.vocab)
-    probs, targets, losses, emb = predict_with_embeddings(learn, valid)
-    clips = clip_predictions(probs, valid, classes)
-    idx = {c: i for i, c in enumerate(classes)}
-    y_true = clips["label"].map(idx).to_numpy()
-    y_pred = clips["pred"].map(idx).to_numpy()
+    clips, probs, targets, losses, emb = clip_embeddings(learn, valid)
+    known = targets >= 0
+    y_true, y_pred = targets[known], probs[known].argmax(1)
     report = per_class_report(y_true, y_pred, classes)
     confused = most_confused(y_true, y_pred, classes)
-    report.to_csv(run_dir / "per_class.csv")
-    confused.to_csv(run_dir / "most_confused.csv", index=False)
-    labels = [classes[t] for t in targets]
+    report.to_csv(run.file("per_class.csv"))
+    confused.to_csv(run.file("most_confused.csv"), index=False)
+    labels = [classes[t] for t in targets[known]]
     figures = {
         "confusion_matrix": plot_confusion_matrix(y_true, y_pred, classes),
-        "top_losses": plot_top_losses(valid, probs, targets, losses, classes, k=k),
-        "tsne_embeddings": plot_tsne(emb, labels),
-        "tsne_probabilities": plot_tsne(probs, labels, title="t-SNE of predicted probabilities"),
+        "top_losses": plot_top_losses(clips[known].reset_index(drop=True), probs[known], targets[known], losses[known],
+                                      classes, k=k),
+        "tsne_embeddings": plot_tsne(emb[known], labels),
+        "tsne_probabilities": plot_tsne(probs[known], labels, title="t-SNE of predicted probabilities"),
         "per_class_f1": plot_per_class(report),
     }
     paths = {}
     for name, fig in figures.items():
-        paths[name] = str(run_dir / f"{name}.png")
+        paths[name] = str(run.file(f"{name}.png"))
         fig.savefig(paths[name], dpi=110)
         if not show:
             plt.close(fig)
-    scores = {"accuracy": float((y_true == y_pred).mean()),
-              "map_at_3": map_at_k(y_true, clips[classes].to_numpy(), 3), "n_valid_clips": int(len(clips))}
-    (run_dir / "interpretation.json").write_text(json.dumps({**scores, "figures": paths,
-                                                              "most_confused": confused.head(10).to_dict("records")}, indent=2))
+    scores = {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
+              "map_at_3": map_at_k(y_true, probs[known], 3), "n_valid_clips": int(len(clips))}
+    write_json(run.file(Run.INTERPRETATION), {**scores, "figures": paths,
+                                              "most_confused": confused.head(10).to_dict("records")})
     return {"figures": paths, "tables": {"per_class": report, "most_confused": confused}, **scores}

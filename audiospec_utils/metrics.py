@@ -6,7 +6,7 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["map_at_k", "top_k_labels", "map_at_3"]
+__all__ = ["map_at_k", "top_k_labels", "map_at_3", "grouped_bootstrap_interval"]
 
 
 def top_k_labels(scores, k: int = 3) -> np.ndarray:
@@ -92,3 +92,64 @@ def map_at_3(preds, targs) -> float:
     top = preds.topk(k, dim=-1).indices
     hits = (top == targs.view(-1, 1)).float()
     return (hits / torch.arange(1, k + 1, device=preds.device).float()).sum(dim=1).mean()
+
+
+def grouped_bootstrap_interval(values, groups=None, *, confidence: float = 0.95, n_resamples: int = 2000,
+                               seed: int = 0) -> tuple[float, float]:
+    """Confidence interval of a mean over clips, resampling whole groups (a cluster bootstrap).
+
+    Clips of one source recording are not independent: resampling clips would make the interval
+    too narrow. The groups (recordings, speakers...) are resampled with replacement instead, and
+    the statistic is the mean over all clips of the resampled groups, ``sum(values) / n_clips``.
+    The interval is the percentile bootstrap of :func:`scipy.stats.bootstrap` (Efron and
+    Tibshirani, "An Introduction to the Bootstrap", 1993; for clusters: Field and Welsh, "Bootstrapping
+    clustered data", JRSS B, 2007).
+
+    Parameters
+    ----------
+    values : array-like, shape (n_clips,)
+        Per-clip scores: 1/0 for accuracy, the per-clip precision for MAP@3.
+    groups : array-like, shape (n_clips,) or None
+        Group of each clip; ``None`` or ``""`` entries make a clip its own group.
+    confidence : float in (0, 1)
+    n_resamples : int
+    seed : int
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        ``(nan, nan)`` with fewer than two groups.
+
+    Raises
+    ------
+    ParameterError
+        Shapes differ or `confidence` is outside (0, 1).
+    """
+    import warnings
+
+    import pandas as pd
+    from scipy.stats import bootstrap
+
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not 0 < confidence < 1:
+        raise ParameterError(f"confidence must be in (0, 1), got {confidence!r}")
+    if groups is None:
+        keys = np.arange(len(values)).astype(str)
+    else:
+        keys = np.asarray(groups, dtype=object).reshape(-1)
+        if keys.shape != values.shape:
+            raise ParameterError(f"groups must have one entry per value ({values.shape[0]}), got {keys.shape[0]}")
+        keys = np.array([k if isinstance(k, str) and k else f"clip:{i}" for i, k in enumerate(keys)], dtype=object)
+    frame = pd.DataFrame({"g": keys, "v": values}).groupby("g", sort=True)["v"].agg(["sum", "count"])
+    if len(frame) < 2:
+        return float("nan"), float("nan")
+    sums, counts = frame["sum"].to_numpy(), frame["count"].to_numpy().astype(np.float64)
+    if np.all(sums / counts == sums[0] / counts[0]):  # every group scores the same: no spread to resample
+        v = float(sums.sum() / counts.sum())
+        return v, v
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bootstrap((sums, counts), lambda s, c, axis=-1: s.sum(axis=axis) / c.sum(axis=axis), paired=True,
+                        vectorized=True, confidence_level=confidence, n_resamples=int(n_resamples),
+                        method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

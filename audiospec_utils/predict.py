@@ -1,90 +1,69 @@
 """Predict the labels of new audio files with a trained run.
 
-A run folder (written by :func:`audiospec_utils.train.train_classifier`) holds the exported
-learner (``export.pkl``) and the spectrogram parameters its images were made with
-(``params.json``; older runs point to their render folder in ``metrics.json["spec_dir"]``). A new
-file of any length and format that the decoders read (WAV, FLAC, OGG, MP3...) is rendered with
-those same parameters, every window of it is classified, and the window probabilities are
-averaged into one prediction per file, as at evaluation time.
+A run folder (:class:`~audiospec_utils.folders.Run`, written by
+:func:`audiospec_utils.train.train_classifier`) holds the exported learner and the spectrogram
+parameters its images were made with. A new file of any length and any format the decoders read
+(WAV, FLAC, OGG, MP3...) is rendered with those same parameters, resized in height as the training
+images were, cut into windows of the training crop length (overlapping by half; a clip shorter than
+one window is repeated to fill it), and the class probabilities of its windows are averaged into
+one prediction per file, as at validation and evaluation time.
 
 One bad file never stops the others: it gets an entry with its ``error`` instead of ``top``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from .exceptions import AudiospecError, DatasetError, ParameterError
+from .exceptions import AudiospecError, ParameterError
 
-__all__ = ["load_model", "run_spectrogram_params", "run_metrics", "predict_images", "predict_files",
-           "format_predictions"]
+__all__ = ["load_model", "run_spectrogram_params", "run_metrics", "window_probabilities", "predict_images",
+           "predict_files", "format_predictions"]
 
 logger = logging.getLogger(__name__)
 
 
-def run_metrics(run_dir) -> dict:
-    """``RUN_DIR/metrics.json`` as a dict.
+def run_metrics(run) -> dict:
+    """``metrics.json`` of a run as a dict (:attr:`audiospec_utils.folders.Run.metrics`).
 
     Raises
     ------
     DatasetError
         The file is missing or not JSON.
     """
-    path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise DatasetError(f"{run_dir}: no metrics.json; train a model into this folder first "
-                           f"(audiospec train SPEC_DIR --out {run_dir})")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise DatasetError(f"{path}: not valid JSON ({err})") from None
+    from .folders import Run
+
+    return Run(run).metrics
 
 
-def load_model(run_dir):
-    """The exported learner of a run folder, ready to predict.
+def load_model(run):
+    """The exported learner of a run folder, ready to predict (:meth:`audiospec_utils.folders.Run.learner`).
 
     Parameters
     ----------
-    run_dir : str or os.PathLike
-        Folder written by :func:`audiospec_utils.train.train_classifier`.
+    run : Run or str or os.PathLike
 
     Returns
     -------
     fastai.learner.Learner
-        On the GPU when there is one, else on the CPU; ``learn.dls.vocab`` holds the labels.
+        On the GPU when there is one, else on the CPU; ``learn.dls.vocab`` holds the labels and
+        ``learn.dls.config`` the image height, crop length and normalisation.
 
     Raises
     ------
     DatasetError
-        No ``export.pkl`` in `run_dir`, or it cannot be loaded.
+        No ``export.pkl``, it cannot be loaded, or an older audiospec made it.
     """
-    from fastai.learner import load_learner
+    from .folders import Run
 
-    from . import train  # noqa: F401  (the exported pipeline refers to its augmentation classes)
-    from .train import device_name
-
-    path = Path(run_dir) / "export.pkl"
-    if not path.is_file():
-        raise DatasetError(f"{run_dir}: no export.pkl; train a model into this folder first "
-                           f"(audiospec train SPEC_DIR --out {run_dir})")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*insecure pickle.*")
-        try:
-            return load_learner(path, cpu=device_name() == "cpu")
-        except Exception as err:  # a truncated or foreign pickle
-            raise DatasetError(f"{path}: cannot load the exported learner ({type(err).__name__}: {err})") from None
+    return Run(run).learner()
 
 
-def run_spectrogram_params(run_dir):
-    """The spectrogram parameters a run was trained with.
-
-    Read from ``RUN_DIR/params.json`` (copied there at training time), else from the render
-    folder the run names in ``metrics.json["spec_dir"]``.
+def run_spectrogram_params(run):
+    """The spectrogram parameters a run was trained with (:attr:`audiospec_utils.folders.Run.spec_params`).
 
     Returns
     -------
@@ -93,55 +72,85 @@ def run_spectrogram_params(run_dir):
     Raises
     ------
     DatasetError
-        Neither file exists, or the file is not valid parameters.
+        Neither the run's nor its render folder's ``params.json`` exists, or it is not valid.
     """
-    from .spectrogram import SpectrogramParams
+    from .folders import Run
 
-    run_dir = Path(run_dir)
-    candidates = [run_dir / "params.json"]
-    if (run_dir / "metrics.json").is_file():
-        spec_dir = run_metrics(run_dir).get("spec_dir")
-        if spec_dir:
-            candidates.append(Path(spec_dir) / "params.json")
-    for path in candidates:
-        if path.is_file():
-            try:
-                return SpectrogramParams.from_dict(json.loads(path.read_text()))
-            except (ValueError, TypeError) as err:  # ParameterError is a ValueError
-                raise DatasetError(f"{path}: not valid spectrogram parameters ({err})") from None
-    raise DatasetError(f"{run_dir}: no params.json in the run folder nor in its render folder "
-                       f"({', '.join(str(c) for c in candidates)}); the spectrogram settings of the run are unknown")
+    return Run(run).spec_params
+
+
+def window_probabilities(learn, cache, rows, *, bs: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of every window of some images.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+        Trained on :class:`~audiospec_utils.dataloaders.SpectrogramDataLoaders`.
+    cache : SpectrogramCache
+        Images at the learner's height.
+    rows : array-like of int
+        Positions of the images in `cache`.
+    bs : int
+        Windows per batch.
+
+    Returns
+    -------
+    probs : np.ndarray, float32, shape (n_windows, n_classes)
+        Softmax probabilities, columns in the order of ``learn.dls.vocab``.
+    image_of_window : np.ndarray, int64, shape (n_windows,)
+        The position in `rows` of each window's image.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.zeros((0, len(learn.dls.vocab)), np.float32), np.zeros(0, np.int64)
+    dl, image_of_window = learn.dls.windows_dl(cache, rows, bs=bs)
+    with warnings.catch_warnings(), learn.no_bar():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        probs, _ = learn.get_preds(dl=dl)
+    return probs.float().numpy(), image_of_window
+
+
+def _mean_per_image(probs: np.ndarray, image_of_window: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n, probs.shape[1]), np.float64)
+    np.add.at(out, image_of_window, probs)
+    counts = np.bincount(image_of_window, minlength=n).clip(min=1)
+    return (out / counts[:, None]).astype(np.float32)
 
 
 def predict_images(learn, images, bs: int = 64) -> np.ndarray:
-    """Class probabilities of spectrogram images.
+    """Class probabilities of spectrogram images, each the mean over its windows.
 
     Parameters
     ----------
     learn : fastai.learner.Learner
     images : sequence of (str or os.PathLike or np.ndarray)
         PNG paths, or uint8 pixel arrays of shape ``(n_mels, n_frames)`` (grey) or
-        ``(n_mels, n_frames, 3)`` as :func:`audiospec_utils.spectrogram.render_clip` returns.
+        ``(n_mels, n_frames, 3)`` as :func:`audiospec_utils.spectrogram.render_clip` returns. All
+        of one kind (grey or colour).
     bs : int
-        Batch size.
+        Windows per batch.
 
     Returns
     -------
     np.ndarray, shape (n_images, n_classes), float32
-        Softmax probabilities, columns in the order of ``learn.dls.vocab``.
+        Columns in the order of ``learn.dls.vocab``.
     """
-    import pandas as pd
     from PIL import Image
+
+    from .image_cache import SpectrogramCache
 
     if len(images) == 0:
         return np.zeros((0, len(learn.dls.vocab)), np.float32)
-    items = [Image.fromarray(np.asarray(im)).convert("RGB") if isinstance(im, np.ndarray) else str(im)
-             for im in images]
-    dl = learn.dls.test_dl(pd.DataFrame({"image_path": items}), bs=bs)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning)
-        probs, _ = learn.get_preds(dl=dl)
-    return probs.float().numpy()
+    arrays = []
+    for im in images:
+        if isinstance(im, np.ndarray):
+            arrays.append(im)
+        else:
+            with Image.open(im) as pil:
+                arrays.append(np.asarray(pil if pil.mode in ("L", "RGB") else pil.convert("RGB")))
+    cache = SpectrogramCache.from_arrays(arrays, learn.dls.config["height"])
+    probs, of_window = window_probabilities(learn, cache, np.arange(len(arrays)), bs=bs)
+    return _mean_per_image(probs, of_window, len(arrays))
 
 
 def _top(probs: np.ndarray, vocab, k: int) -> list[dict]:
@@ -150,17 +159,15 @@ def _top(probs: np.ndarray, vocab, k: int) -> list[dict]:
     return [{"label": str(vocab[i]), "probability": float(probs[i])} for i in top_k_labels(probs[None], k)[0]]
 
 
-def predict_files(run_dir, files, *, k: int = 3, learn=None, params=None, return_probs: bool = False) -> list[dict]:
+def predict_files(run, files, *, k: int = 3, learn=None, params=None, return_probs: bool = False) -> list[dict]:
     """Top-`k` labels of audio files of any length, one entry per file, never stopped by a bad one.
 
-    Each file is rendered in memory with the run's spectrogram parameters
-    (:func:`run_spectrogram_params`); when they cut clips into windows, every window is
-    classified and the probabilities are averaged (as :func:`audiospec_utils.train.clip_predictions`
-    does at evaluation).
+    Each file is rendered in memory with the run's spectrogram parameters, cut into windows of the
+    training crop length, and the probabilities of its windows are averaged.
 
     Parameters
     ----------
-    run_dir : str or os.PathLike
+    run : Run or str or os.PathLike
         A trained run folder.
     files : sequence of str or os.PathLike
         Audio files: WAV, FLAC, OGG, MP3... (see :func:`audiospec_utils.audio.load_audio`).
@@ -189,25 +196,31 @@ def predict_files(run_dir, files, *, k: int = 3, learn=None, params=None, return
     ParameterError
         `k` < 1.
     """
+    from .folders import Run
+    from .image_cache import SpectrogramCache
     from .spectrogram import render_clip
 
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ParameterError(f"k must be a positive integer, got {k!r}")
-    learn = learn if learn is not None else load_model(run_dir)
-    params = params if params is not None else run_spectrogram_params(run_dir)
+    run = Run(run)
+    learn = learn if learn is not None else run.learner()
+    params = params if params is not None else run.spec_params
     vocab = list(learn.dls.vocab)
+    height = learn.dls.config["height"]
     results = []
     for f in files:
         entry = {"file": str(f)}
         try:
             out = render_clip(f, None, params)
-            probs = predict_images(learn, out["images"]).mean(axis=0)
+            cache = SpectrogramCache.from_arrays(out["images"], height)
+            window_probs, of_window = window_probabilities(learn, cache, np.arange(len(cache)))
+            probs = window_probs.mean(axis=0)
         except AudiospecError as err:
             entry["error"] = getattr(err, "reason", None) or str(err)
         except Exception as err:  # a decoder bug must not stop the other files
             entry["error"] = f"unexpected error: {type(err).__name__}: {err}"
         else:
-            entry.update(top=_top(probs, vocab, k), duration=float(out["duration"]), n_windows=int(out["n_images"]))
+            entry.update(top=_top(probs, vocab, k), duration=float(out["duration"]), n_windows=int(len(of_window)))
             if return_probs:
                 entry.update(probs=probs, images=out["images"])
         results.append(entry)

@@ -1,36 +1,39 @@
-"""Fine-tune an ImageNet CNN on spectrogram images with fastai.
+"""Fine-tune an ImageNet CNN on spectrogram crops with fastai: the Learner, the schedule, the recipes.
 
-The path is the fastai one: a :class:`~fastai.data.block.DataBlock` turns the render manifest into
-:class:`~fastai.data.core.DataLoaders`, :func:`~fastai.vision.learner.vision_learner` builds a
-ResNet-34 with a new head, ``fine_tune`` (pretrained) or ``fit_one_cycle`` (from scratch) trains
-it, and the trained :class:`~fastai.learner.Learner` is exported for later use.
+The path is the fastai one: :func:`~audiospec_utils.dataloaders.spectrogram_dataloaders` turns a
+render folder into DataLoaders of fixed-length time crops, :func:`create_learner` builds a ResNet-34
+with a new head (``vision_learner``), :func:`fit` trains it (``fine_tune`` from ImageNet weights,
+``fit_one_cycle`` from scratch), and :func:`save_run` scores the validation clips (windows averaged)
+and exports the Learner into the run folder. :func:`train_classifier` does all of it in one call,
+with a **recipe** of defaults (:data:`RECIPES`) that the individual options override.
 
-Spectrograms are not photos, so the augmentation is not fastai's ``aug_transforms`` (flips and
-rotations would turn time backwards or move frequencies): it is SpecAugment's frequency and time
-masking (Park et al., 2019, "SpecAugment: A Simple Data Augmentation Method for Automatic Speech
-Recognition", Interspeech), a random circular time shift, and optionally mixup (Zhang et al., 2018,
-"mixup: Beyond Empirical Risk Minimization", ICLR; fastai's ``MixUp`` callback).
+Scores are honest: the validation clips never share a source recording (``group``) with a training
+clip (:mod:`audiospec_utils.splits`), ``metrics.json`` says how the split was made, and the
+validation accuracy comes with a 95% interval from a bootstrap over groups
+(:func:`audiospec_utils.metrics.grouped_bootstrap_interval`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .dataloaders import (SpecAugment, TimeShift, spectrogram_augmentations,  # noqa: F401  (public names)
+                          spectrogram_dataloaders)
 from .exceptions import DatasetError, ParameterError, TrainingInterrupted, WeightsUnavailableError
-from .metrics import map_at_3, map_at_k
-from .render import read_manifest
+from .metrics import grouped_bootstrap_interval, map_at_3, map_at_k
 
 __all__ = [
     "TrainingInterrupted",
     "ARCHS",
+    "RECIPES",
+    "resolve_recipe",
     "training_table",
-    "split_by_clip",
     "spectrogram_dataloaders",
     "load_imagenet_weights",
     "create_learner",
@@ -52,9 +55,52 @@ logger = logging.getLogger(__name__)
 #: Architectures known by name (torchvision ResNets, as fastai's vision_learner takes them).
 ARCHS = ("resnet18", "resnet34", "resnet50")
 
-
 #: Training schedules of :func:`fit`.
 SCHEDULES = ("auto", "fine_tune", "one_cycle", "unfreeze")
+
+#: Training recipes: defaults of :func:`train_classifier` that every explicit option overrides.
+#: ``quick`` is what a 2-core CPU trains in about ten minutes on a few thousand clips; ``full`` what
+#: a free Colab or Kaggle GPU trains in about ten minutes. ``auto`` picks ``full`` on a GPU and
+#: ``quick`` on a CPU. How they were chosen, and what they score, is in the README ("Recipes").
+RECIPES = {
+    "quick": {"img_size": 64, "epochs": 10, "bs": 32, "crop_seconds": None, "spec_augment": False,
+              "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None},
+    "full": {"img_size": 128, "epochs": 30, "bs": 64, "crop_seconds": None, "spec_augment": True,
+             "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None},
+}
+
+
+def resolve_recipe(recipe: str = "auto", **overrides) -> dict:
+    """The settings of a recipe, with the options given explicitly taking precedence.
+
+    Parameters
+    ----------
+    recipe : {"auto", "quick", "full"}
+        ``"auto"``: ``"full"`` when a GPU is usable, else ``"quick"``.
+    **overrides
+        Settings of :data:`RECIPES`; a value of ``None`` means "not given" and keeps the recipe's.
+
+    Returns
+    -------
+    dict
+        Every setting of the recipe, plus ``recipe`` (the one used, never ``"auto"``).
+
+    Raises
+    ------
+    ParameterError
+        Unknown recipe or setting.
+    """
+    if recipe == "auto":
+        recipe = "full" if device_name() == "cuda" else "quick"
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of auto, {', '.join(RECIPES)}, got {recipe!r}")
+    unknown = set(overrides) - set(RECIPES[recipe])
+    if unknown:
+        raise ParameterError(f"unknown recipe setting(s): {', '.join(sorted(unknown))}")
+    out = dict(RECIPES[recipe])
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    out["recipe"] = recipe
+    return out
 
 
 def _arch_fn(arch: str):
@@ -73,297 +119,36 @@ def device_name() -> str:
 
 
 def training_table(spec_dir, *, split: str = "train", manually_verified_only: bool = False) -> pd.DataFrame:
-    """The images of a render folder that can be trained on, with absolute paths.
+    """The images of a render folder that can be trained on (or tested), with absolute paths.
 
     Parameters
     ----------
     spec_dir : str or os.PathLike
         Folder written by :func:`audiospec_utils.render.render_spectrograms`.
     split : str
-        Which split's images to return (``"train"``; ``"test"`` for evaluation).
+        ``"train"`` (labelled images) or ``"test"``.
     manually_verified_only : bool
         Keep only rows with ``manually_verified == 1`` (FSDKaggle2018).
 
     Returns
     -------
     pandas.DataFrame
-        Manifest rows with an image and a label, plus ``image_path`` (absolute).
+        Manifest rows with an image, plus ``image_path`` (absolute).
 
     Raises
     ------
     DatasetError
         No usable images, or fewer than two labels.
     """
-    spec_dir = Path(spec_dir).resolve()
-    df = read_manifest(spec_dir)
-    df = df[(df["image"] != "") & (df["split"] == split)]
+    from .folders import RenderFolder
+
+    folder = RenderFolder(spec_dir)
     if split == "train":
-        df = df[df["label"] != ""]
-    if manually_verified_only and "manually_verified" in df.columns:
-        df = df[pd.to_numeric(df["manually_verified"], errors="coerce") == 1]
+        return folder.training_images(manually_verified_only=manually_verified_only)
+    df = folder.images(split=split)
     if df.empty:
-        raise DatasetError(f"{spec_dir}: no rendered {split} images with labels in manifest.csv")
-    df = df.copy()
-    df["image_path"] = [str(spec_dir / i) for i in df["image"]]
-    if split == "train" and df["label"].nunique() < 2:
-        raise DatasetError(f"{spec_dir}: only one label ({df['label'].iloc[0]!r}); a classifier needs at least two")
-    return df.reset_index(drop=True)
-
-
-def split_by_clip(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 42) -> np.ndarray:
-    """Row indices of a validation split drawn per label and per clip.
-
-    All images (windows) of one clip fall on the same side, so the validation score is not
-    inflated by near-copies; each label keeps about `valid_pct` of its clips (at least one
-    when it has two or more).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Rows with ``clip_id`` and ``label``.
-    valid_pct : float in (0, 1)
-    seed : int
-
-    Returns
-    -------
-    np.ndarray, int64
-        Positional indices of the validation rows.
-    """
-    if not 0 < valid_pct < 1:
-        raise ParameterError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct!r}")
-    rng = np.random.default_rng(seed)
-    clips = df.drop_duplicates("clip_id")[["clip_id", "label"]]
-    valid_clips = []
-    for _, group in clips.groupby("label", sort=True):
-        ids = group["clip_id"].to_numpy()
-        n = int(round(valid_pct * len(ids)))
-        if len(ids) >= 2:
-            n = min(max(n, 1), len(ids) - 1)
-        valid_clips.extend(rng.permutation(ids)[:n].tolist())
-    return np.flatnonzero(df["clip_id"].isin(set(valid_clips)).to_numpy())
-
-# The augmentation classes subclass fastai's Transform, so importing this module imports fastai.
-from fastai.vision.all import DisplayedTransform, TensorImage  # noqa: E402
-
-
-class SpecAugment(DisplayedTransform):
-    """Frequency and time masking of a batch of spectrogram images (SpecAugment).
-
-    SpecAugment (Park et al., 2019, Interspeech) hides random bands of mel channels and random
-    stretches of time, so that the network cannot rely on one narrow feature. Each image of the
-    batch gets its own `freq_masks` horizontal bands (each at most ``freq_width`` of the image
-    height) and `time_masks` vertical bands (each at most ``time_width`` of the width), set to 0;
-    as this runs after ``Normalize``, 0 is the dataset's mean pixel (the paper masks with the
-    mean too). Time warping, the paper's third step, is left out (its own ablation shows it adds
-    little). A fastai batch transform, applied to the training set only (``split_idx = 0``).
-
-    Parameters
-    ----------
-    freq_masks, time_masks : int >= 0
-        Number of frequency bands and time bands masked per image.
-    freq_width, time_width : float in [0, 1)
-        Largest width of one band, as a fraction of the image height (frequency) or width (time);
-        each band's width is drawn uniformly in ``[0, width]``.
-
-    Notes
-    -----
-    Input and output: ``TensorImage`` of shape ``(bs, channels, height, width)``, float. Random
-    numbers come from torch's global generator, so a seeded run repeats exactly.
-    """
-
-    split_idx = 0
-    order = 100  # after Normalize (99)
-
-    def __init__(self, freq_masks: int = 2, freq_width: float = 0.1, time_masks: int = 2, time_width: float = 0.1):
-        super().__init__()
-        for name, v in (("freq_masks", freq_masks), ("time_masks", time_masks)):
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                raise ParameterError(f"{name} must be an integer >= 0, got {v!r}")
-        for name, v in (("freq_width", freq_width), ("time_width", time_width)):
-            if not 0 <= v < 1:
-                raise ParameterError(f"{name} must be a fraction in [0, 1), got {v!r}")
-        self.freq_masks, self.freq_width = int(freq_masks), float(freq_width)
-        self.time_masks, self.time_width = int(time_masks), float(time_width)
-
-    @staticmethod
-    def _bands(bs, size, n, width, device):
-        import torch
-
-        hide = torch.zeros(bs, size, dtype=torch.bool, device=device)
-        if n == 0 or width == 0:
-            return hide
-        pos = torch.arange(size, device=device)
-        for _ in range(n):
-            w = (torch.rand(bs, device=device) * (width * size + 1)).long().clamp(max=size)
-            start = (torch.rand(bs, device=device) * (size - w + 1).float()).long()
-            hide |= (pos[None] >= start[:, None]) & (pos[None] < (start + w)[:, None])
-        return hide
-
-    def encodes(self, x: TensorImage):
-        bs, _, h, w = x.shape
-        rows = self._bands(bs, h, self.freq_masks, self.freq_width, x.device)
-        cols = self._bands(bs, w, self.time_masks, self.time_width, x.device)
-        return x.masked_fill(rows[:, None, :, None] | cols[:, None, None, :], 0.0)
-
-
-class TimeShift(DisplayedTransform):
-    """Random circular shift of each spectrogram image along time (its width).
-
-    A sound event can start anywhere in a clip; rolling the image by a random number of columns
-    (what leaves on the right comes back on the left) teaches the network that. Frequencies are
-    never moved. A fastai batch transform, applied to the training set only.
-
-    Parameters
-    ----------
-    max_shift : float in [0, 1]
-        Largest shift as a fraction of the image width; each image's shift is drawn uniformly in
-        ``[-max_shift, max_shift]``.
-
-    Notes
-    -----
-    Input and output: ``TensorImage`` of shape ``(bs, channels, height, width)``.
-    """
-
-    split_idx = 0
-    order = 101
-
-    def __init__(self, max_shift: float = 0.5):
-        super().__init__()
-        if not 0 <= max_shift <= 1:
-            raise ParameterError(f"max_shift must be a fraction in [0, 1], got {max_shift!r}")
-        self.max_shift = float(max_shift)
-
-    def encodes(self, x: TensorImage):
-        import torch
-
-        bs, c, h, w = x.shape
-        if self.max_shift == 0:
-            return x
-        shift = ((torch.rand(bs, device=x.device) * 2 - 1) * self.max_shift * w).round().long()
-        idx = (torch.arange(w, device=x.device)[None] - shift[:, None]) % w
-        return x.gather(3, idx[:, None, None, :].expand(bs, c, h, w))
-
-
-def spectrogram_augmentations(spec_augment: bool = True, time_shift: float = 0.5, *, freq_masks: int = 2,
-                              freq_width: float = 0.1, time_masks: int = 2, time_width: float = 0.1) -> list:
-    """The batch augmentations for spectrogram images: SpecAugment masking and time shift.
-
-    No flips, rotations, zooms or warps: flipping a spectrogram turns time backwards or puts low
-    frequencies on top, which no real sound does.
-
-    Parameters
-    ----------
-    spec_augment : bool
-        Frequency and time masking (:class:`SpecAugment`, Park et al. 2019).
-    time_shift : float
-        Largest circular time shift as a fraction of the width (:class:`TimeShift`); 0 = none.
-    freq_masks, freq_width, time_masks, time_width :
-        See :class:`SpecAugment`.
-
-    Returns
-    -------
-    list of fastai transforms
-        To append to a DataBlock's ``batch_tfms`` (after ``Normalize``).
-    """
-    tfms = []
-    if spec_augment:
-        tfms.append(SpecAugment(freq_masks, freq_width, time_masks, time_width))
-    if time_shift:
-        tfms.append(TimeShift(time_shift))
-    return tfms
-
-
-def spectrogram_dataloaders(spec_dir, *, img_size: int = 128, valid_pct: float = 0.2, seed: int = 42,
-                            bs: int = 64, num_workers: int | None = None,
-                            manually_verified_only: bool = False, table: pd.DataFrame | None = None,
-                            spec_augment: bool = False, time_shift: float = 0.0,
-                            verified_weight: float | None = None, valid_ids=None):
-    """fastai DataLoaders of spectrogram images and their labels.
-
-    Parameters
-    ----------
-    spec_dir : str or os.PathLike
-        Render folder (with ``manifest.csv``).
-    img_size : int
-        Images are resized (squished, not cropped: cropping a spectrogram would cut off time or
-        frequencies) to ``img_size x img_size`` pixels.
-    valid_pct : float
-        Fraction of each label's clips held out for validation (:func:`split_by_clip`).
-    seed : int
-        Seed of the split and of shuffling.
-    bs : int
-        Batch size.
-    num_workers : int or None
-        DataLoader worker processes; ``None`` = 0 on CPU (the model, not image decoding, is the
-        bottleneck there) and the number of cores on a GPU.
-    manually_verified_only : bool
-        FSDKaggle2018: train only on clips whose label a person checked.
-    table : pandas.DataFrame or None
-        Rows to use instead of :func:`training_table` (advanced).
-    spec_augment : bool
-        SpecAugment frequency and time masking of training batches (:class:`SpecAugment`). Off
-        by default: it pays over longer trainings; with the few epochs of a CPU run from scratch
-        it slowed learning a lot (spoken digits, 8 epochs: 0.15 instead of 0.79 accuracy after 3).
-    time_shift : float
-        Largest random circular time shift of training images, as a fraction of their width
-        (:class:`TimeShift`); 0 (default) = none, 0.5 a typical value. No flips or rotations are
-        ever applied.
-    verified_weight : float or None
-        FSDKaggle2018: weighted sampling of the training images, each manually verified clip
-        drawn `verified_weight` times as often as an unverified one (fastai ``WeightedDL``:
-        every epoch draws as many images as there are, with replacement). ``None`` (default):
-        plain shuffling. Ignored (with a log line) when the table has no ``manually_verified``.
-    valid_ids : collection of str or None
-        Clip ids to hold out for validation (every image of those clips), instead of drawing them
-        with :func:`split_by_clip` (`valid_pct` is then unused): to share one split between
-        several models, as :func:`audiospec_utils.compare.compare` does.
-
-    Returns
-    -------
-    fastai.data.core.DataLoaders
-        ``train`` and ``valid``; batches are ``(bs, 3, img_size, img_size)`` float tensors
-        normalised with ImageNet statistics, and int64 label indices. ``dls.vocab`` is the sorted
-        label list. ``dls.valid_table`` holds the validation rows.
-
-    Raises
-    ------
-    ParameterError
-        `img_size` below 16, `verified_weight` not positive, or augmentation settings out of range.
-    DatasetError
-        No usable images (see :func:`training_table`).
-    """
-    from fastai.vision.all import (CategoryBlock, ColReader, DataBlock, ImageBlock, IndexSplitter, Normalize,
-                                   Resize, ResizeMethod, imagenet_stats)
-
-    if img_size < 16:
-        raise ParameterError(f"img_size must be at least 16 pixels, got {img_size}")
-    if verified_weight is not None and not verified_weight > 0:
-        raise ParameterError(f"verified_weight must be a positive number, got {verified_weight!r}")
-    df = training_table(spec_dir, manually_verified_only=manually_verified_only) if table is None else table
-    if valid_ids is None:
-        valid_idx = split_by_clip(df, valid_pct, seed)
-    else:
-        valid_idx = np.flatnonzero(df["clip_id"].isin(set(valid_ids)).to_numpy())
-    block = DataBlock(
-        blocks=(ImageBlock, CategoryBlock(vocab=sorted(df["label"].unique()))),
-        get_x=ColReader("image_path"),
-        get_y=ColReader("label"),
-        splitter=IndexSplitter(valid_idx),
-        item_tfms=Resize(img_size, method=ResizeMethod.Squish),
-        batch_tfms=[Normalize.from_stats(*imagenet_stats), *spectrogram_augmentations(spec_augment, time_shift)],
-    )
-    if num_workers is None:
-        num_workers = 0 if device_name() == "cpu" else min(8, __import__("os").cpu_count() or 1)
-    kwargs = dict(bs=bs, num_workers=num_workers, seed=seed, device=device_name())
-    if verified_weight is not None and "manually_verified" in df.columns:
-        verified = pd.to_numeric(df["manually_verified"], errors="coerce").fillna(0).to_numpy() == 1
-        dls = block.weighted_dataloaders(df, wgts=np.where(verified, float(verified_weight), 1.0), **kwargs)
-    else:
-        if verified_weight is not None:
-            logger.info("verified_weight ignored: the manifest has no manually_verified column")
-        dls = block.dataloaders(df, **kwargs)
-    dls.valid_table = df.iloc[valid_idx].reset_index(drop=True)
-    return dls
+        raise DatasetError(f"{folder.path}: no rendered {split} images in manifest.csv")
+    return df
 
 
 def load_imagenet_weights(arch: str = "resnet34", weights=None) -> dict:
@@ -438,8 +223,8 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
 
     Parameters
     ----------
-    dls : fastai.data.core.DataLoaders
-        From :func:`spectrogram_dataloaders`.
+    dls : SpectrogramDataLoaders
+        From :func:`spectrogram_dataloaders` (their normalisation is already in the batches).
     arch : str
         ``"resnet34"`` (default), ``"resnet18"`` or ``"resnet50"``.
     pretrained : bool
@@ -476,13 +261,30 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
             model.load_state_dict(state)
             return model
 
-        learn = vision_learner(dls, arch_with_weights, pretrained=True, cut=meta["cut"], **common)
+        learn = vision_learner(dls, arch_with_weights, pretrained=True, cut=meta["cut"], normalize=False, **common)
     else:
-        learn = vision_learner(dls, fn, pretrained=False, **common)
+        learn = vision_learner(dls, fn, pretrained=False, normalize=False, **common)
     learn.arch = fn  # a module-level function, so that learn.export() can pickle it
-    if device_name() == "cuda":
-        learn = learn.to_fp16()
-    return learn
+    return to_device_precision(learn)
+
+
+def to_device_precision(learn):
+    """On a GPU: mixed precision (bf16 where the GPU supports it, else fp16) and channels-last weights.
+
+    Does nothing on a CPU (full float32 precision). The batches of
+    :class:`~audiospec_utils.dataloaders.SpectrogramBatch` are made channels-last on a GPU too.
+
+    Returns
+    -------
+    fastai.learner.Learner
+        `learn`, changed in place.
+    """
+    import torch
+
+    if device_name() != "cuda":
+        return learn
+    learn.model = learn.model.to(memory_format=torch.channels_last)
+    return learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
 
 
 def clip_predictions(probs, table: pd.DataFrame, vocab) -> pd.DataFrame:
@@ -727,15 +529,55 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
     return lr
 
 
+def valid_interval(clip_preds: pd.DataFrame, vocab, groups=None, *, confidence: float = 0.95, seed: int = 0) -> dict:
+    """95% intervals of per-clip accuracy and MAP@3, from a bootstrap over groups.
+
+    Parameters
+    ----------
+    clip_preds : pandas.DataFrame
+        One row per clip: ``clip_id``, ``label`` and one probability column per label of `vocab`.
+    vocab : sequence of str
+    groups : pandas.Series or None
+        Group of each clip, indexed by ``clip_id`` (``""``: the clip is its own group).
+    confidence : float
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``accuracy`` and ``map_at_3`` as ``[low, high]``, ``confidence``, ``n_groups`` (groups
+        resampled) and ``method``.
+    """
+    from .metrics import top_k_labels
+
+    vocab = list(vocab)
+    known = clip_preds[clip_preds["label"].isin(vocab)]
+    y = known["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
+    top = top_k_labels(known[vocab].to_numpy(), 3) if len(known) else np.zeros((0, 3), np.int64)
+    hits = top == y[:, None]
+    correct = hits[:, 0].astype(float)
+    precision = (hits / np.arange(1, top.shape[1] + 1)).sum(axis=1) if len(known) else np.zeros(0)
+    g = None
+    if groups is not None:
+        g = groups.reindex(known["clip_id"]).fillna("").astype(str).to_numpy()
+    keys = g if g is not None else known["clip_id"].to_numpy()
+    n_groups = len({k if k else f"clip:{i}" for i, k in enumerate(keys)})
+    acc = grouped_bootstrap_interval(correct, g, confidence=confidence, seed=seed)
+    mp3 = grouped_bootstrap_interval(precision, g, confidence=confidence, seed=seed)
+    return {"accuracy": [round(acc[0], 4), round(acc[1], 4)], "map_at_3": [round(mp3[0], 4), round(mp3[1], 4)],
+            "confidence": confidence, "n_groups": int(n_groups),
+            "method": "percentile bootstrap over groups (scipy.stats.bootstrap, 2000 resamples)"}
+
+
 def save_run(learn, dls, out_dir, **settings) -> dict:
-    """Evaluate on the validation split and save the run: metrics, predictions, exported learner.
+    """Score the validation clips and save the run: metrics, split, predictions, exported learner.
 
     Parameters
     ----------
     learn : fastai.learner.Learner
         A trained learner.
-    dls : fastai.data.core.DataLoaders
-        From :func:`spectrogram_dataloaders` (its ``valid_table`` is used).
+    dls : SpectrogramDataLoaders
+        From :func:`spectrogram_dataloaders` (its ``valid_table``, ``train_table`` and ``split``).
     out_dir : str or os.PathLike
         Run folder.
     **settings
@@ -746,40 +588,58 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     Returns
     -------
     dict
-        ``accuracy``, ``error_rate``, ``map_at_3`` (per clip: windows of a clip are averaged),
-        ``n_train``, ``n_valid`` (clips), ``classes``, ``train_label_counts`` (training clips
-        per label), ``device`` and `settings`; written to ``metrics.json``. Also writes
+        ``accuracy``, ``error_rate``, ``map_at_3`` (per clip: the probabilities of a clip's windows
+        are averaged), ``valid_interval`` (95% intervals from a bootstrap over groups, see
+        :func:`valid_interval`), ``split`` (how it was made:
+        :meth:`audiospec_utils.splits.Split.to_dict`), ``n_train``, ``n_valid`` (clips),
+        ``classes``, ``train_label_counts``, ``crop`` (height, crop length and normalisation),
+        ``device`` and `settings`; written to ``metrics.json``. Also writes
         ``valid_predictions.csv`` (per-clip probabilities), ``valid_items.csv`` (validation
-        images), ``params.json`` (spectrogram parameters) and ``export.pkl`` (``learn.export``).
+        windows), ``split.csv``, ``params.json`` and ``export.pkl`` (``learn.export``).
     """
     import shutil
 
     import torch
 
-    out_dir = Path(out_dir).resolve()
+    from .folders import Run
+
+    run = Run(out_dir)
+    out_dir = run.path
     out_dir.mkdir(parents=True, exist_ok=True)
-    probs, _ = learn.get_preds(dl=dls.valid)
+    with learn.no_bar():
+        probs, _ = learn.get_preds(dl=dls.valid)
     vocab = list(dls.vocab)
     clip_preds = clip_predictions(probs.float().numpy(), dls.valid_table, vocab)
-    clip_preds.to_csv(out_dir / "valid_predictions.csv", index=False)
-    train_clips = dls.train.items.drop_duplicates("clip_id")
+    clip_preds.to_csv(run.file(Run.VALID_PREDICTIONS), index=False)
+    train_clips = dls.train_table.drop_duplicates("clip_id")
     counts = train_clips["label"].value_counts()
+    split = dls.split
+    groups = split.clips.set_index("clip_id")["group"] if split is not None else None
     metrics = {
         **_scores(clip_preds, vocab),
+        "valid_interval": valid_interval(clip_preds, vocab, groups),
+        "split": split.to_dict() if split is not None else None,
         "n_train": int(len(train_clips)),
         "n_valid": int(len(clip_preds)),
         "classes": vocab,
         "train_label_counts": {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))},
+        "crop": dict(dls.config),
         **settings,
         "device": device_name(),
         "torch_threads": torch.get_num_threads(),
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-    spec_params = Path(str(settings.get("spec_dir", ""))) / "params.json" if settings.get("spec_dir") else None
-    if spec_params is not None and spec_params.is_file():
-        shutil.copyfile(spec_params, out_dir / "params.json")
-    dls.valid_table.to_csv(out_dir / "valid_items.csv", index=False)
-    learn.export(out_dir / "export.pkl")
+    run.write_metrics(metrics)
+    if split is not None:
+        split.clips[["clip_id", "label", "group", "fold", "side"]].to_csv(run.file(Run.SPLIT), index=False)
+    spec_dir = settings.get("spec_dir")
+    if spec_dir:
+        from .folders import RenderFolder
+
+        params = RenderFolder(spec_dir).params_file
+        if params.is_file():
+            shutil.copyfile(params, run.file(Run.PARAMS))
+    dls.valid_table.to_csv(run.file(Run.VALID_ITEMS), index=False)
+    learn.export(run.file(Run.EXPORT))
     return metrics
 
 
@@ -795,13 +655,20 @@ def _keep_interrupted_checkpoint(out_dir: Path) -> Path | None:
     return kept
 
 
-def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int = 8, img_size: int = 64,
-                     valid_pct: float = 0.2, seed: int = 42, bs: int = 32, lr: float | None = None,
-                     pretrained: bool = True, weights=None, freeze_epochs: int = 1,
-                     manually_verified_only: bool = False, label_smoothing: float = 0.0,
-                     progress: bool = True, schedule: str = "auto", unfrozen_lr=None, lr_find: bool = False,
-                     lr_find_iters: int = 100, spec_augment: bool = False, time_shift: float = 0.0,
-                     mixup: float = 0.0, verified_weight: float | None = None):
+def _distributed() -> bool:
+    """Whether this process is one of several started by ``accelerate launch`` / torchrun."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "resnet34", epochs: int | None = None,
+                     img_size: int | None = None, crop_seconds: float | None = None, valid_pct: float = 0.2,
+                     seed: int = 42, bs: int | None = None, lr: float | None = None, pretrained: bool = True,
+                     weights=None, freeze_epochs: int = 1, manually_verified_only: bool = False,
+                     label_smoothing: float | None = None, progress: bool = True, schedule: str = "auto",
+                     unfrozen_lr=None, lr_find: bool = False, lr_find_iters: int = 100,
+                     spec_augment: bool | None = None, time_shift: float | None = None, mixup: float | None = None,
+                     verified_weight: float | None = None, normalize: str = "auto", test_fold=None, valid_fold=None,
+                     group_pattern: str | None = None, folds=None, num_workers: int | None = None):
     """Train a classifier on a render folder and save everything in a run folder.
 
     :func:`spectrogram_dataloaders`, :func:`create_learner`, :func:`fit` and :func:`save_run`
@@ -812,30 +679,35 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
     spec_dir : str or os.PathLike
         Render folder (``manifest.csv``, ``images/``).
     out_dir : str or os.PathLike
-        Run folder (created): ``export.pkl``, ``metrics.json``, ``history.csv``,
+        Run folder (created): ``export.pkl``, ``metrics.json``, ``history.csv``, ``split.csv``,
         ``valid_predictions.csv``, ``valid_items.csv``, ``models/best.pth``.
+    recipe : {"auto", "quick", "full"}
+        The defaults of every setting below that is left at ``None`` (:data:`RECIPES`): ``quick``
+        for a CPU, ``full`` for a GPU; ``auto`` picks by the device.
     arch : str
         ``"resnet34"`` (default), ``"resnet18"``, ``"resnet50"``.
-    epochs : int
+    epochs : int or None
         Epochs of one-cycle training (after `freeze_epochs` frozen ones when pretrained).
-    img_size : int
-        Square input size in pixels. The default, 64, keeps CPU training to minutes; use 128 or
-        more on a GPU for real FSDKaggle2018 runs.
+    img_size : int or None
+        Image height in pixels (images are resized in height only; time keeps one column per frame).
+    crop_seconds : float or None
+        Length of the training crops and of the windows averaged at validation, in seconds; None:
+        from the clips' durations (:func:`audiospec_utils.dataloaders.default_crop_seconds`).
     valid_pct, seed, bs :
-        Validation fraction (per label, per clip), random seed (split, init, shuffling), batch size.
+        Validation share (grouped when the manifest has groups), random seed (split, init,
+        shuffling, crops), batch size.
     lr : float or None
         Peak learning rate; default 2e-3 (fine_tune) or 3e-3 (from scratch).
     pretrained : bool
-        ImageNet weights (default) then ``fine_tune``; ``False``: random init and
-        ``fit_one_cycle``.
+        ImageNet weights (default) then ``fine_tune``; ``False``: random init and ``fit_one_cycle``.
     weights : str or os.PathLike or None
         Local ImageNet weights file (see :func:`load_imagenet_weights`).
     freeze_epochs : int
         Epochs with the pretrained body frozen, before unfreezing (``fine_tune``).
     manually_verified_only : bool
         FSDKaggle2018: train only on manually verified clips.
-    label_smoothing : float
-        Label smoothing of the cross-entropy (0 = plain cross-entropy; 0.1 is common).
+    label_smoothing : float or None
+        Label smoothing of the cross-entropy (0 = plain cross-entropy).
     progress : bool
         Show fastai's progress bars.
     schedule : {"auto", "fine_tune", "one_cycle", "unfreeze"}
@@ -848,37 +720,54 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
         ``metrics.json`` (``lr_find``).
     lr_find_iters : int
         Mini-batches of the learning-rate sweep.
-    spec_augment, time_shift :
-        Augmentation of the training images (see :func:`spectrogram_dataloaders`).
-    mixup : float
-        MixUp alpha (see :func:`fit`); 0 = off.
+    spec_augment, time_shift, mixup :
+        Augmentation of the training batches (SpecAugment masking, circular time shift as a fraction
+        of the crop, MixUp alpha; see :mod:`audiospec_utils.dataloaders` and :func:`fit`).
     verified_weight : float or None
-        Sampling weight of manually verified clips (see :func:`spectrogram_dataloaders`).
+        Sampling weight of manually verified clips (FSDKaggle2018).
+    normalize : {"auto", "imagenet", "dataset"}
+        Per-channel statistics of the images: ``auto`` takes ImageNet's with pretrained weights
+        (what they were trained with) and the training images' own from scratch.
+    test_fold : str or int or None
+        A fold held out altogether (neither trained on nor validated on), for
+        :func:`audiospec_utils.evaluate.evaluate_run` to score afterwards.
+    valid_fold : str or int or None
+        Validate on this fold instead of a grouped share of the training folds.
+    group_pattern : str or None
+        A regex whose first capture group in each clip's file name is its group (source
+        recording, speaker...), when the render folder has none (see
+        :func:`audiospec_utils.datasets.groups_from_pattern`).
+    folds : pandas.Series or None
+        Folds to use instead of the manifest's (``clip_id`` -> fold), as
+        :func:`audiospec_utils.cv.cross_validate` gives when the data has none.
+    num_workers : int or None
+        DataLoader worker processes (default 0: crops are slices of one array).
 
     Returns
     -------
     learn : fastai.learner.Learner
         The trained learner (best epoch by validation loss).
     metrics : dict
-        What ``metrics.json`` holds: ``accuracy``, ``error_rate``, ``map_at_3`` (per clip, on the
-        validation split), ``n_train``, ``n_valid``, ``classes``, ``train_label_counts``,
-        ``epochs``, ``seconds``, every setting above and ``spec_dir``.
+        What ``metrics.json`` holds (see :func:`save_run`): ``accuracy``, ``error_rate``,
+        ``map_at_3``, ``valid_interval``, ``split``, ``n_train``, ``n_valid``, ``classes``,
+        ``epochs``, ``seconds``, ``recipe`` and every setting above.
 
     Notes
     -----
     With the same `seed`, two runs on the CPU give the same weights, history and metrics
-    (``fastai.torch_core.set_seed(seed, reproducible=True)`` seeds Python, NumPy and torch; the
-    DataLoaders run in the main process). On a GPU, cuDNN and mixed precision may still differ
-    in the last digits.
+    (``fastai.torch_core.set_seed(seed, reproducible=True)``). On a GPU, cuDNN and mixed
+    precision may still differ in the last digits. Started by ``accelerate launch`` (several
+    processes), training runs in fastai's ``distrib_ctx`` and only the main process writes the run
+    folder.
 
     Raises
     ------
     DatasetError
-        The render folder has no usable images or one label only.
+        The render folder has no usable images, one label only, or too few groups to split.
     WeightsUnavailableError
         Pretrained weights unavailable (see :func:`load_imagenet_weights`).
     ParameterError
-        A parameter is out of range.
+        A parameter is out of range, or a fold the data does not have.
     TrainingInterrupted
         Ctrl-C (KeyboardInterrupt) during training: the message says where the best epoch so far
         is saved. A later run into the same folder keeps that checkpoint as
@@ -886,32 +775,62 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
     """
     from fastai.vision.all import set_seed
 
-    for name, value in (("epochs", epochs), ("bs", bs), ("img_size", img_size)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    from .folders import RenderFolder
+
+    cfg = resolve_recipe(recipe, img_size=img_size, epochs=epochs, bs=bs, crop_seconds=crop_seconds,
+                         spec_augment=spec_augment, time_shift=time_shift, mixup=mixup,
+                         label_smoothing=label_smoothing, lr=lr)
+    for name in ("epochs", "bs", "img_size"):
+        if not isinstance(cfg[name], (int, np.integer)) or cfg[name] < 1:
+            raise ParameterError(f"{name} must be a positive integer, got {cfg[name]!r}")
+    if not 0 <= cfg["label_smoothing"] < 1:
+        raise ParameterError(f"label_smoothing must be in [0, 1), got {cfg['label_smoothing']!r}")
+    if normalize not in ("auto", "imagenet", "dataset"):
+        raise ParameterError(f"normalize must be 'auto', 'imagenet' or 'dataset', got {normalize!r}")
     start = time.time()
     set_seed(seed, reproducible=True)
-    if not 0 <= label_smoothing < 1:
-        raise ParameterError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-    dls = spectrogram_dataloaders(spec_dir, img_size=img_size, valid_pct=valid_pct, seed=seed, bs=bs,
-                                  manually_verified_only=manually_verified_only, spec_augment=spec_augment,
-                                  time_shift=time_shift, verified_weight=verified_weight)
     use_pretrained = pretrained or weights is not None
+    norm = ("imagenet" if use_pretrained else "dataset") if normalize == "auto" else normalize
+    folder = RenderFolder(spec_dir)
+    table = folder.training_images(manually_verified_only=manually_verified_only)
+    if group_pattern:
+        from .datasets import groups_from_pattern
+
+        table["group"] = groups_from_pattern(table["fname"].tolist(), group_pattern)
+    if folds is not None:
+        table["fold"] = pd.Series(folds).astype(str).reindex(table["clip_id"]).fillna("").to_numpy()
+    dls = spectrogram_dataloaders(folder.path, table=table, img_size=cfg["img_size"], crop_seconds=cfg["crop_seconds"],
+                                  valid_pct=valid_pct, seed=seed, bs=cfg["bs"], spec_augment=cfg["spec_augment"],
+                                  time_shift=cfg["time_shift"], verified_weight=verified_weight,
+                                  test_fold=test_fold, valid_fold=valid_fold, normalize=norm,
+                                  num_workers=num_workers, progress=progress)
+    logger.info("%s", dls.split.describe())
     out_dir = Path(out_dir).resolve()
     learn = create_learner(dls, arch, pretrained=use_pretrained, weights=weights, path=out_dir,
-                           label_smoothing=label_smoothing)
+                           label_smoothing=cfg["label_smoothing"])
     if not progress:
         learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _keep_interrupted_checkpoint(out_dir)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    if main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _keep_interrupted_checkpoint(out_dir)
     found = None
     if lr_find:
-        found = find_learning_rate(learn, num_it=lr_find_iters, show_plot=False, save_to=out_dir / "lr_find.png")
-        lr = lr or found["valley"]
-        logger.info("lr_find suggests %.2e (valley); training with %.2e", found["valley"], lr)
+        found = find_learning_rate(learn, num_it=lr_find_iters, show_plot=False,
+                                   save_to=out_dir / "lr_find.png" if main_process else None)
+        cfg["lr"] = cfg["lr"] or found["valley"]
+        logger.info("lr_find suggests %.2e (valley); training with %.2e", found["valley"], cfg["lr"])
     try:
-        used_lr = fit(learn, epochs, pretrained=use_pretrained, lr=lr, freeze_epochs=freeze_epochs, schedule=schedule,
-                      unfrozen_lr=unfrozen_lr, mixup=mixup)
+        if _distributed():
+            from fastai.distributed import distrib_ctx
+
+            with distrib_ctx(learn, in_notebook=False):
+                used_lr = fit(learn, cfg["epochs"], pretrained=use_pretrained, lr=cfg["lr"],
+                              freeze_epochs=freeze_epochs, schedule=schedule, unfrozen_lr=unfrozen_lr,
+                              mixup=cfg["mixup"], history=main_process)
+        else:
+            used_lr = fit(learn, cfg["epochs"], pretrained=use_pretrained, lr=cfg["lr"], freeze_epochs=freeze_epochs,
+                          schedule=schedule, unfrozen_lr=unfrozen_lr, mixup=cfg["mixup"])
     except KeyboardInterrupt:
         best = out_dir / "models" / "best.pth"
         said = (f"the best epoch so far (lowest validation loss) is saved in {best} (learn.load('best') loads it)"
@@ -919,13 +838,17 @@ def train_classifier(spec_dir, out_dir, *, arch: str = "resnet34", epochs: int =
         raise TrainingInterrupted(
             f"training interrupted: {said}. Running the same command again trains from the start; that "
             f"checkpoint is kept, renamed best_interrupted_<time>.pth.") from None
-    metrics = save_run(learn, dls, out_dir, epochs=int(epochs), seconds=round(time.time() - start, 1), arch=arch,
-                       pretrained=bool(use_pretrained), weights=str(weights) if weights is not None else None,
-                       img_size=int(img_size), valid_pct=valid_pct, seed=int(seed), bs=int(bs), lr=used_lr,
-                       schedule=schedule, freeze_epochs=int(freeze_epochs),
-                       unfrozen_lr=list(unfrozen_lr) if unfrozen_lr is not None else None,
-                       lr_find={k: found[k] for k in ("valley", "minimum", "steep")} if found else None,
-                       label_smoothing=float(label_smoothing), spec_augment=bool(spec_augment),
-                       time_shift=float(time_shift), mixup=float(mixup), verified_weight=verified_weight,
-                       manually_verified_only=bool(manually_verified_only), spec_dir=str(Path(spec_dir).resolve()))
+    settings = dict(epochs=int(cfg["epochs"]), seconds=round(time.time() - start, 1), recipe=cfg["recipe"], arch=arch,
+                    pretrained=bool(use_pretrained), weights=str(weights) if weights is not None else None,
+                    img_size=int(cfg["img_size"]), crop_seconds=dls.config["crop_seconds"], normalize=norm,
+                    valid_pct=valid_pct, seed=int(seed), bs=int(cfg["bs"]), lr=used_lr, schedule=schedule,
+                    freeze_epochs=int(freeze_epochs), unfrozen_lr=list(unfrozen_lr) if unfrozen_lr is not None else None,
+                    lr_find={k: found[k] for k in ("valley", "minimum", "steep")} if found else None,
+                    label_smoothing=float(cfg["label_smoothing"]), spec_augment=bool(cfg["spec_augment"]),
+                    time_shift=float(cfg["time_shift"]), mixup=float(cfg["mixup"]), verified_weight=verified_weight,
+                    manually_verified_only=bool(manually_verified_only), group_pattern=group_pattern,
+                    spec_dir=str(folder.path), world_size=int(os.environ.get("WORLD_SIZE", "1")))
+    if not main_process:
+        return learn, None
+    metrics = save_run(learn, dls, out_dir, **settings)
     return learn, metrics

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiospec_utils.compare import (COLUMNS, ROWS, STATS, GBMBaseline, evaluate, logmel_stats, make_split,
-                                     select_rows, stats_feature_names)
+from audiospec_utils.compare import (COLUMNS, ROWS, STATS, GBMBaseline, evaluate, logmel_stats, select_rows,
+                                     stats_feature_names)
+from audiospec_utils.splits import split_clips
 from audiospec_utils.exceptions import ParameterError
 from audiospec_utils.spectrogram import SpectrogramParams, logmel
 
@@ -54,7 +55,7 @@ def test_gbm_fits_and_predicts_on_mini(mini_root, tmp_path):
     from audiospec_utils.datasets import load_fsdkaggle2018
 
     table = load_fsdkaggle2018(mini_root, split="train")
-    split = make_split(table, valid_pct=0.25, seed=0)
+    split = split_clips(table, valid_pct=0.25, seed=0)
     gbm = GBMBaseline(max_iter=30, n_jobs=1, cache=tmp_path / "f.npz").fit(split)
     preds = gbm.predict(split)
     assert list(preds["clip_id"]) == list(split.valid_clips["clip_id"])
@@ -111,8 +112,10 @@ def test_compare_writes_one_filled_row_per_method(compare_run):
 
 def test_compare_uses_the_same_split_for_every_method(compare_run):
     out, _ = compare_run
-    split = pd.read_csv(out / "split.csv")
-    valid = set(split.loc[split["is_valid"], "clip_id"])
+    split = pd.read_csv(out / "split.csv", keep_default_na=False)
+    valid = set(split.loc[split["side"] == "valid", "clip_id"])
+    # the mini dataset has groups (freesound_id): no group on both sides
+    assert not set(split.loc[split["side"] == "valid", "group"]) & set(split.loc[split["side"] == "train", "group"])
     assert 0 < len(valid) < len(split)
     df = pd.read_csv(out / "comparison.csv")
     assert (df["n_valid"] == len(valid)).all() and (df["n_train"] == len(split) - len(valid)).all()

@@ -47,7 +47,8 @@ def test_a_moved_render_folder_is_found_with_spec_dir(trained_run, mini_specs, t
     items["image_path"] = [str(tmp_path / "gone" / rel) for rel in items["image"]]  # where it was rendered
     items.to_csv(moved_run / "valid_items.csv", index=False)
 
-    with pytest.raises(DatasetError, match=rf"{len(items)} of {len(items)} validation image\(s\) missing.*--spec-dir"):
+    n = items["image"].nunique()
+    with pytest.raises(DatasetError, match=rf"{n} of {n} validation image\(s\) missing.*--spec-dir"):
         interpret_run(moved_run)
     res = interpret_run(moved_run, k=2, spec_dir=moved_specs)
     assert res["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)

@@ -3,48 +3,58 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from audiospec_utils.exceptions import DatasetError, ParameterError, WeightsUnavailableError
-from audiospec_utils.train import (clip_predictions, load_imagenet_weights, spectrogram_dataloaders, split_by_clip,
-                                   train_classifier)
-
-
-def test_split_by_clip_keeps_windows_together_and_stratifies():
-    df = pd.DataFrame({"clip_id": [f"c{i // 3}" for i in range(60)], "label": ["a"] * 30 + ["b"] * 30})
-    idx = split_by_clip(df, 0.2, seed=0)
-    valid = df.iloc[idx]
-    assert set(valid["clip_id"]).isdisjoint(set(df.drop(index=idx)["clip_id"]))
-    assert valid.groupby("label")["clip_id"].nunique().tolist() == [2, 2]
-    assert np.array_equal(idx, split_by_clip(df, 0.2, seed=0))
+from audiospec_utils.train import clip_predictions, load_imagenet_weights, spectrogram_dataloaders, train_classifier
 
 
 def test_metrics_file_has_the_promised_keys(trained_run):
     run, metrics = trained_run
     saved = json.loads((run / "metrics.json").read_text())
-    for key in ("accuracy", "error_rate", "map_at_3", "n_train", "n_valid", "classes", "epochs", "seconds"):
+    for key in ("accuracy", "error_rate", "map_at_3", "n_train", "n_valid", "classes", "epochs", "seconds",
+                "valid_interval", "split", "crop", "recipe"):
         assert key in saved
+    # the mini dataset's clips carry their recording (freesound_id): the split is by group
+    assert saved["split"]["split_by"] == "group" and saved["split"]["n_valid"] == saved["n_valid"]
+    assert not set(saved["split"]["valid_groups"]) & set(saved["split"]["train_groups"])
+    lo, hi = saved["valid_interval"]["accuracy"]
+    assert 0 <= lo <= saved["accuracy"] <= hi <= 1 and saved["valid_interval"]["n_groups"] >= 2
+    split = pd.read_csv(run / "split.csv", keep_default_na=False)
+    assert set(split["side"]) == {"train", "valid"} and (split["side"] == "valid").sum() == saved["n_valid"]
     assert saved["accuracy"] == pytest.approx(1 - saved["error_rate"])
     assert 0 <= saved["map_at_3"] <= 1 and saved["map_at_3"] >= saved["accuracy"]
     assert saved["n_valid"] == len(pd.read_csv(run / "valid_predictions.csv"))
     assert (run / "history.csv").is_file() and (run / "models" / "best.pth").is_file()
 
 
-def test_exported_learner_predicts(trained_run):
+def test_exported_learner_predicts_and_keeps_no_data(trained_run):
     from fastai.learner import load_learner
+
+    from audiospec_utils.predict import predict_images
 
     run, metrics = trained_run
     learn = load_learner(run / "export.pkl")
     assert list(learn.dls.vocab) == metrics["classes"]
+    assert all(dl.cache is None and len(dl.dataset) == 0 for dl in learn.dls.loaders)  # no images in the export
+    assert learn.dls.config["height"] == 32 and learn.dls.config["length"] == metrics["crop"]["length"]
     valid = pd.read_csv(run / "valid_items.csv")
-    pred, _, probs = learn.predict(valid["image_path"].iloc[0])
-    assert pred in metrics["classes"] and probs.sum().item() == pytest.approx(1, abs=1e-4)
+    probs = predict_images(learn, list(valid["image_path"].iloc[:2]))
+    assert probs.shape == (2, len(metrics["classes"])) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert (run / "export.pkl").stat().st_size < 120e6  # the ResNet-34 weights, not the data
 
 
-def test_dataloaders_batches(mini_specs):
-    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8)
+def test_dataloaders_batches_are_crops_in_time(mini_specs):
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, crop_seconds=0.5)
     xb, yb = dls.one_batch()
-    assert tuple(xb.shape) == (8, 3, 32, 32) and yb.dtype.is_floating_point is False
-    assert set(dls.valid_table["clip_id"]).isdisjoint(set(dls.train.items["clip_id"]))
+    length = dls.config["length"]
+    assert length == round(0.5 * dls.config["frames_per_second"])
+    assert tuple(xb.shape) == (8, 3, 32, length) and xb.dtype == torch.float32 and not yb.dtype.is_floating_point
+    assert set(dls.valid_table["clip_id"]).isdisjoint(set(dls.train_table["clip_id"]))
+    xv, yv = dls.valid.one_batch()
+    assert tuple(xv.shape[1:]) == (3, 32, length)
+    # normalised with the training images' own statistics: about zero mean, unit spread
+    assert abs(float(xb.mean())) < 0.5 and 0.5 < float(xb.std()) < 2
 
 
 def test_pretrained_weights_from_a_local_file(mini_specs, tmp_path):
@@ -112,14 +122,16 @@ def test_no_flips_or_rotations_only_spectrogram_augmentations(mini_specs):
     from audiospec_utils.train import SpecAugment, TimeShift
 
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, spec_augment=True, time_shift=0.5)
-    names = [type(t).__name__ for dl in (dls.train, dls.valid) for t in (*dl.after_item.fs, *dl.after_batch.fs)]
+    names = [type(t).__name__ for dl in (dls.train, dls.valid) for t in dl.batch_tfm.augment]
     for banned in ("flip", "rotat", "dihedral", "warp", "zoom", "affine"):
         assert not any(banned in n.lower() for n in names), names
-    assert {SpecAugment, TimeShift} <= {type(t) for t in dls.train.after_batch.fs}
+    assert {type(t) for t in dls.train.batch_tfm.augment} == {SpecAugment, TimeShift}
+    assert dls.valid.batch_tfm.augment == []
     xv, _ = dls.valid.one_batch()
-    assert (xv == 0).float().mean() < 0.01  # no masking of validation images
+    xv2, _ = dls.valid.one_batch()
+    assert torch.equal(xv, xv2)  # validation windows: fixed, never augmented
     plain = spectrogram_dataloaders(mini_specs, img_size=32, bs=8)  # the default: no augmentation
-    assert not any(type(t) in (SpecAugment, TimeShift) for t in plain.train.after_batch.fs)
+    assert plain.train.batch_tfm.augment == []
 
 
 def test_spec_augment_masks_whole_bands_within_the_widths():
@@ -160,7 +172,7 @@ def test_time_shift_rolls_along_time_only():
 
 def test_verified_weight_samples_verified_clips_more_often(mini_specs):
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, verified_weight=20.0)
-    items = dls.train.items
+    items = dls.train_table
     verified = items["manually_verified"].astype(int).to_numpy() == 1
     assert 0.2 < verified.mean() < 0.8
     drawn = np.concatenate([dls.train.get_idxs() for _ in range(20)])
@@ -247,12 +259,40 @@ def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, 
     assert (run / "metrics.json").is_file()
 
 
-def test_dataloaders_take_a_given_validation_split(mini_specs):
+def test_dataloaders_take_a_given_split(mini_specs):
+    from audiospec_utils.splits import split_clips
     from audiospec_utils.train import training_table
 
-    clips = training_table(mini_specs).drop_duplicates("clip_id")
-    chosen = set(clips.groupby("label").head(2)["clip_id"])  # two clips of every label
-    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, valid_ids=chosen)
-    assert set(dls.valid_table["clip_id"]) == chosen
-    assert not set(dls.train.items["clip_id"]) & chosen
-    assert len(dls.train.items) + len(dls.valid_table) == len(training_table(mini_specs))
+    images = training_table(mini_specs)
+    split = split_clips(images, valid_pct=0.25, seed=3)
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, split=split)
+    assert set(dls.valid_table["clip_id"]) == set(split.valid_ids)
+    assert set(dls.train_table["clip_id"]) == set(split.train_ids)
+    assert len(dls.train_table) + dls.valid_table["image"].nunique() == len(images)
+
+
+def test_test_fold_is_never_trained_or_validated_on(tmp_path):
+    from audiospec_utils.render import render_spectrograms
+
+    from helpers import tone, write_wav
+
+    rows = []
+    for i in range(24):
+        label = "low" if i % 2 else "high"
+        fold = str(1 + i % 3)
+        name = f"{label}/{i}.wav"
+        write_wav(tmp_path / "src" / name, tone((200 if label == "low" else 2000) + 10 * i, 0.4, sr=8000), sr=8000)
+        rows.append({"fname": name, "label": label, "fold": fold, "group": f"rec{i // 2}"})
+    pd.DataFrame(rows).to_csv(tmp_path / "src" / "clips.csv", index=False)
+    render_spectrograms(tmp_path / "src" / "clips.csv", tmp_path / "specs", progress=False)
+    learn, m = train_classifier(tmp_path / "specs", tmp_path / "run", epochs=1, img_size=16, bs=4, pretrained=False,
+                                test_fold=3, valid_fold=2, progress=False)
+    split = pd.read_csv(tmp_path / "run" / "split.csv", dtype=str, keep_default_na=False)
+    assert set(split.loc[split["side"] == "test", "fold"]) == {"3"}
+    assert set(split.loc[split["side"] == "valid", "fold"]) == {"2"}
+    assert set(split.loc[split["side"] == "train", "fold"]) == {"1"}
+    assert m["split"]["test_fold"] == "3" and m["split"]["split_by"] == "fold" and m["n_train"] == 8
+    valid_items = pd.read_csv(tmp_path / "run" / "valid_items.csv", dtype=str)
+    assert set(valid_items["fold"]) == {"2"}
+    with pytest.raises(ParameterError, match="not a fold"):
+        train_classifier(tmp_path / "specs", tmp_path / "run2", epochs=1, img_size=16, pretrained=False, test_fold=7)
