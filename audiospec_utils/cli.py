@@ -5,7 +5,8 @@
     audiospec mini [--dest DIR]
     audiospec download fsdkaggle2018 [--dest DIR] [--parts train,test,meta] [--mirror URL]
     audiospec render SOURCE --out SPEC_DIR [spectrogram parameters]
-    audiospec train SPEC_DIR --out RUN_DIR [--arch resnet34] [--epochs N] [--no-pretrained] ...
+    audiospec train SPEC_DIR --out RUN_DIR [--recipe auto|quick|full] [--test-fold K] [--no-pretrained] ...
+    audiospec cv SOURCE_OR_SPEC_DIR --out DIR [--folds 1,2,...] [--k 5] [training options]
     audiospec interpret RUN_DIR
     audiospec compare SOURCE --out DIR [--epochs N] [--img-size N] [--seed N] [--methods ...]
     audiospec evaluate RUN_DIR [SOURCE]
@@ -54,6 +55,63 @@ def _add_spectrogram_args(p: argparse.ArgumentParser) -> None:
                    help="resize every image to this many pixels along time (None: one column per frame)")
 
 
+def _add_training_args(p: argparse.ArgumentParser) -> None:
+    """Training options shared by ``train`` and ``cv``; None means: the recipe's value."""
+    g = p.add_argument_group("training (unset options take the recipe's value)")
+    g.add_argument("--recipe", default="auto", choices=["auto", "quick", "full"],
+                   help="defaults for the options below: quick (a 2-core CPU in minutes), full (a GPU); auto picks "
+                        "by the device")
+    g.add_argument("--arch", default="resnet34", choices=["resnet18", "resnet34", "resnet50"])
+    g.add_argument("--epochs", type=int, default=None, help="one-cycle epochs (quick 10, full 30)")
+    g.add_argument("--img-size", type=int, default=None,
+                   help="image height in pixels (quick 64, full 128); time keeps one column per frame")
+    g.add_argument("--crop-seconds", type=float, default=None,
+                   help="length of the training crops and of the prediction windows, seconds (default: from the "
+                        "clips' durations)")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--bs", type=int, default=None, help="batch size (quick 32, full 64)")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 pretrained, 3e-3 scratch)")
+    g.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of ImageNet weights")
+    g.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")
+    g.add_argument("--normalize", default="auto", choices=["auto", "imagenet", "dataset"],
+                   help="image statistics: auto = ImageNet's with pretrained weights, the data's own from scratch")
+    g.add_argument("--manually-verified-only", action="store_true", help="FSDKaggle2018: only manually verified clips")
+    g.add_argument("--verified-weight", type=float, default=None, metavar="W",
+                   help="FSDKaggle2018: sample manually verified clips W times as often as unverified ones")
+    g.add_argument("--schedule", default="auto", choices=["auto", "fine_tune", "one_cycle", "unfreeze"],
+                   help="auto: fine_tune when pretrained, one_cycle from scratch; unfreeze: frozen fit_one_cycle, "
+                        "then unfreeze and fit_one_cycle with discriminative rates --unfrozen-lr LO HI")
+    g.add_argument("--freeze-epochs", type=int, default=1, help="epochs with the body frozen (fine_tune, unfreeze)")
+    g.add_argument("--unfrozen-lr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="discriminative learning rates slice(LO, HI) after unfreezing (default: lr/200, lr/2)")
+    g.add_argument("--lr-find", action="store_true",
+                   help="run fastai's lr_find first (plot: RUN_DIR/lr_find.png) and train with its suggestion")
+    g.add_argument("--lr-find-iters", type=int, default=100, help="mini-batches of the lr_find sweep")
+    g.add_argument("--label-smoothing", type=float, default=None, help="label smoothing of the loss (e.g. 0.1)")
+    g.add_argument("--mixup", type=float, default=None, metavar="ALPHA", help="MixUp alpha (e.g. 0.4); 0: off")
+    g.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="SpecAugment time/frequency masking of training crops")
+    g.add_argument("--time-shift", type=float, default=None,
+                   help="largest random circular time shift, fraction of the crop (e.g. 0.5; 0: none)")
+
+
+def _training_kwargs(args) -> dict:
+    return dict(recipe=args.recipe, arch=args.arch, epochs=args.epochs, img_size=args.img_size,
+                crop_seconds=args.crop_seconds, bs=args.bs, lr=args.lr, pretrained=not args.no_pretrained,
+                weights=args.weights, normalize=args.normalize, manually_verified_only=args.manually_verified_only,
+                verified_weight=args.verified_weight, schedule=args.schedule, freeze_epochs=args.freeze_epochs,
+                unfrozen_lr=args.unfrozen_lr, lr_find=args.lr_find, lr_find_iters=args.lr_find_iters,
+                label_smoothing=args.label_smoothing, mixup=args.mixup, spec_augment=args.spec_augment,
+                time_shift=args.time_shift)
+
+
+def _interval(iv: dict | None, key: str = "accuracy") -> str:
+    if not iv or key not in iv or any(v is None or v != v for v in iv[key]):
+        return ""
+    lo, hi = iv[key]
+    return f" [95% interval {lo:.2f}-{hi:.2f} over {iv['n_groups']} groups]"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audiospec`` command."""
     parser = argparse.ArgumentParser(prog="audiospec", description="audiospec: classify sounds by classifying their spectrogram images (the course's steps without a notebook).",
@@ -95,34 +153,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", "train a classifier on rendered spectrograms")
     p.add_argument("spec_dir", help="folder written by `audiospec render`")
-    p.add_argument("--out", required=True, help="run folder (model, metrics.json, history.csv)")
-    p.add_argument("--arch", default="resnet34", choices=["resnet18", "resnet34", "resnet50"])
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--img-size", type=int, default=64, help="square input size in pixels")
-    p.add_argument("--valid-pct", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--bs", type=int, default=32, help="batch size")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 pretrained, 3e-3 scratch)")
-    p.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of ImageNet weights")
-    p.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")
-    p.add_argument("--manually-verified-only", action="store_true", help="FSDKaggle2018: only manually verified clips")
-    p.add_argument("--verified-weight", type=float, default=None, metavar="W",
-                   help="FSDKaggle2018: sample manually verified clips W times as often as unverified ones")
-    p.add_argument("--schedule", default="auto", choices=["auto", "fine_tune", "one_cycle", "unfreeze"],
-                   help="auto: fine_tune when pretrained, one_cycle from scratch; unfreeze: frozen fit_one_cycle, "
-                        "then unfreeze and fit_one_cycle with discriminative rates --unfrozen-lr LO HI")
-    p.add_argument("--freeze-epochs", type=int, default=1, help="epochs with the body frozen (fine_tune, unfreeze)")
-    p.add_argument("--unfrozen-lr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                   help="discriminative learning rates slice(LO, HI) after unfreezing (default: lr/200, lr/2)")
-    p.add_argument("--lr-find", action="store_true",
-                   help="run fastai's lr_find first (plot: RUN_DIR/lr_find.png) and train with its suggestion")
-    p.add_argument("--lr-find-iters", type=int, default=100, help="mini-batches of the lr_find sweep")
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the loss (e.g. 0.1)")
-    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="MixUp alpha (e.g. 0.4); 0: off")
-    p.add_argument("--spec-augment", action="store_true",
-                   help="SpecAugment time/frequency masking of training images (pays over longer trainings)")
-    p.add_argument("--time-shift", type=float, default=0.0,
-                   help="largest random circular time shift, fraction of the image width (e.g. 0.5; 0: none)")
+    p.add_argument("--out", required=True, help="run folder (model, metrics.json, history.csv, split.csv)")
+    _add_training_args(p)
+    g = p.add_argument_group("the split")
+    g.add_argument("--valid-pct", type=float, default=0.2,
+                   help="share of the clips for validation (grouped by source recording when the data has groups)")
+    g.add_argument("--test-fold", default=None, metavar="K",
+                   help="hold out fold K altogether (not trained, not validated on) for `audiospec evaluate`")
+    g.add_argument("--valid-fold", default=None, metavar="J", help="validate on fold J instead of a grouped share")
+    g.add_argument("--group-pattern", default=None, metavar="REGEX",
+                   help="regex whose first capture group in each file name is its group (recording, speaker...), "
+                        "when the render folder has none")
+
+    p = command("cv", "cross-validation: one model per fold, each fold held out once; cv.csv with mean and std")
+    p.add_argument("source", help="render folder, or audio with folds (UrbanSound8K, ESC-50, CSV with a fold column) "
+                                  "or without (then --k grouped folds are made)")
+    p.add_argument("--out", required=True, help="output folder (cv.csv, cv.png, folds.csv, fold_<k>/ runs)")
+    p.add_argument("--folds", default=None, help="folds to hold out, comma-separated (default: all)")
+    p.add_argument("--k", type=int, default=5, help="folds to make when the data has none (grouped, stratified)")
+    p.add_argument("--force", action="store_true", help="train again folds that already have a result")
+    p.add_argument("--jobs", type=int, default=-1, help="rendering worker processes (-1: all cores)")
+    _add_training_args(p)
+    _add_spectrogram_args(p)
 
     p = command("interpret", "confusion matrix, top losses, t-SNE, per-class report of a run")
     p.add_argument("run_dir")
@@ -235,19 +287,42 @@ def _cmd_render(args):
 def _cmd_train(args):
     from .train import train_classifier
 
-    _, m = train_classifier(args.spec_dir, args.out, arch=args.arch, epochs=args.epochs, img_size=args.img_size,
-                            valid_pct=args.valid_pct, seed=args.seed, bs=args.bs, lr=args.lr,
-                            pretrained=not args.no_pretrained, weights=args.weights,
-                            manually_verified_only=args.manually_verified_only, progress=not args.quiet,
-                            verified_weight=args.verified_weight, schedule=args.schedule,
-                            freeze_epochs=args.freeze_epochs, unfrozen_lr=args.unfrozen_lr, lr_find=args.lr_find,
-                            lr_find_iters=args.lr_find_iters, label_smoothing=args.label_smoothing,
-                            mixup=args.mixup, spec_augment=args.spec_augment, time_shift=args.time_shift)
+    _, m = train_classifier(args.spec_dir, args.out, valid_pct=args.valid_pct, seed=args.seed,
+                            progress=not args.quiet, test_fold=args.test_fold, valid_fold=args.valid_fold,
+                            group_pattern=args.group_pattern, **_training_kwargs(args))
+    if m is None:  # a secondary process of a distributed training: the main process reports
+        return 0
     if m.get("lr_find"):
         print(f"lr_find: suggested {m['lr_find']['valley']:.2e} (valley), plot in {Path(args.out) / 'lr_find.png'}")
-    print(f"validation: accuracy {m['accuracy']:.3f}, error_rate {m['error_rate']:.3f}, MAP@3 {m['map_at_3']:.3f} "
-          f"({m['n_valid']} clips; {m['n_train']} train clips, {len(m['classes'])} labels, {m['seconds']:.0f} s)")
+    sp = m["split"]
+    how = {"group": f"grouped by source recording, {sp['n_valid_groups']} groups",
+           "fold": f"fold {sp['valid_fold']}",
+           "clip": "per clip: no groups, may be optimistic"}[sp["split_by"]]
+    print(f"validation: accuracy {m['accuracy']:.3f}{_interval(m.get('valid_interval'))}, error_rate "
+          f"{m['error_rate']:.3f}, MAP@3 {m['map_at_3']:.3f} ({m['n_valid']} clips, {how}; {m['n_train']} train "
+          f"clips, {len(m['classes'])} labels; recipe {m['recipe']}, {m['epochs']} epochs, {m['seconds']:.0f} s)")
+    if sp.get("test_fold") is not None:
+        print(f"fold {sp['test_fold']} ({sp['n_test']} clips) held out: score it with `audiospec evaluate {args.out}`")
     print(f"model and metrics in {Path(args.out).resolve()}")
+
+
+def _cmd_cv(args):
+    import pandas as pd
+
+    from .cv import cross_validate
+
+    table = cross_validate(args.source, args.out, folds=args.folds, k=args.k, seed=args.seed, params=_params(args),
+                           n_jobs=args.jobs, progress=not args.quiet, force=args.force, **_training_kwargs(args))
+    out = Path(args.out).resolve()
+    made = "grouped, stratified folds made here" if table.attrs.get("folds_from") == "made" else "the data's own folds"
+    print(f"cross-validation on {made}: each fold held out once")
+    with pd.option_context("display.width", 160):
+        print(table.round(3).drop(columns=["error"]).to_string(index=False))
+    failed = table["error"].fillna("").astype(bool)
+    if failed.any():
+        print(f"{int(failed.sum())} fold(s) failed: see {out / 'cv.csv'} (column error)", file=sys.stderr)
+    print(f"table: {out / 'cv.csv'}\nchart: {out / 'cv.png'}")
+    return 1 if failed.all() else 0
 
 
 def _cmd_interpret(args):
@@ -279,8 +354,9 @@ def _cmd_evaluate(args):
               f"the fallback prediction {' '.join(r['fallback_labels'])} (the most frequent training labels): "
               f"{names}", file=sys.stderr)
     if r["n_scored"]:
-        print(f"test: accuracy {r['accuracy']:.3f}, MAP@3 {r['map_at_3']:.3f} ({r['n_scored']} labelled clips of "
-              f"{r['n_clips']}; {r['n_failed']} failed to render)")
+        print(f"test ({r['selected']}): accuracy {r['accuracy']:.3f}{_interval(r.get('interval'))}, MAP@3 "
+              f"{r['map_at_3']:.3f}, macro F1 {r['macro_f1']:.3f} ({r['n_scored']} labelled clips of {r['n_clips']}; "
+              f"{r['n_failed']} failed to render)")
     else:
         print(f"test: {r['n_clips']} clips, none labelled: nothing to score")
     print(f"submission ({r['submission_rows']} rows): {r['submission']}")
@@ -333,7 +409,7 @@ def _cmd_compare(args):
 
 COMMANDS = {"mini": _cmd_mini, "download": _cmd_download, "render": _cmd_render, "train": _cmd_train,
             "interpret": _cmd_interpret, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "demo": _cmd_demo,
-            "compare": _cmd_compare}
+            "compare": _cmd_compare, "cv": _cmd_cv}
 
 
 #: Deprecation noise of the libraries below the toolkit (torch, fastai...), filtered where the command
