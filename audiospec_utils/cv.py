@@ -27,7 +27,7 @@ import pandas as pd
 
 from .exceptions import AudiospecError, DatasetError, ParameterError
 
-__all__ = ["cross_validate", "CV_COLUMNS", "plot_cv"]
+__all__ = ["cross_validate", "CV_COLUMNS", "plot_cv", "split_leakage"]
 
 logger = logging.getLogger(__name__)
 
@@ -240,3 +240,92 @@ def plot_cv(table: pd.DataFrame, save_to=None):
     if save_to is not None:
         fig.savefig(save_to, dpi=110)
     return fig
+
+
+def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32, valid_pct: float = 0.2,
+                  seed: int = 42, pretrained: bool = False, weights=None, progress: bool = False) -> pd.DataFrame:
+    """Why a per-clip split lies: the same model validated per slice, then by source recording.
+
+    Each window image of a render folder made with ``clip_policy="windows"`` is taken as a clip of
+    its own (a *slice*, as UrbanSound8K's slices are cut from longer recordings), with its source
+    clip as its group. The same model is trained twice on the training slices: once validated on a
+    share of slices drawn **per slice** (groups ignored: slices of one recording on both sides),
+    once on a share drawn **by recording** (:func:`audiospec_utils.splits.split_clips`). Both are
+    then scored on the test split, recordings neither has heard (each test clip's windows averaged).
+
+    Parameters
+    ----------
+    spec_dir : str or os.PathLike
+        A render folder with ``clip_policy="windows"`` (several images per clip) and a ``test``
+        split (FSDKaggle2018, the mini dataset, a folder with ``test/``).
+    epochs, img_size, bs, valid_pct, seed :
+        Training settings, the same for both models (``fit_one_cycle`` from scratch unless
+        `pretrained`).
+    pretrained, weights :
+        ImageNet weights (see :func:`audiospec_utils.train.create_learner`).
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Two rows, ``"per slice (groups ignored)"`` and ``"by recording (grouped)"``, with
+        ``valid_accuracy`` (what training reports), ``test_accuracy`` (new recordings), ``gap``
+        (their difference: how much the validation score overstates), ``n_valid`` (slices),
+        ``n_valid_recordings`` and ``recordings_on_both_sides`` (recordings with slices in training
+        and in validation: 0 for the grouped split).
+
+    Raises
+    ------
+    DatasetError
+        The render folder has one image per clip (render it with ``clip_policy="windows"``), or
+        no test split.
+    """
+    from fastai.vision.all import set_seed
+
+    from .dataloaders import spectrogram_dataloaders
+    from .folders import RenderFolder
+    from .predict import _mean_per_image, window_probabilities
+    from .splits import split_clips
+    from .train import clip_predictions, create_learner, fit
+
+    folder = RenderFolder(spec_dir)
+    images = folder.training_images()
+    if images.groupby("clip_id").size().max() < 2:
+        raise DatasetError(f"{folder.path}: one image per clip; render it with clip_policy='windows' (e.g. "
+                           f"--clip-policy windows --duration 1) so that each clip gives several slices")
+    test = folder.images(split="test", labelled=True)
+    if test.empty:
+        raise DatasetError(f"{folder.path}: no labelled test clips to score the two models on")
+    slices = images.copy()
+    slices["group"] = slices["clip_id"]  # the source recording of each slice
+    slices["clip_id"] = slices["image"]  # every slice a clip of its own
+    recording_of = slices.drop_duplicates("clip_id").set_index("clip_id")["group"]
+    rows = []
+    for name, table in (("per slice (groups ignored)", slices.assign(group="")),
+                        ("by recording (grouped)", slices)):
+        set_seed(seed, reproducible=True)
+        split = split_clips(table, valid_pct=valid_pct, seed=seed, warn=False)
+        dls = spectrogram_dataloaders(folder.path, table=table, split=split, img_size=img_size, bs=bs,
+                                      normalize="imagenet" if pretrained or weights else "dataset")
+        learn = create_learner(dls, "resnet34", pretrained=pretrained, weights=weights)
+        if not progress:
+            learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
+            learn.logger = lambda *a, **k: None
+        fit(learn, epochs, pretrained=pretrained or weights is not None, save_best=False, history=False)
+        with learn.no_bar():
+            probs, _ = learn.get_preds(dl=dls.valid)
+        valid = clip_predictions(probs.float().numpy(), dls.valid_table, list(dls.vocab))
+        cache = folder.cache(img_size, progress=False)
+        known = test[test["label"].isin(dls.vocab)].reset_index(drop=True)
+        p, of_window = window_probabilities(learn, cache, cache.rows(known["image"]))
+        per_image = known.assign(_i=range(len(known)))
+        test_preds = clip_predictions(_mean_per_image(p, of_window, len(known)), per_image, list(dls.vocab))
+        v_acc = float((valid["pred"] == valid["label"]).mean())
+        t_acc = float((test_preds["pred"] == test_preds["label"]).mean())
+        rows.append({"validation split": name, "valid_accuracy": round(v_acc, 3), "test_accuracy": round(t_acc, 3),
+                     "gap": round(v_acc - t_acc, 3), "n_valid": int(len(valid)),
+                     "n_valid_recordings": int(recording_of.reindex(split.valid_ids).nunique()),
+                     "recordings_on_both_sides": int(len(set(recording_of.reindex(split.valid_ids))
+                                                         & set(recording_of.reindex(split.train_ids))))})
+    return pd.DataFrame(rows)
