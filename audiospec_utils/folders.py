@@ -190,6 +190,12 @@ class RenderFolder:
     # ------------------------------------------------------------------------------------------
     # manifest and images
 
+    def write_manifest(self, manifest: pd.DataFrame) -> None:
+        """Write ``manifest.csv`` atomically (a temporary file renamed over it)."""
+        tmp = self.path / f".{MANIFEST}.{os.getpid()}.tmp"
+        manifest.to_csv(tmp, index=False)
+        os.replace(tmp, self.manifest_file)
+
     def manifest(self) -> pd.DataFrame:
         """``manifest.csv``: one row per image, plus one per failed clip.
 

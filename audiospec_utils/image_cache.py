@@ -34,6 +34,8 @@ import numpy as np
 
 from .exceptions import DatasetError, ParameterError
 
+CACHE = "cache"  #: sub-folder of a render folder holding its caches
+
 __all__ = ["SpectrogramCache", "resize_height", "as_frames"]
 
 logger = logging.getLogger(__name__)
@@ -332,7 +334,7 @@ class SpectrogramCache:
             raise ParameterError(f"{spec_dir}: no images to cache")
         spec_dir = Path(spec_dir)
         key = cls._key(spec_dir, images, int(height))
-        for base in (spec_dir / "cache", _cache_home() / hashlib.sha1(str(spec_dir.resolve()).encode()).hexdigest()[:12]):
+        for base in (spec_dir / CACHE, _cache_home() / hashlib.sha1(str(spec_dir.resolve()).encode()).hexdigest()[:12]):
             npy, index = base / f"h{height}-{key}.npy", base / f"h{height}-{key}.json"
             if npy.is_file() and index.is_file():
                 try:
@@ -342,7 +344,7 @@ class SpectrogramCache:
                         return cls(pixels, meta["offsets"], images, npy)
                 except (OSError, ValueError, KeyError):
                     pass  # unreadable: build again
-        for base in (spec_dir / "cache", _cache_home() / hashlib.sha1(str(spec_dir.resolve()).encode()).hexdigest()[:12]):
+        for base in (spec_dir / CACHE, _cache_home() / hashlib.sha1(str(spec_dir.resolve()).encode()).hexdigest()[:12]):
             try:
                 base.mkdir(parents=True, exist_ok=True)
                 probe = base / f".probe-{os.getpid()}"
@@ -356,8 +358,10 @@ class SpectrogramCache:
 
     @staticmethod
     def _key(spec_dir: Path, images: list, height: int) -> str:
+        from .folders import PARAMS
+
         h = hashlib.sha1(f"v{_VERSION} h{height}\n".encode())
-        params = spec_dir / "params.json"
+        params = spec_dir / PARAMS
         h.update(params.read_bytes() if params.is_file() else b"no params")
         for name in images:
             try:

@@ -1,16 +1,14 @@
 """Render a whole dataset to spectrogram images: parallel, resumable, never stopped by one bad clip.
 
-Output folder layout::
-
-    out_dir/params.json          the SpectrogramParams the folder was rendered with
-    out_dir/images/<clip_id>.png one image per clip (or <clip_id>__wNNN.png per window)
-    out_dir/manifest.csv         one row per image (and one per failed clip, with its reason)
-    out_dir/manifest.partial.jsonl  progress log while a render runs (merged into manifest.csv)
+The output is a render folder (:class:`audiospec_utils.folders.RenderFolder`, the one place that
+knows its file names): the parameters it was rendered with, one image per clip (or per window), a
+manifest with one row per image and one per failed clip with its reason, and a progress log while a
+render runs (merged into the manifest at the end).
 
 A second run with the same parameters renders only what is missing; a run with other parameters
 is refused, so images made with different settings are never mixed. Parameters added to
 :class:`~audiospec_utils.spectrogram.SpectrogramParams` later (``kind``, ``n_mfcc``, ``channels``,
-``width``) take their defaults when an older ``params.json`` lacks them, so a folder rendered before
+``width``) take their defaults when an older parameters file lacks them, so a folder rendered before
 still counts as rendered with the same parameters.
 
 Memory stays flat as the dataset grows: the clips are streamed through the worker processes and
@@ -41,6 +39,7 @@ import pandas as pd
 
 from .datasets import COLUMNS, load_source
 from .exceptions import AudioLoadError, AudiospecError, DatasetError, ParameterError
+from .folders import IMAGES, RenderFolder
 from .spectrogram import SpectrogramParams, render_clip
 
 __all__ = ["render_spectrograms", "read_manifest", "image_name", "connect_scheduler", "RenderError",
@@ -74,7 +73,7 @@ def image_name(clip_id: str, window: int | None = None) -> str:
     parts = [("__" if p == ".." else p) for p in str(clip_id).replace("\\", "/").split("/") if p not in ("", ".")]
     rel = "/".join(parts) or "_"
     suffix = "" if window is None else f"__w{window:03d}"
-    return f"images/{rel}{suffix}.png"
+    return f"{IMAGES}/{rel}{suffix}.png"
 
 
 def _source_stamp(path: str) -> tuple[int, float]:
@@ -117,54 +116,11 @@ def _render_one(clip_id: str, path: str, out_dir: str, params: SpectrogramParams
     return rec
 
 
-def _params_difference(out_dir: Path, params: SpectrogramParams) -> dict | None:
-    """How the folder's ``params.json`` differs from `params`: ``{key: (folder's, params')}``.
-
-    ``None`` when the folder has no ``params.json``; ``{}`` when they are the same. Keys added since
-    the folder was rendered take their defaults, which render what was rendered then.
-
-    Raises
-    ------
-    ParameterError
-        ``params.json`` is unreadable or not a JSON object.
-    """
-    pfile = out_dir / "params.json"
-    if not pfile.exists():
-        return None
-    try:
-        old = json.loads(pfile.read_text())
-    except (OSError, ValueError) as err:
-        raise ParameterError(f"{pfile}: unreadable ({err}); delete it or choose another output folder") from None
-    if not isinstance(old, dict):
-        raise ParameterError(f"{pfile}: not a JSON object of spectrogram parameters; delete it or choose "
-                             f"another output folder")
-    old = {**SpectrogramParams.defaults(), **old}
-    new = json.loads(params.to_json())
-    return {k: (old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v}
-
-
-def _check_params(out_dir: Path, params: SpectrogramParams) -> None:
-    diff = _params_difference(out_dir, params)
-    if diff:
-        said = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
-        raise ParameterError(
-            f"{out_dir} holds spectrograms rendered with other parameters ({said}). Images made "
-            f"with different settings are never mixed: choose another output folder (e.g. "
-            f"{out_dir.name}_{'_'.join(diff)}) or delete this one.")
-    if diff is None:
-        pfile = out_dir / "params.json"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = pfile.with_suffix(".json.tmp")
-        tmp.write_text(params.to_json())
-        os.replace(tmp, pfile)
-
-
-def _previous_records(out_dir: Path) -> dict:
+def _previous_records(folder: RenderFolder) -> dict:
     """Records of earlier (possibly interrupted) runs, keyed by clip_id."""
     recs = {}
-    man = out_dir / "manifest.csv"
-    if man.exists():
-        df = read_manifest(out_dir)
+    if folder.exists():
+        df = folder.manifest()
         for cid, g in df.groupby("clip_id", sort=False):
             first = g.iloc[0]
             recs[cid] = {"clip_id": cid, "path": first["path"],
@@ -172,7 +128,7 @@ def _previous_records(out_dir: Path) -> dict:
                          "duration": first["duration"], "sr": first["sr"], "silent": bool(first["silent"]),
                          "error": first["error"] if isinstance(first["error"], str) else "",
                          "source_size": first["source_size"], "source_mtime": first["source_mtime"]}
-    partial = out_dir / "manifest.partial.jsonl"
+    partial = folder.partial_file
     if partial.exists():
         with open(partial, encoding="utf-8") as f:
             for line in f:
@@ -193,7 +149,7 @@ def _is_done(rec: dict | None, row, out_dir: Path, retry_failed: bool) -> bool:
 
 
 def read_manifest(out_dir) -> pd.DataFrame:
-    """Read ``manifest.csv`` of a render folder.
+    """Read ``manifest.csv`` of a render folder (:meth:`audiospec_utils.folders.RenderFolder.manifest`).
 
     Parameters
     ----------
@@ -203,24 +159,15 @@ def read_manifest(out_dir) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per image (:data:`MANIFEST_COLUMNS` plus the clip table's other columns);
-        failed clips have an empty ``image`` and their reason in ``error``.
+        One row per image (:data:`MANIFEST_COLUMNS` plus the clip table's other columns, ``group``
+        and ``fold`` as str); failed clips have an empty ``image`` and their reason in ``error``.
 
     Raises
     ------
     DatasetError
         No manifest in `out_dir` (render first).
     """
-    man = Path(out_dir) / "manifest.csv"
-    if not man.is_file():
-        raise DatasetError(f"{out_dir}: no manifest.csv; render spectrograms into it first "
-                           f"(audiospec render SOURCE --out {out_dir})")
-    df = pd.read_csv(man, dtype={"clip_id": str, "fname": str, "label": str, "image": str, "error": str,
-                                 "split": str, "path": str}, keep_default_na=False)
-    for col in ("duration", "sr", "source_mtime"):
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    df["silent"] = df["silent"].astype(str).str.lower().isin(("true", "1"))
-    return df
+    return RenderFolder(out_dir).manifest()
 
 
 def _manifest_rows(table: pd.DataFrame, recs: dict) -> pd.DataFrame:
@@ -485,7 +432,7 @@ def _run_dask(todo, out_dir: Path, params: SpectrogramParams, client, partial: P
 
 def _remove_stale_tmp(out_dir: Path) -> None:
     """Delete hidden temporary images left by a killed or aborted run (never taken as images)."""
-    for stale in (out_dir / "images").glob("**/.*.tmp"):
+    for stale in RenderFolder(out_dir).images_dir.glob("**/.*.tmp"):
         stale.unlink(missing_ok=True)
 
 
@@ -499,7 +446,8 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         A clip table (:mod:`audiospec_utils.datasets`) or a path for
         :func:`~audiospec_utils.datasets.load_source` (folder per class, CSV, FSDKaggle2018 root).
     out_dir : str or os.PathLike
-        Output folder (created). It keeps the parameters it was made with in ``params.json``.
+        Output folder (created): a :class:`~audiospec_utils.folders.RenderFolder`, which keeps the
+        parameters it was made with.
     params : SpectrogramParams or None
         How clips become images; defaults when ``None``.
     n_jobs : int
@@ -519,7 +467,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     Returns
     -------
     pandas.DataFrame
-        The manifest (also written to ``out_dir/manifest.csv``): one row per image, with the
+        The manifest (also written into the folder): one row per image, with the
         clip's columns, ``image`` (path relative to `out_dir`), ``window``, ``duration`` (s),
         ``sr`` (Hz), ``silent``, and ``error`` (reason; empty when rendered). Its ``attrs``
         hold a ``summary`` dict: ``n_clips``, ``rendered``, ``already_done``, ``failed``,
@@ -565,14 +513,15 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     dup = table["clip_id"][table["clip_id"].duplicated()]
     if len(dup):
         raise DatasetError(f"{len(dup)} clip id(s) occur twice, e.g. {dup.iloc[0]!r}: file names must be unique")
-    out_dir = Path(out_dir).resolve()
-    _check_params(out_dir, params)
+    folder = RenderFolder(out_dir)
+    out_dir = folder.path
+    folder.claim(params)  # ParameterError when it was rendered with other parameters
     _remove_stale_tmp(out_dir)  # left by a killed run
-    recs = _previous_records(out_dir)
+    recs = _previous_records(folder)
     todo = [row for row in table.itertuples(index=False)
             if not _is_done(recs.get(row.clip_id), row, out_dir, retry_failed)]
     n_done_before = len(table) - len(todo)
-    partial = out_dir / "manifest.partial.jsonl"
+    partial = folder.partial_file
     if client is not None:
         own_client = isinstance(client, str)
         client = connect_scheduler(client) if own_client else client
@@ -592,9 +541,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         raise RenderError(f"{out_dir}: {fatal['error']} (while writing the image of {fatal['path']}). "
                           f"Free some space and run again: the {len(recs)} clips done so far are kept.")
     manifest = _manifest_rows(table, recs)
-    tmp = out_dir / "manifest.csv.tmp"
-    manifest.to_csv(tmp, index=False)
-    os.replace(tmp, out_dir / "manifest.csv")
+    folder.write_manifest(manifest)
     partial.unlink(missing_ok=True)
     clips = manifest.drop_duplicates("clip_id")
     failed = clips[clips["error"].astype(bool)]
@@ -604,5 +551,5 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     manifest.attrs["summary"] = summary
     if len(failed):
         logger.warning("%d of %d clips skipped: see %s (column 'error'), e.g. %s: %s", len(failed), len(clips),
-                       out_dir / "manifest.csv", failed.iloc[0]["path"], failed.iloc[0]["error"])
+                       folder.manifest_file, failed.iloc[0]["path"], failed.iloc[0]["error"])
     return manifest
