@@ -66,3 +66,133 @@ def test_train_without_weights_offline_says_how_to_go_on(tmp_path, mini_specs):
         capture_output=True, text=True, env={**__import__("os").environ, "TORCH_HOME": str(env_home)}, timeout=300)
     assert res.returncode == 2
     assert "--weights FILE" in res.stderr and "--no-pretrained" in res.stderr and "Traceback" not in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# issues 11 and 12 on the command line: --test-fold, --valid-fold, --group-pattern, --recipe
+
+
+@pytest.fixture(scope="module")
+def fold_specs(tmp_path_factory):
+    """A render folder of a CSV source with group and fold: 12 recordings x 2 clips, 2 labels, folds 1-3."""
+    import pandas as pd
+
+    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.spectrogram import SpectrogramParams
+
+    root = tmp_path_factory.mktemp("cli_folds")
+    rows = []
+    for g in range(12):
+        label = "low" if g % 2 else "high"
+        for j in range(2):
+            name = f"{label}/rec{g}-{j}.wav"
+            write_wav(root / "src" / name, tone((250 if label == "low" else 2500) + 40 * g + 15 * j, 0.4, sr=8000),
+                      sr=8000)
+            rows.append({"fname": name, "label": label, "group": f"rec{g}", "fold": str(1 + g % 3)})
+    pd.DataFrame(rows).to_csv(root / "src" / "clips.csv", index=False)
+    render_spectrograms(root / "src" / "clips.csv", root / "specs", SpectrogramParams(n_mels=32), n_jobs=1,
+                        progress=False)
+    return root / "specs"
+
+
+def test_cli_train_test_fold_and_valid_fold(fold_specs, tmp_path, capsys):
+    import pandas as pd
+
+    from audiospec_utils.cli import main
+
+    run = tmp_path / "run"
+    code = main(["train", str(fold_specs), "--out", str(run), "--no-pretrained", "--epochs", "1", "--img-size", "16",
+                 "--bs", "4", "--test-fold", "3", "--valid-fold", "2", "-q"])
+    out = capsys.readouterr().out
+    assert code == 0
+    valid_line = next(line for line in out.splitlines() if line.startswith("validation: accuracy"))
+    assert "(8 clips, fold 2; 8 train clips, 2 labels" in valid_line
+    assert f"fold 3 (8 clips) held out: score it with `audiospec evaluate {run}`" in out
+    split = pd.read_csv(run / "split.csv", dtype=str, keep_default_na=False)
+    assert split.groupby("side")["fold"].agg(set).to_dict() == {"train": {"1"}, "valid": {"2"}, "test": {"3"}}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["split"]["split_by"] == "fold" and metrics["split"]["test_fold"] == "3"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--test-fold", "9"], "test_fold='9' is not a fold of this data; its folds are 1, 2, 3"),
+    (["--test-fold", "2", "--valid-fold", "2"], "valid_fold and test_fold are both '2'"),
+    (["--valid-pct", "0.2", "--group-pattern", r"(\d)\.wav$"],  # 2 groups: the take number
+     "needs at least 5 groups to train and validate on; found 2"),
+])
+def test_cli_train_bad_folds_exit_2_with_one_line(fold_specs, tmp_path, capsys, args, message):
+    from audiospec_utils.cli import main
+
+    code = main(["train", str(fold_specs), "--out", str(tmp_path / "run"), "--no-pretrained", "--epochs", "1",
+                 "--img-size", "16", "-q", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "export.pkl").exists()
+
+
+def test_cli_train_group_pattern_sets_the_groups(tmp_path, capsys):
+    import re
+
+    import pandas as pd
+
+    from audiospec_utils.cli import main
+    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.spectrogram import SpectrogramParams
+
+    for g in range(10):  # folder per class, no groups in the render: the recording is in the file name
+        label = "low" if g % 2 else "high"
+        for j in range(2):
+            write_wav(tmp_path / "src" / label / f"{g:03d}-{label}-{j}.wav",
+                      tone((250 if label == "low" else 2500) + 30 * g + 10 * j, 0.4, sr=8000), sr=8000)
+    render_spectrograms(tmp_path / "src", tmp_path / "specs", SpectrogramParams(n_mels=32), n_jobs=1, progress=False)
+    manifest = pd.read_csv(tmp_path / "specs" / "manifest.csv", dtype=str, keep_default_na=False)
+    assert (manifest.get("group", pd.Series([""])) == "").all()
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "specs"), "--out", str(run), "--no-pretrained", "--epochs", "1",
+                 "--img-size", "16", "--bs", "4", "--group-pattern", r"^(\d+)-", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "grouped by source recording" in out
+    split = pd.read_csv(run / "split.csv", dtype=str, keep_default_na=False)
+    expected = split["clip_id"].map(lambda c: re.match(r"(\d+)-", c.split("/")[-1]).group(1))
+    assert split["group"].tolist() == expected.tolist()
+    assert (split.groupby("group")["side"].nunique() == 1).all()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["split"]["split_by"] == "group" and metrics["group_pattern"] == r"^(\d+)-"
+    assert metrics["split"]["n_valid_groups"] == len(metrics["split"]["valid_groups"]) == 2  # 10 recordings / 5
+
+
+def test_cli_recipe_quick_gives_its_defaults_and_flags_override_them(fold_specs, tmp_path, capsys):
+    from audiospec_utils.cli import main
+    from audiospec_utils.train import RECIPES
+
+    run = tmp_path / "run"
+    assert main(["train", str(fold_specs), "--out", str(run), "--no-pretrained", "--recipe", "quick", "--epochs", "1",
+                 "--test-fold", "3", "-q"]) == 0
+    assert "recipe quick, 1 epochs" in capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
+    quick = RECIPES["quick"]
+    assert metrics["recipe"] == "quick" and metrics["epochs"] == 1  # --epochs 1 overrides the recipe's 10
+    assert quick["epochs"] != 1
+    for key in ("img_size", "bs", "spec_augment", "time_shift", "mixup", "label_smoothing"):
+        assert metrics[key] == quick[key], key  # not given: the recipe's value
+    assert metrics["crop"]["height"] == quick["img_size"]
+
+
+def test_resolve_recipe(monkeypatch):
+    import audiospec_utils.train as train
+    from audiospec_utils.exceptions import ParameterError
+    from audiospec_utils.train import RECIPES, resolve_recipe
+
+    quick = resolve_recipe("quick")
+    assert quick == {**RECIPES["quick"], "recipe": "quick"}
+    over = resolve_recipe("full", epochs=3, mixup=None, spec_augment=False)
+    assert over["epochs"] == 3 and over["mixup"] == RECIPES["full"]["mixup"] and over["spec_augment"] is False
+    assert over["img_size"] == RECIPES["full"]["img_size"] and over["recipe"] == "full"
+    monkeypatch.setattr(train, "device_name", lambda: "cpu")
+    assert resolve_recipe("auto")["recipe"] == "quick"
+    monkeypatch.setattr(train, "device_name", lambda: "cuda")
+    assert resolve_recipe("auto")["recipe"] == "full"
+    with pytest.raises(ParameterError, match="recipe must be one of auto, quick, full"):
+        resolve_recipe("fast")
+    with pytest.raises(ParameterError, match="unknown recipe setting"):
+        resolve_recipe("quick", epoch=3)

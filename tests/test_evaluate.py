@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,3 +152,96 @@ def test_cli_names_the_failed_clips_once_without_a_python_warning_line(trained_r
     for name in (*EMPTY_IN_REAL_TEST_SET, "corrupt.wav"):
         assert name in lines[0]
     assert "UserWarning" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# a run trained with a held-out fold (issue 11): evaluate scores exactly that fold
+
+
+def _folds_source(root, folds=(1, 2, 3)):
+    """clips.csv (fname,label,group,fold) + WAVs: 4 recordings x 2 clips per fold, 2 labels."""
+    from helpers import tone, write_wav
+
+    rows = []
+    for g in range(4 * len(folds)):
+        label = "low" if g % 2 else "high"
+        fold = folds[g % len(folds)]
+        for j in range(2):
+            name = f"{label}/rec{g}_{j}.wav"
+            write_wav(root / name, tone((250 if label == "low" else 2500) + 40 * g + 15 * j, 0.4, sr=8000), sr=8000)
+            rows.append({"fname": name, "label": label, "group": f"rec{g}", "fold": str(fold)})
+    pd.DataFrame(rows).to_csv(root / "clips.csv", index=False)
+    return root / "clips.csv"
+
+
+@pytest.fixture(scope="module")
+def fold_run(tmp_path_factory):
+    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.train import train_classifier
+
+    root = tmp_path_factory.mktemp("fold_run")
+    csv = _folds_source(root / "src")
+    render_spectrograms(csv, root / "specs", SpectrogramParams(n_mels=32), n_jobs=1, progress=False)
+    _, metrics = train_classifier(root / "specs", root / "run", test_fold=3, epochs=1, img_size=16, bs=4,
+                                  pretrained=False, progress=False)
+    return root, csv, metrics
+
+
+def test_a_run_with_a_test_fold_is_scored_on_exactly_that_fold(fold_run, tmp_path):
+    root, csv, metrics = fold_run
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    fold3 = pd.read_csv(csv, dtype=str).query("fold == '3'")
+    res = evaluate_run(run, progress=False)
+    preds = pd.read_csv(run / "test_predictions.csv", dtype=str, keep_default_na=False)
+    expected = {f"{Path(f).parent}/{Path(f).stem}" for f in fold3["fname"]}
+    assert set(preds["clip_id"]) == expected and len(preds) == len(fold3) == 8
+    split = pd.read_csv(run / "split.csv", dtype=str, keep_default_na=False)
+    assert set(split.loc[split["side"] == "test", "clip_id"]) == expected  # never trained or validated on
+    saved = json.loads((run / "test_metrics.json").read_text())
+    assert saved["selected"] == "fold 3" and saved["test_fold"] == "3"
+    assert saved["n_clips"] == saved["n_scored"] == 8 and saved["n_failed"] == 0
+    for key in ("interval", "macro_f1", "accuracy", "map_at_3"):
+        assert key in saved and saved[key] is not None
+    lo, hi = saved["interval"]["accuracy"]
+    assert 0 <= lo <= saved["accuracy"] <= hi <= 1 and saved["interval"]["n_groups"] == 4  # 4 recordings in fold 3
+    assert 0 <= saved["macro_f1"] <= 1 and res["selected"] == "fold 3"
+    vocab = metrics["classes"]
+    acc = float((preds[vocab].astype(float).idxmax(axis=1) == preds["label"]).mean())
+    assert saved["accuracy"] == pytest.approx(acc)
+
+
+def test_a_run_with_a_test_fold_on_an_audio_source_renders_only_that_fold(fold_run, tmp_path):
+    root, csv, _ = fold_run
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    res = evaluate_run(run, csv, spec_out=tmp_path / "rendered", n_jobs=1, progress=False)
+    assert res["selected"] == "fold 3" and res["n_clips"] == 8 and res["n_scored"] == 8
+    manifest = pd.read_csv(tmp_path / "rendered" / "manifest.csv", dtype=str, keep_default_na=False)
+    assert set(manifest["fold"]) == {"3"}
+
+
+def test_a_held_out_fold_missing_from_the_source_is_refused(fold_run, tmp_path):
+    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.spectrogram import SpectrogramParams
+
+    root, _, _ = fold_run
+    other = _folds_source(tmp_path / "other", folds=(1, 2))  # no fold 3
+    with pytest.raises(DatasetError, match="held out fold 3 for testing, but this data has no clip in fold 3"):
+        evaluate_run(root / "run", other, spec_out=tmp_path / "r", n_jobs=1, progress=False)
+    render_spectrograms(other, tmp_path / "other_specs", SpectrogramParams(n_mels=32), n_jobs=1, progress=False)
+    with pytest.raises(DatasetError, match="no clip in fold 3"):
+        evaluate_run(root / "run", tmp_path / "other_specs", progress=False)
+
+
+def test_cli_evaluate_says_which_fold_it_scored(fold_run, tmp_path, capsys):
+    from audiospec_utils.cli import main
+
+    root, _, _ = fold_run
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    assert main(["-q", "evaluate", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "test (fold 3): accuracy" in out and "(8 labelled clips of 8" in out and "95% interval" in out
+    assert json.loads((run / "test_metrics.json").read_text())["selected"] == "fold 3"
