@@ -200,6 +200,10 @@ def _write(rows: list[dict], out: Path) -> pd.DataFrame:
         summary.append({"fold": "mean", **ok[num].astype(float).mean().round(4).to_dict(), "error": ""})
         summary.append({"fold": "std", **ok[num].astype(float).std(ddof=1).round(4).to_dict(), "error": ""})
     table = pd.concat([df, pd.DataFrame(summary, columns=CV_COLUMNS)], ignore_index=True) if summary else df
+    per_fold = ~table["fold"].astype(str).isin(["mean", "std"])
+    for col in ("n_train", "n_valid", "n_test"):  # clip counts of a fold are whole numbers
+        table[col] = pd.Series([int(v) if f and pd.notna(v) else v for f, v in zip(per_fold, table[col])],
+                               index=table.index, dtype=object)
     tmp = out / "cv.csv.tmp"
     table.to_csv(tmp, index=False)
     os.replace(tmp, out / "cv.csv")

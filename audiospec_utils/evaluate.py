@@ -75,6 +75,13 @@ def _test_rows(table, test_fold, where) -> tuple:
     return test, "the test split"
 
 
+def _same_folder(folder, run) -> bool:
+    try:
+        return run.render_folder.path == folder.path
+    except DatasetError:
+        return False
+
+
 def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: bool = True) -> tuple[pd.DataFrame, Path]:
     """The test clips' manifest rows, rendering audio first when `source` is not a render folder.
 
@@ -124,7 +131,14 @@ def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: b
             said = ", ".join(f"{k} {theirs!r} (run: {ours!r})" for k, (theirs, ours) in diff.items())
             raise DatasetError(f"{folder.path}: rendered with other spectrogram parameters than the run ({said}); "
                                f"evaluate on the audio instead, it is rendered with the run's parameters")
-        man, selected = _test_rows(folder.manifest(), test_fold, folder.manifest_file)
+        man = folder.manifest()
+        own = test_fold is not None and run.file(Run.SPLIT).is_file() and _same_folder(folder, run)
+        if own:  # the run's own render folder: its held-out clips are in split.csv (folds made by cv too)
+            split = run.split_table()
+            held_out = set(split.loc[split["side"] == "test", "clip_id"])
+            man, selected = man[man["clip_id"].isin(held_out)], f"fold {test_fold}"
+        else:
+            man, selected = _test_rows(man, test_fold, folder.manifest_file)
         if man is None:
             raise DatasetError(f"{folder.manifest_file}: no rows with split == 'test'; render a dataset with a "
                                f"test split (FSDKaggle2018, or a folder with test/<label>/ sub-folders), or train "

@@ -226,6 +226,32 @@ class Split:
         return h.hexdigest()[:16]
 
 
+def _grouped_folds(labels, groups, n_splits: int, seed: int) -> list:
+    """Test indices of `n_splits` grouped folds: stratified by label when the labels allow it.
+
+    scikit-learn's StratifiedGroupKFold refuses data where every label has fewer clips than folds
+    (tiny data sets); the folds are then grouped without stratification (GroupKFold), and a log
+    line says so.
+    """
+    import warnings
+
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    X = np.zeros(len(labels))
+    with warnings.catch_warnings():  # "The least populated class has only n members": expected on small data
+        warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+        try:
+            sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
+            return [test for _, test in sgkf.split(X, labels, groups)]
+        except ValueError:
+            logger.info("too few clips per label to stratify %d folds: grouped folds without stratification", n_splits)
+        try:
+            gkf = GroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
+        except TypeError:  # scikit-learn < 1.6: no shuffling
+            gkf = GroupKFold(n_splits=n_splits)
+        return [test for _, test in gkf.split(X, labels, groups)]
+
+
 def _fold_value(name: str, value, folds: list) -> str:
     text = _text([value])[0]
     if text not in folds:
@@ -275,8 +301,6 @@ def split_clips(table: pd.DataFrame, *, valid_pct: float = 0.2, seed: int = 42, 
     The grouped split is stratified as far as the groups allow: a label whose clips all come from one
     recording lands on one side only (a warning names such labels when it is missing from training).
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     if valid_fold is None and not (isinstance(valid_pct, (int, float)) and 0 < valid_pct < 1):
         raise ParameterError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct!r}")
     clips = clip_table(table)
@@ -302,16 +326,18 @@ def split_clips(table: pd.DataFrame, *, valid_pct: float = 0.2, seed: int = 42, 
             raise DatasetError(f"a validation split of {valid_pct:.0%} needs at least {n_splits} {what} to "
                                f"train and validate on; found {len(set(groups))}")
         labels = clips["label"].to_numpy()[rest]
-        sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
-        import warnings
-
-        with warnings.catch_warnings():  # "The least populated class has only n members": expected on small data
-            warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
-            _, valid_pos = next(iter(sgkf.split(np.zeros(len(rest)), labels, groups)))
+        valid_pos = _grouped_folds(labels, groups, n_splits, seed)[0]
         clips.loc[rest[valid_pos], "side"] = "valid"
         split = Split(clips, "group" if has_groups else "clip", int(seed), float(valid_pct), test_fold, None)
         if not has_groups and warn:
             logger.warning(PER_CLIP_WARNING)
+    spread = clips[clips["group"] != ""].groupby("group")["side"].nunique()
+    if (spread > 1).any():  # the folds given by the data cut some groups in two
+        note = (f"{int((spread > 1).sum())} group(s) have clips in two folds that land on different sides, e.g. "
+                f"{spread.index[spread > 1][0]!r}: the data's folds do not keep its groups together, so the "
+                f"held-out score may be optimistic")
+        split.notes.append(note)
+        logger.warning(note)
     train = clips[clips["side"] == "train"]
     if train.empty:
         raise DatasetError("no clip is left to train on after taking out the validation and test clips")
@@ -348,19 +374,13 @@ def assign_folds(table: pd.DataFrame, k: int = 5, *, seed: int = 42) -> pd.Serie
     DatasetError
         Fewer groups (or clips) than folds.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ParameterError(f"k must be an integer >= 2 (folds), got {k!r}")
     clips = clip_table(table)
     if clips["group_key"].nunique() < k:
         raise DatasetError(f"{k} folds need at least {k} groups (or clips); found {clips['group_key'].nunique()}")
     fold = np.empty(len(clips), dtype=object)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
-        sgkf = StratifiedGroupKFold(n_splits=int(k), shuffle=True, random_state=int(seed))
-        for i, (_, idx) in enumerate(sgkf.split(np.zeros(len(clips)), clips["label"], clips["group_key"]), start=1):
-            fold[idx] = str(i)
+    for i, idx in enumerate(_grouped_folds(clips["label"].to_numpy(), clips["group_key"].to_numpy(), int(k), seed),
+                            start=1):
+        fold[idx] = str(i)
     return pd.Series(fold, index=pd.Index(clips["clip_id"], name="clip_id"), name="fold")

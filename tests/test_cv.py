@@ -157,11 +157,6 @@ def test_data_without_folds_gets_k_grouped_folds(made_folds_run):
     assert not held_out & set(split.loc[split["side"] != "test", "clip_id"])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cross_validate on data without folds trains each fold (folds passed "
-                                       "to train_classifier) but evaluate_run then looks for the held-out fold in "
-                                       "the render folder's manifest, which has no fold column: every fold fails "
-                                       "with 'DatasetError: ... this data has no clip in fold 2', cv.csv has no "
-                                       "scores and no mean/std rows")
 def test_made_folds_are_scored(made_folds_run):
     out, table = made_folds_run
     folds = pd.read_csv(out / "folds.csv", dtype=str, keep_default_na=False)
