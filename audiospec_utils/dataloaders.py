@@ -348,6 +348,17 @@ class SpectrogramDL(DataLoader):
             # unlabelled items (prediction): the batch holds the input only, so no loss is computed
             yield (x, torch.from_numpy(yb)) if (yb >= 0).all() else (x,)
 
+    def to_detach(self, b, cpu: bool = True, gather: bool = True):
+        """Detach (and move to the CPU) a batch's outputs, never gathering them from other processes.
+
+        Every process of a distributed training holds the whole of this DataLoader: its outputs are
+        already complete here, and fastai's gathering would wait for the other processes (and repeat
+        their items). The ``DistributedDL`` that shares it out during training gathers its own.
+        """
+        from fastai.torch_core import to_detach
+
+        return to_detach(b, cpu, gather=False)
+
     def after_batch(self, b):
         x = b[0]
         if isinstance(x, (tuple, list)):

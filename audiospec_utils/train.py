@@ -787,8 +787,12 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
         raise ParameterError(f"label_smoothing must be in [0, 1), got {cfg['label_smoothing']!r}")
     if normalize not in ("auto", "imagenet", "dataset"):
         raise ParameterError(f"normalize must be 'auto', 'imagenet' or 'dataset', got {normalize!r}")
+    if lr_find and _distributed():
+        raise ParameterError("lr_find runs in one process: find the rate without accelerate launch (--lr-find), "
+                             "then pass it as --lr / lr= to the distributed training")
     start = time.time()
-    set_seed(seed, reproducible=True)
+    # each process its own random crops and augmentations (rank 0 as in one process); DDP gives all rank 0's weights
+    set_seed(seed + int(os.environ.get("RANK", "0")), reproducible=True)
     use_pretrained = pretrained or weights is not None
     norm = ("imagenet" if use_pretrained else "dataset") if normalize == "auto" else normalize
     folder = RenderFolder(spec_dir)
@@ -799,11 +803,22 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
         table["group"] = groups_from_pattern(table["fname"].tolist(), group_pattern)
     if folds is not None:
         table["fold"] = pd.Series(folds).astype(str).reindex(table["clip_id"]).fillna("").to_numpy()
+    device = None
+    if _distributed():
+        from .distributed import init_process, main_process_first
+
+        device = init_process()  # the process group and this process's GPU, before anything goes on a device
+        with main_process_first():  # the main process builds the image cache, the others then open it
+            folder.cache(int(cfg["img_size"]), progress=progress and int(os.environ.get("RANK", "0")) == 0)
+    else:
+        from .distributed import check_launch
+
+        check_launch()  # `accelerate launch --cpu --num_processes N` runs one process: say so
     dls = spectrogram_dataloaders(folder.path, table=table, img_size=cfg["img_size"], crop_seconds=cfg["crop_seconds"],
                                   valid_pct=valid_pct, seed=seed, bs=cfg["bs"], spec_augment=cfg["spec_augment"],
                                   time_shift=cfg["time_shift"], verified_weight=verified_weight,
                                   test_fold=test_fold, valid_fold=valid_fold, normalize=norm,
-                                  num_workers=num_workers, progress=progress)
+                                  num_workers=num_workers, progress=progress, device=device)
     logger.info("%s", dls.split.describe())
     out_dir = Path(out_dir).resolve()
     learn = create_learner(dls, arch, pretrained=use_pretrained, weights=weights, path=out_dir,
@@ -822,9 +837,9 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
         logger.info("lr_find suggests %.2e (valley); training with %.2e", found["valley"], cfg["lr"])
     try:
         if _distributed():
-            from fastai.distributed import distrib_ctx
+            from .distributed import distrib_ctx
 
-            with distrib_ctx(learn, in_notebook=False):
+            with distrib_ctx(learn):
                 used_lr = fit(learn, cfg["epochs"], pretrained=use_pretrained, lr=cfg["lr"],
                               freeze_epochs=freeze_epochs, schedule=schedule, unfrozen_lr=unfrozen_lr,
                               mixup=cfg["mixup"], history=main_process)
