@@ -50,8 +50,8 @@ def test_two_processes_write_the_same_run_files_as_one(mini_specs, mini_root, tm
     from audiospec_utils.predict import predict_files
 
     one, two = tmp_path / "one", tmp_path / "two"
-    single = subprocess.run([sys.executable, "-m", "audiospec_utils", "train", str(mini_specs), "--out", str(one), *ARGS],
-                            capture_output=True, text=True, timeout=600, env=_env(), cwd=tmp_path)
+    single = subprocess.run([sys.executable, "-m", "audiospec_utils", "train", str(mini_specs), "--out", str(one),
+                             *ARGS], capture_output=True, text=True, timeout=600, env=_env(), cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
     launch = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
