@@ -340,8 +340,9 @@ class SpectrogramDL(DataLoader):
             rand = starts < 0
             if rand.any():
                 w = widths[rows[rand]]
-                starts[rand] = (rng.random(int(rand.sum())) * np.maximum(w - self.length + 1, np.minimum(w, self.length))
-                                ).astype(np.int64)
+                # a long image: any crop inside it; a short one (repeated to fill the crop): any rotation
+                span = np.where(w >= self.length, w - self.length + 1, w)
+                starts[rand] = np.minimum((rng.random(int(rand.sum())) * span).astype(np.int64), span - 1)
             x = (torch.from_numpy(rows), torch.from_numpy(starts)) if on_device else \
                 torch.from_numpy(self.cache.crops(rows, starts, self.length))
             yb = ds.y[b]

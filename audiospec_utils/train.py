@@ -403,7 +403,7 @@ def _history_callback():
 
 
 def read_history(run_dir) -> pd.DataFrame:
-    """The per-epoch history of a run: ``RUN_DIR/history.csv`` as a DataFrame.
+    """The per-epoch history of a run (:meth:`audiospec_utils.folders.Run.history`).
 
     Returns
     -------
@@ -415,12 +415,11 @@ def read_history(run_dir) -> pd.DataFrame:
     Raises
     ------
     DatasetError
-        The run folder has no history.csv.
+        The run folder has no history.
     """
-    path = Path(run_dir) / "history.csv"
-    if not path.is_file():
-        raise DatasetError(f"{run_dir}: no history.csv; train a model into this folder first")
-    return pd.read_csv(path)
+    from .folders import Run
+
+    return Run(run_dir).history()
 
 
 def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze_epochs: int = 1,
@@ -525,7 +524,9 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
         hist.stage = "one_cycle"
         learn.fit_one_cycle(epochs, lr, cbs=cbs)
     if history:
-        pd.DataFrame(hist.rows).to_csv(Path(learn.path) / "history.csv", index=False)
+        from .folders import Run
+
+        pd.DataFrame(hist.rows).to_csv(Run(learn.path).file(Run.HISTORY), index=False)
     return lr
 
 
@@ -646,7 +647,9 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
 def _keep_interrupted_checkpoint(out_dir: Path) -> Path | None:
     """Rename ``models/best.pth`` of an interrupted run (no ``metrics.json``) so a new run keeps it."""
     best = out_dir / "models" / "best.pth"
-    if not best.is_file() or (out_dir / "metrics.json").is_file():
+    from .folders import Run
+
+    if not best.is_file() or Run(out_dir).file(Run.METRICS).is_file():
         return None
     kept = best.with_name(f"best_interrupted_{time.strftime('%Y%m%d-%H%M%S')}.pth")
     best.rename(kept)

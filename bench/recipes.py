@@ -43,6 +43,7 @@ CONFIGS = {
     "quick_ls": {"recipe": "quick", "label_smoothing": 0.1},
     "quick_imagenet_norm": {"recipe": "quick", "normalize": "imagenet"},
     "quick_crop1s": {"recipe": "quick", "crop_seconds": 1.0},
+    "quick_crop2s": {"recipe": "quick", "crop_seconds": 2.0},
     "quick_crop3s": {"recipe": "quick", "crop_seconds": 3.0},
     "quick_128px": {"recipe": "quick", "img_size": 128},
     "quick_resnet18": {"recipe": "quick", "arch": "resnet18"},
