@@ -15,9 +15,31 @@ colab      ``/content/audiospec_data``, ``/content/runs``  ``/content/audiospec_
 kaggle     ``/kaggle/working/...`` (input is read-only)    every dataset attached under ``/kaggle/input``
 =========  ==============================================  ===================================
 
-Environment variables override: ``AUDIOSPEC_DATA`` (data folder), ``AUDIOSPEC_RUNS`` (runs
-folder), ``AUDIOSPEC_FSDK_ROOT`` (an FSDKaggle2018 folder you already have, either layout),
-``AUDIOSPEC_WEIGHTS`` (a local ImageNet ResNet-34 weights file, for offline kernels).
+Environment variables (all optional; an empty value counts as unset):
+
+===========================  ===========================================================================
+variable                     meaning
+===========================  ===========================================================================
+``AUDIOSPEC_DATASET``        ``fsdkaggle2018`` (default) or ``mini``
+``AUDIOSPEC_DATA``           the data folder (datasets and spectrograms)
+``AUDIOSPEC_RUNS``           the runs folder (trained models, comparisons)
+``AUDIOSPEC_FSDK_ROOT``      an FSDKaggle2018 folder you already have (either layout)
+``AUDIOSPEC_WEIGHTS``        a local ImageNet ResNet-34 weights file (offline kernels)
+``AUDIOSPEC_MIRROR``         base URL serving the FSDKaggle2018 archives instead of Zenodo
+``AUDIOSPEC_EPOCHS``         training epochs (notebooks 03 and 05)
+``AUDIOSPEC_IMG_SIZE``       image size in pixels: the height images are resized to (notebooks 03 and 05; >= 16)
+``AUDIOSPEC_BS``             batch size (notebooks 03 and 05)
+``AUDIOSPEC_LR_FIND_ITERS``  mini-batches of notebook 03's learning-rate sweep (at least 10)
+``AUDIOSPEC_N_PER_LABEL``    at most this many clips per label and split (notebooks 02 to 05)
+``AUDIOSPEC_PLATFORM``       force ``local``, ``colab`` or ``kaggle`` (normally detected)
+``AUDIOSPEC_KAGGLE_INPUT``   the folder that stands for ``/kaggle/input`` (tests)
+``AUDIOSPEC_KAGGLE_WORKING`` the folder that stands for ``/kaggle/working`` (tests)
+``AUDIOSPEC_COLAB_ROOT``     the folder that stands for ``/content`` (tests)
+===========================  ===========================================================================
+
+The size variables change numbers only, never the code path: the real course with
+``AUDIOSPEC_EPOCHS=1 AUDIOSPEC_IMG_SIZE=64`` runs the same cells, pretrained weights included, in
+minutes on a CPU (what the tests do), and a learner with a GPU can ask for more.
 
 Every step here can be run again: what is already there is not redone.
 """
@@ -32,14 +54,46 @@ from pathlib import Path
 from .exceptions import ParameterError
 from .spectrogram import SpectrogramParams
 
-__all__ = ["CourseConfig", "course_config", "project_root", "detect_platform", "find_fsdkaggle2018_root",
-           "find_weights_file", "check_runtime", "get_dataset", "course_table", "render_course_spectrograms",
-           "train_course_model"]
+__all__ = ["CourseConfig", "course_config", "project_root", "detect_platform", "platform_dirs",
+           "find_fsdkaggle2018_root", "find_weights_file", "check_runtime", "get_dataset", "course_table",
+           "render_course_spectrograms", "train_course_model"]
 
 DATASETS = ("fsdkaggle2018", "mini")
+PLATFORMS = ("local", "colab", "kaggle")
 KAGGLE_INPUT = Path("/kaggle/input")
 KAGGLE_WORKING = Path("/kaggle/working")
 COLAB_ROOT = Path("/content")
+
+#: Environment variables of the size overrides: variable -> (CourseConfig field, smallest value).
+SIZE_VARIABLES = {
+    "AUDIOSPEC_EPOCHS": ("epochs", 1),
+    "AUDIOSPEC_IMG_SIZE": ("img_size", 16),
+    "AUDIOSPEC_BS": ("bs", 1),
+    "AUDIOSPEC_LR_FIND_ITERS": ("lr_find_iters", 10),
+    "AUDIOSPEC_N_PER_LABEL": ("n_per_label", 1),
+}
+
+
+def _env(name: str) -> str | None:
+    """The value of an environment variable, stripped; None when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def platform_dirs() -> dict[str, Path]:
+    """The platforms' fixed folders, each overridable by an environment variable.
+
+    Returns
+    -------
+    dict
+        ``kaggle_input`` (``AUDIOSPEC_KAGGLE_INPUT``, default ``/kaggle/input``: attached datasets,
+        read-only), ``kaggle_working`` (``AUDIOSPEC_KAGGLE_WORKING``, default ``/kaggle/working``)
+        and ``colab_root`` (``AUDIOSPEC_COLAB_ROOT``, default ``/content``). Tests point them at
+        temporary folders to simulate the platforms.
+    """
+    return {"kaggle_input": Path(_env("AUDIOSPEC_KAGGLE_INPUT") or KAGGLE_INPUT),
+            "kaggle_working": Path(_env("AUDIOSPEC_KAGGLE_WORKING") or KAGGLE_WORKING),
+            "colab_root": Path(_env("AUDIOSPEC_COLAB_ROOT") or COLAB_ROOT)}
 
 
 def detect_platform() -> str:
@@ -47,12 +101,19 @@ def detect_platform() -> str:
 
     Kaggle kernels set ``KAGGLE_KERNEL_RUN_TYPE``; Colab sets ``COLAB_RELEASE_TAG`` (and has the
     ``google.colab`` module). ``AUDIOSPEC_PLATFORM`` forces an answer (for tests).
+
+    Raises
+    ------
+    ParameterError
+        ``AUDIOSPEC_PLATFORM`` is set to something else than ``local``, ``colab`` or ``kaggle``.
     """
     import sys
 
-    forced = os.environ.get("AUDIOSPEC_PLATFORM")
+    forced = _env("AUDIOSPEC_PLATFORM")
     if forced:
-        return forced
+        if forced.lower() not in PLATFORMS:
+            raise ParameterError(f"AUDIOSPEC_PLATFORM must be one of {', '.join(PLATFORMS)}, got {forced!r}")
+        return forced.lower()
     if os.environ.get("KAGGLE_KERNEL_RUN_TYPE") or os.environ.get("KAGGLE_URL_BASE"):
         return "kaggle"
     if os.environ.get("COLAB_RELEASE_TAG") or "google.colab" in sys.modules:
@@ -60,16 +121,16 @@ def detect_platform() -> str:
     return "local"
 
 
-def find_fsdkaggle2018_root(candidates=None, *, input_dir=KAGGLE_INPUT) -> Path | None:
+def find_fsdkaggle2018_root(candidates=None, *, input_dir=None) -> Path | None:
     """The first folder holding FSDKaggle2018 (Zenodo or Kaggle layout), or None.
 
     Parameters
     ----------
     candidates : iterable of path-like or None
         Folders to try first, in order.
-    input_dir : path-like
+    input_dir : path-like or None
         A folder whose sub-folders (two levels deep) are searched too: Kaggle mounts attached
-        datasets under ``/kaggle/input/<name>/``.
+        datasets under ``/kaggle/input/<name>/``. None: ``platform_dirs()["kaggle_input"]``.
 
     Returns
     -------
@@ -78,7 +139,7 @@ def find_fsdkaggle2018_root(candidates=None, *, input_dir=KAGGLE_INPUT) -> Path 
     from .datasets import find_fsdkaggle2018
 
     tried = [Path(c) for c in (candidates or [])]
-    base = Path(input_dir)
+    base = Path(input_dir) if input_dir is not None else platform_dirs()["kaggle_input"]
     if base.is_dir():
         tried += [base / "freesound-audio-tagging"] + sorted(p for p in base.glob("*") if p.is_dir())
         tried += sorted(p for p in base.glob("*/*") if p.is_dir())
@@ -91,17 +152,26 @@ def find_fsdkaggle2018_root(candidates=None, *, input_dir=KAGGLE_INPUT) -> Path 
     return None
 
 
-def find_weights_file(*, input_dir=KAGGLE_INPUT) -> Path | None:
+def find_weights_file(*, input_dir=None) -> Path | None:
     """A local ImageNet ResNet-34 weights file: ``AUDIOSPEC_WEIGHTS``, or one attached on Kaggle.
 
     Looks for ``resnet34-*.pth`` (torchvision's name, e.g. ``resnet34-b627a593.pth``) up to three
-    folders deep under `input_dir`. Returns None when there is none (then the weights come from the
-    torch hub cache or the network).
+    folders deep under `input_dir` (None: ``platform_dirs()["kaggle_input"]``). Returns None when
+    there is none (then the weights come from the torch hub cache or the network).
+
+    Raises
+    ------
+    ParameterError
+        ``AUDIOSPEC_WEIGHTS`` names a file that does not exist.
     """
-    env = os.environ.get("AUDIOSPEC_WEIGHTS")
+    env = _env("AUDIOSPEC_WEIGHTS")
     if env:
-        return Path(env)
-    base = Path(input_dir)
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ParameterError(f"AUDIOSPEC_WEIGHTS={env}: no such file (a torchvision ResNet-34 state dict such "
+                                 f"as resnet34-b627a593.pth is expected)")
+        return path
+    base = Path(input_dir) if input_dir is not None else platform_dirs()["kaggle_input"]
     if base.is_dir():
         for pattern in ("resnet34*.pth", "*/resnet34*.pth", "*/*/resnet34*.pth"):
             found = sorted(base.glob(pattern))
@@ -189,6 +259,14 @@ class CourseConfig:
         ``"local"``, ``"colab"`` or ``"kaggle"`` (:func:`detect_platform`).
     weights : Path or None
         Local ImageNet weights file for offline training (:func:`find_weights_file`).
+    lr_find_iters : int
+        Mini-batches of the learning-rate finder's sweep in notebook 03 (at least 10).
+    mirror : str or None
+        Base URL the FSDKaggle2018 archives are downloaded from instead of Zenodo (with the
+        mirror's ``md5sums.txt`` when it has one); None: Zenodo.
+    compare : dict
+        Keyword arguments of :func:`audiospec_utils.compare.compare` in notebook 05 (epochs,
+        img_size, bs, n_per_label, params, pretrained, weights): the same size overrides apply.
     """
 
     dataset: str
@@ -205,65 +283,142 @@ class CourseConfig:
     parts: tuple = ("train", "test", "meta")
     platform: str = "local"
     weights: Path | None = None
+    lr_find_iters: int = 100
+    mirror: str | None = None
+    compare: dict = field(default_factory=dict)
 
     def __str__(self):
-        rows = [f"{f.name:>12}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
+        rows = [f"{f.name:>13}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
         return "\n".join(rows)
 
 
-def course_config(dataset: str | None = None) -> CourseConfig:
+def _size(name: str, value, smallest: int, given_as: str) -> int:
+    """`value` (int or str) as an int >= `smallest`; ParameterError naming `given_as` otherwise."""
+    try:
+        number = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or number < smallest:
+        raise ParameterError(f"{given_as} must be an integer >= {smallest} ({name}), got {value!r}")
+    return number
+
+
+def _mirror(value, given_as: str) -> str:
+    import re
+
+    if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value.strip()):
+        raise ParameterError(f"{given_as} must be an http(s) base URL such as http://host:8000/fsdkaggle2018/, "
+                             f"got {value!r}")
+    return value.strip()
+
+
+def course_config(dataset: str | None = None, *, mirror: str | None = None, epochs: int | None = None,
+                  img_size: int | None = None, bs: int | None = None, lr_find_iters: int | None = None,
+                  n_per_label: int | None = None) -> CourseConfig:
     """The notebooks' configuration.
+
+    Every argument left to None is read from its environment variable (see the module's
+    table), else takes the dataset's default. The size settings change numbers only: the real
+    course with ``epochs=1, img_size=64`` runs exactly the same steps, only smaller.
 
     Parameters
     ----------
     dataset : {"fsdkaggle2018", "mini"} or None
-        ``None`` reads the environment variable ``AUDIOSPEC_DATASET`` (default
-        ``"fsdkaggle2018"``).
+        ``AUDIOSPEC_DATASET`` (default ``"fsdkaggle2018"``).
+    mirror : str or None
+        ``AUDIOSPEC_MIRROR``: an http(s) base URL that serves the FSDKaggle2018 archives under
+        their Zenodo names (and, best, their ``md5sums.txt``); default Zenodo.
+    epochs, img_size, bs : int or None
+        ``AUDIOSPEC_EPOCHS``, ``AUDIOSPEC_IMG_SIZE`` (>= 16), ``AUDIOSPEC_BS``: training
+        settings of notebooks 03 and 05.
+    lr_find_iters : int or None
+        ``AUDIOSPEC_LR_FIND_ITERS`` (>= 10): length of notebook 03's learning-rate sweep.
+    n_per_label : int or None
+        ``AUDIOSPEC_N_PER_LABEL``: use at most this many clips per label and split.
 
     Returns
     -------
     CourseConfig
         For ``"mini"``: the synthetic dataset, 64-pixel images, 10 epochs from scratch (CPU, no
         network). For ``"fsdkaggle2018"``: the real dataset, 128-pixel images, ImageNet-pretrained
-        ResNet-34 fine-tuned for 5 epochs (a GPU is advised).
+        ResNet-34 fine-tuned for 5 epochs (a GPU is advised). Then the overrides.
 
     Raises
     ------
     ParameterError
-        Unknown dataset name.
+        Unknown dataset or platform name, a size that is not an integer in range, a mirror that is
+        not an http(s) URL, or ``AUDIOSPEC_WEIGHTS`` naming no file. The message names the
+        environment variable or argument.
     """
-    dataset = (dataset or os.environ.get("AUDIOSPEC_DATASET") or "fsdkaggle2018").strip().lower()
+    from .spectrogram import SpectrogramParams as Params
+
+    dataset = (dataset or _env("AUDIOSPEC_DATASET") or "fsdkaggle2018").strip().lower()
     if dataset not in DATASETS:
         raise ParameterError(f"AUDIOSPEC_DATASET must be one of {', '.join(DATASETS)}, got {dataset!r}")
     platform = detect_platform()
-    root = project_root()
-    if root is not None:
-        default_data, default_runs = root / "data", root / "runs"
-    elif platform == "kaggle":
-        default_data, default_runs = KAGGLE_WORKING / "audiospec_data", KAGGLE_WORKING / "runs"
+    dirs = platform_dirs()
+    if platform == "kaggle":  # the project folder may be an attached, read-only dataset: never write there
+        default_data, default_runs = dirs["kaggle_working"] / "audiospec_data", dirs["kaggle_working"] / "runs"
     elif platform == "colab":
-        default_data, default_runs = COLAB_ROOT / "audiospec_data", COLAB_ROOT / "runs"
+        default_data, default_runs = dirs["colab_root"] / "audiospec_data", dirs["colab_root"] / "runs"
     else:
-        default_data, default_runs = Path.cwd() / "data", Path.cwd() / "runs"
-    data_root = Path(os.environ.get("AUDIOSPEC_DATA") or default_data).resolve()
-    runs_root = Path(os.environ.get("AUDIOSPEC_RUNS") or default_runs).resolve()
+        root = project_root() or Path.cwd()
+        default_data, default_runs = root / "data", root / "runs"
+    data_root = Path(_env("AUDIOSPEC_DATA") or default_data).expanduser().resolve()
+    runs_root = Path(_env("AUDIOSPEC_RUNS") or default_runs).expanduser().resolve()
     weights = find_weights_file()
+
+    if mirror is not None:
+        mirror = _mirror(mirror, "mirror")
+    elif _env("AUDIOSPEC_MIRROR"):
+        mirror = _mirror(_env("AUDIOSPEC_MIRROR"), "AUDIOSPEC_MIRROR")
+    given = {"epochs": epochs, "img_size": img_size, "bs": bs, "lr_find_iters": lr_find_iters,
+             "n_per_label": n_per_label}
+    sizes = {}
+    for var, (name, smallest) in SIZE_VARIABLES.items():
+        if given[name] is not None:
+            sizes[name] = _size(name, given[name], smallest, name)
+        elif _env(var) is not None:
+            sizes[name] = _size(name, _env(var), smallest, var)
+
     if dataset == "mini":
-        return CourseConfig(dataset, data_root, data_root / "mini", data_root / "spectrograms_mini",
-                            runs_root / "course_mini", epochs=10, img_size=64, bs=32, pretrained=False,
-                            platform=platform, weights=weights)
-    given = os.environ.get("AUDIOSPEC_FSDK_ROOT")
-    own = data_root / "fsdkaggle2018"
-    found = find_fsdkaggle2018_root([given] if given else [own]) or (Path(given) if given else own)
-    return CourseConfig(dataset, data_root, found.resolve(), data_root / "spectrograms_fsdkaggle2018",
-                        runs_root / "course_fsdkaggle2018", platform=platform, weights=weights)
+        cfg = CourseConfig(dataset, data_root, data_root / "mini", data_root / "spectrograms_mini",
+                           runs_root / "course_mini", epochs=10, img_size=64, bs=32, pretrained=False,
+                           platform=platform, weights=weights, lr_find_iters=20, mirror=mirror)
+        # notebook 05: seven rows, kept short (a few minutes on a CPU)
+        cfg.compare = dict(epochs=4, img_size=32, bs=16, n_per_label=None, pretrained=False)
+    else:
+        given_root = _env("AUDIOSPEC_FSDK_ROOT")
+        own = data_root / "fsdkaggle2018"
+        found = find_fsdkaggle2018_root([given_root] if given_root else [own]) or (
+            Path(given_root) if given_root else own)
+        cfg = CourseConfig(dataset, data_root, found.expanduser().resolve(),
+                           data_root / "spectrograms_fsdkaggle2018", runs_root / "course_fsdkaggle2018",
+                           platform=platform, weights=weights, mirror=mirror)
+        # notebook 05: 75 clips per label (about 3,000), images 256 px wide; ImageNet weights when they can
+        # be had (the file found above, the torch hub cache or a download), else from scratch
+        cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, params=Params(width=256),
+                           pretrained=None, weights=weights)
+    for name, value in sizes.items():
+        setattr(cfg, name, value)
+        if name in cfg.compare:
+            cfg.compare[name] = value
+    return cfg
 
 
 def get_dataset(cfg: CourseConfig, *, progress: bool = True) -> Path:
     """Make sure the course's dataset is on disk and return its root.
 
-    The mini dataset is generated (seconds); FSDKaggle2018 is downloaded from Zenodo (4.6 GB) and
-    extracted, resuming any partial download. Nothing is redone when it is already there.
+    The mini dataset is generated (seconds); FSDKaggle2018 is downloaded from Zenodo (4.6 GB), or
+    from ``cfg.mirror`` when set, checked (MD5) and extracted, resuming any partial download.
+    Nothing is redone, and the network is not used, when it is already there.
+
+    Raises
+    ------
+    DatasetError
+        FSDKaggle2018 is missing and its folder is read-only (an attached Kaggle input).
+    DownloadError
+        The download failed (see :func:`audiospec_utils.download.download_fsdkaggle2018`).
     """
     if cfg.dataset == "mini":
         from .mini import make_mini_dataset
@@ -275,7 +430,8 @@ def get_dataset(cfg: CourseConfig, *, progress: bool = True) -> Path:
     if found is not None and (found[0] == "kaggle" or all(
             (cfg.dataset_dir / d).is_dir() for d in ("FSDKaggle2018.audio_train", "FSDKaggle2018.audio_test"))):
         return cfg.dataset_dir
-    if not os.access(cfg.dataset_dir.parent if not cfg.dataset_dir.exists() else cfg.dataset_dir, os.W_OK):
+    existing = next((p for p in (cfg.dataset_dir, *cfg.dataset_dir.parents) if p.exists()), cfg.dataset_dir)
+    if not os.access(existing, os.W_OK):
         from .exceptions import DatasetError
 
         raise DatasetError(
@@ -284,7 +440,7 @@ def get_dataset(cfg: CourseConfig, *, progress: bool = True) -> Path:
             f"AUDIOSPEC_FSDK_ROOT to the folder that holds it.")
     from .download import download_fsdkaggle2018
 
-    return download_fsdkaggle2018(cfg.dataset_dir, parts=cfg.parts, progress=progress)
+    return download_fsdkaggle2018(cfg.dataset_dir, parts=cfg.parts, mirror=cfg.mirror, progress=progress)
 
 
 def course_table(cfg: CourseConfig):

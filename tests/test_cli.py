@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ def audiospec(*args, check=True):
                          capture_output=True, text=True, timeout=600)
     if check:
         assert res.returncode == 0, res.stderr
+    assert "FutureWarning" not in res.stderr, res.stderr  # the libraries' deprecation noise is filtered at start
     return res
 
 
@@ -66,6 +69,32 @@ def test_train_without_weights_offline_says_how_to_go_on(tmp_path, mini_specs):
         capture_output=True, text=True, env={**__import__("os").environ, "TORCH_HOME": str(env_home)}, timeout=300)
     assert res.returncode == 2
     assert "--weights FILE" in res.stderr and "--no-pretrained" in res.stderr and "Traceback" not in res.stderr
+
+
+def _audiospec_command() -> list[str]:
+    """The installed ``audiospec`` console script next to this interpreter (``python -m`` where missing)."""
+    script = Path(sys.executable).with_name("audiospec")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "audiospec_utils"]
+
+
+def test_predict_json_writes_only_json_to_stdout(trained_run, tmp_path):
+    """`audiospec predict RUN a.wav b.wav --json | python -m json.tool`, without -q: no progress bar, no warning."""
+    run, metrics = trained_run
+    a = write_wav(tmp_path / "a.wav", tone(440, 3.0))
+    b = write_wav(tmp_path / "b.wav", tone(1200, 0.8))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    res = subprocess.run(_audiospec_command() + ["predict", str(run), str(a), str(b), "--json"], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)  # the whole of stdout: nothing before or after the JSON
+    assert [o["file"] for o in out] == [str(a), str(b)]
+    assert all(len(o["top"]) == 3 and o["top"][0]["label"] in metrics["classes"] for o in out)
+    assert "FutureWarning" not in res.stderr and "torch.jit" not in res.stderr, res.stderr
+    piped = subprocess.run(" ".join(_audiospec_command() + ["predict", str(run), str(a), "--json", "|", sys.executable,
+                                                            "-m", "json.tool"]),
+                           shell=True, capture_output=True, text=True, timeout=300, env=env)
+    assert piped.returncode == 0 and json.loads(piped.stdout)[0]["file"] == str(a), piped.stderr
+
 
 
 # ---------------------------------------------------------------------------------------------

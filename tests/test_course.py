@@ -1,18 +1,26 @@
+import hashlib
 import os
 import stat
+import zipfile
 
 import pytest
 
 from audiospec_utils import course
-from audiospec_utils.exceptions import DatasetError, ParameterError
+from audiospec_utils.exceptions import DatasetError, DownloadError, ParameterError
 
 from helpers import tone, write_wav
+from http_server import serve_directory
+
+SIZE_VARIABLES = ("AUDIOSPEC_EPOCHS", "AUDIOSPEC_IMG_SIZE", "AUDIOSPEC_BS", "AUDIOSPEC_LR_FIND_ITERS",
+                  "AUDIOSPEC_N_PER_LABEL")
 
 
 @pytest.fixture
 def clean_env(monkeypatch):
     for var in ("AUDIOSPEC_DATASET", "AUDIOSPEC_DATA", "AUDIOSPEC_RUNS", "AUDIOSPEC_FSDK_ROOT", "AUDIOSPEC_WEIGHTS",
-                "AUDIOSPEC_PLATFORM", "KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "COLAB_RELEASE_TAG"):
+                "AUDIOSPEC_PLATFORM", "AUDIOSPEC_MIRROR", "AUDIOSPEC_KAGGLE_INPUT", "AUDIOSPEC_KAGGLE_WORKING",
+                "AUDIOSPEC_COLAB_ROOT", "KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "COLAB_RELEASE_TAG",
+                *SIZE_VARIABLES):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
 
@@ -92,8 +100,13 @@ def test_weights_file_is_found(clean_env, tmp_path):
     f.parent.mkdir(parents=True)
     f.write_bytes(b"x")
     assert course.find_weights_file(input_dir=tmp_path / "input") == f
-    clean_env.setenv("AUDIOSPEC_WEIGHTS", "/some/where.pth")
-    assert str(course.find_weights_file(input_dir=tmp_path / "input")) == "/some/where.pth"
+    own = tmp_path / "mine.pth"
+    own.write_bytes(b"y")
+    clean_env.setenv("AUDIOSPEC_WEIGHTS", str(own))
+    assert course.find_weights_file(input_dir=tmp_path / "input") == own
+    clean_env.setenv("AUDIOSPEC_WEIGHTS", "/some/where.pth")  # a typo must not silently mean "download"
+    with pytest.raises(ParameterError, match="AUDIOSPEC_WEIGHTS=/some/where.pth: no such file"):
+        course.course_config()
 
 
 def test_check_runtime_asks_for_a_restart_only_when_needed(capsys):
@@ -103,3 +116,111 @@ def test_check_runtime_asks_for_a_restart_only_when_needed(capsys):
     assert "ready" in capsys.readouterr().out
     stale = course.check_runtime({"numpy": "0.0.1"})
     assert stale == [f"numpy 0.0.1 -> {numpy.__version__}"] and "Restart the runtime" in capsys.readouterr().out
+
+
+def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
+    real = course.course_config()
+    assert (real.epochs, real.img_size, real.bs, real.lr_find_iters, real.n_per_label) == (5, 128, 64, 100, None)
+    assert real.compare["n_per_label"] == 75 and real.compare["params"].width == 256
+    assert real.pretrained and real.compare["pretrained"] is None  # ImageNet weights when they can be had
+    for var, value in zip(SIZE_VARIABLES, ("1", "64", " 16 ", "10", "12")):
+        clean_env.setenv(var, value)
+    cfg = course.course_config()
+    assert (cfg.epochs, cfg.img_size, cfg.bs, cfg.lr_find_iters, cfg.n_per_label) == (1, 64, 16, 10, 12)
+    assert {k: cfg.compare[k] for k in ("epochs", "img_size", "bs", "n_per_label")} == {
+        "epochs": 1, "img_size": 64, "bs": 16, "n_per_label": 12}
+    # the same code path: only the numbers change
+    assert cfg.pretrained and cfg.dataset_dir == real.dataset_dir and cfg.params == real.params
+    assert cfg.compare["params"] == real.compare["params"] and cfg.compare["pretrained"] is None
+    assert course.course_config(epochs=3, n_per_label=7).epochs == 3  # arguments win over the environment
+    clean_env.setenv("AUDIOSPEC_DATASET", "mini")
+    mini = course.course_config()
+    assert (mini.epochs, mini.img_size, mini.lr_find_iters) == (1, 64, 10) and mini.compare["epochs"] == 1
+    assert mini.compare["pretrained"] is False and not mini.pretrained
+    for var in SIZE_VARIABLES:
+        clean_env.delenv(var)
+    mini = course.course_config()
+    assert (mini.epochs, mini.lr_find_iters, mini.compare["epochs"], mini.compare["img_size"]) == (10, 20, 4, 32)
+
+
+@pytest.mark.parametrize("var, value", [("AUDIOSPEC_EPOCHS", "abc"), ("AUDIOSPEC_EPOCHS", "0"),
+                                        ("AUDIOSPEC_EPOCHS", "1.5"), ("AUDIOSPEC_IMG_SIZE", "8"),
+                                        ("AUDIOSPEC_BS", "-4"), ("AUDIOSPEC_LR_FIND_ITERS", "5"),
+                                        ("AUDIOSPEC_N_PER_LABEL", "all"), ("AUDIOSPEC_MIRROR", "ftp://host/x"),
+                                        ("AUDIOSPEC_PLATFORM", "binder")])
+def test_bad_override_names_its_variable(clean_env, var, value):
+    clean_env.setenv(var, value)
+    with pytest.raises(ParameterError, match=var) as err:
+        course.course_config()
+    assert repr(value) in str(err.value)
+
+
+def test_bad_argument_names_itself(clean_env):
+    with pytest.raises(ParameterError, match="img_size must be an integer >= 16"):
+        course.course_config(img_size=10)
+    with pytest.raises(ParameterError, match="mirror must be an http"):
+        course.course_config(mirror="zenodo.org")
+
+
+def test_platform_folders_are_parameters_and_win_over_the_project_folder(clean_env, tmp_path):
+    """Kaggle: input and working folders from the environment (the tests run inside the project)."""
+    inputs, working = tmp_path / "input", tmp_path / "working"
+    attached = _kaggle_layout(inputs / "freesound-audio-tagging")
+    weights = inputs / "imagenet" / "resnet34-b627a593.pth"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"x")
+    clean_env.setenv("AUDIOSPEC_PLATFORM", "kaggle")
+    clean_env.setenv("AUDIOSPEC_KAGGLE_INPUT", str(inputs))
+    clean_env.setenv("AUDIOSPEC_KAGGLE_WORKING", str(working))
+    assert course.project_root() is not None  # cwd is the project: still, nothing may go there on Kaggle
+    cfg = course.course_config()
+    assert cfg.platform == "kaggle" and cfg.dataset_dir == attached.resolve() and cfg.weights == weights
+    assert cfg.compare["weights"] == weights
+    assert cfg.data_root == (working / "audiospec_data").resolve() and cfg.run_dir.is_relative_to(working.resolve())
+    assert course.get_dataset(cfg) == attached.resolve()
+    clean_env.setenv("AUDIOSPEC_PLATFORM", "colab")
+    clean_env.setenv("AUDIOSPEC_COLAB_ROOT", str(tmp_path / "content"))
+    cfg = course.course_config()
+    assert cfg.data_root == (tmp_path / "content" / "audiospec_data").resolve()
+    assert cfg.run_dir == (tmp_path / "content" / "runs" / "course_fsdkaggle2018").resolve()
+    assert cfg.dataset_dir == attached.resolve()  # found under the Kaggle input: AUDIOSPEC_KAGGLE_INPUT is set
+
+
+def _zenodo_archives(mini_root, served):
+    """The mini dataset as the three Zenodo archives, with an md5sums.txt, in `served`."""
+    served.mkdir()
+    sums = []
+    for folder in ("FSDKaggle2018.audio_train", "FSDKaggle2018.audio_test", "FSDKaggle2018.meta"):
+        archive = served / f"{folder}.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted((mini_root / folder).rglob("*")):
+                zf.write(path, path.relative_to(mini_root).as_posix())
+        sums.append(f"{hashlib.md5(archive.read_bytes()).hexdigest()}  {archive.name}")
+    (served / "md5sums.txt").write_text("\n".join(sums) + "\n")
+
+
+def test_get_dataset_downloads_from_the_mirror(clean_env, tmp_path, mini_root):
+    served = tmp_path / "served"
+    _zenodo_archives(mini_root, served)
+    clean_env.setenv("AUDIOSPEC_DATA", str(tmp_path / "data"))
+    with serve_directory(served) as (url, state):
+        clean_env.setenv("AUDIOSPEC_MIRROR", url)
+        cfg = course.course_config()
+        assert cfg.mirror == url
+        root = course.get_dataset(cfg, progress=False)
+        assert root == (tmp_path / "data" / "fsdkaggle2018").resolve()
+        gets = sorted(r.path for r in state.requests("GET"))
+        assert gets == ["/FSDKaggle2018.audio_test.zip", "/FSDKaggle2018.audio_train.zip",
+                        "/FSDKaggle2018.meta.zip", "/md5sums.txt"]
+        assert sorted(p.name for p in root.iterdir()) == ["FSDKaggle2018.audio_test", "FSDKaggle2018.audio_train",
+                                                          "FSDKaggle2018.meta"]
+        assert len(course.course_table(cfg)) == len(list(mini_root.rglob("*.wav")))
+        state.clear_log()
+        assert course.get_dataset(cfg, progress=False) == root and state.log == []  # there: no request
+    # a corrupt archive on the mirror is caught by the mirror's own checksum
+    (served / "FSDKaggle2018.meta.zip").write_bytes(b"PK not really")
+    with serve_directory(served) as (url, _):
+        cfg = course.course_config(mirror=url)
+        cfg.dataset_dir = tmp_path / "other"
+        with pytest.raises(DownloadError, match="FSDKaggle2018.meta.zip did not verify"):
+            course.get_dataset(cfg, progress=False)
