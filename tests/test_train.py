@@ -25,7 +25,7 @@ def test_metrics_file_has_the_promised_keys(trained_run):
     assert saved["accuracy"] == pytest.approx(1 - saved["error_rate"])
     assert 0 <= saved["map_at_3"] <= 1 and saved["map_at_3"] >= saved["accuracy"]
     assert saved["n_valid"] == len(pd.read_csv(run / "valid_predictions.csv"))
-    assert (run / "history.csv").is_file() and (run / "models" / "best.pth").is_file()
+    assert (run / "history.csv").is_file() and (run / "models" / "last.pth").is_file()
 
 
 def test_exported_learner_predicts_and_keeps_no_data(trained_run):
@@ -241,7 +241,7 @@ def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, 
     cmd = [sys.executable, "-m", "audiospec_utils", "-q", "train", str(mini_specs), "--out", str(run),
            "--img-size", "32", "--bs", "16", "--no-pretrained"]
     proc = subprocess.Popen(cmd + ["--epochs", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    best = run / "models" / "best.pth"
+    best = run / "models" / "last.pth"
     deadline = time.time() + 240
     while time.time() < deadline and not best.is_file():
         time.sleep(0.1)
@@ -254,7 +254,7 @@ def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, 
     saved = best.read_bytes()
     again = subprocess.run(cmd + ["--epochs", "1"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    kept = list((run / "models").glob("best_interrupted_*.pth"))
+    kept = list((run / "models").glob("last_interrupted_*.pth"))
     assert len(kept) == 1 and kept[0].read_bytes() == saved
     assert (run / "metrics.json").is_file()
 
