@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/render_speed.py
 
 notebooks-clean: $(STAMP)
-	$(BIN)/nbstripout notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
 
 clean-runs:
 	rm -rf runs

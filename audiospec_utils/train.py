@@ -161,8 +161,10 @@ def load_imagenet_weights(arch: str = "resnet34", weights=None) -> dict:
     weights : str or os.PathLike or None
         A local file: a state dict saved with ``torch.save(model.state_dict(), FILE)`` (e.g.
         torchvision's ``resnet34-b627a593.pth``), or a checkpoint dict holding one under
-        ``"state_dict"`` or ``"model"``. ``None``: torchvision's ImageNet weights, taken from the
-        torch hub cache (``$TORCH_HOME/hub/checkpoints``) when present, else downloaded.
+        ``"state_dict"`` or ``"model"``. ``None``: the file named by the environment variable
+        ``AUDIOSPEC_WEIGHTS`` when it is set and `arch` is ``"resnet34"`` (an attached weights file
+        on an offline Kaggle kernel), else torchvision's ImageNet weights, taken from the torch hub
+        cache (``$TORCH_HOME/hub/checkpoints``) when present, else downloaded.
 
     Returns
     -------
@@ -178,6 +180,9 @@ def load_imagenet_weights(arch: str = "resnet34", weights=None) -> dict:
     import torch
 
     fn = _arch_fn(arch)
+    if weights is None and arch == "resnet34" and os.environ.get("AUDIOSPEC_WEIGHTS", "").strip():
+        weights = os.environ["AUDIOSPEC_WEIGHTS"].strip()
+        logger.info("ImageNet weights from AUDIOSPEC_WEIGHTS=%s", weights)
     if weights is not None:
         path = Path(weights)
         if not path.is_file():

@@ -46,7 +46,8 @@ def test_windows_of_a_long_clip_are_averaged(trained_run, tmp_path):
     per_window = predict_images(learn, render_clip(clip, None, params)["images"])
     assert per_window.shape == (21, len(learn.dls.vocab))
     np.testing.assert_allclose(entry["probs"], per_window.mean(axis=0), atol=1e-6)
-    assert not np.allclose(per_window[0], per_window[-1])  # the windows differ: averaging matters
+    # the windows differ (compared in log space: a confident model puts ~1.0 on one label for both)
+    assert not np.allclose(np.log(per_window[0] + 1e-30), np.log(per_window[-1] + 1e-30), atol=1e-3)
 
 
 @pytest.mark.parametrize("fmt", ["FLAC", "OGG", "MP3"])

@@ -296,3 +296,18 @@ def test_test_fold_is_never_trained_or_validated_on(tmp_path):
     assert set(valid_items["fold"]) == {"2"}
     with pytest.raises(ParameterError, match="not a fold"):
         train_classifier(tmp_path / "specs", tmp_path / "run2", epochs=1, img_size=16, pretrained=False, test_fold=7)
+
+
+def test_weights_file_from_the_environment(tmp_path, monkeypatch):
+    import torchvision
+
+    torch.manual_seed(5)
+    reference = torchvision.models.resnet34()
+    path = tmp_path / "resnet34-b627a593.pth"
+    torch.save(reference.state_dict(), path)
+    monkeypatch.setenv("AUDIOSPEC_WEIGHTS", str(path))
+    state = load_imagenet_weights("resnet34")  # no weights= given: an attached file on an offline kernel
+    assert torch.equal(state["conv1.weight"], reference.conv1.weight)
+    monkeypatch.setenv("AUDIOSPEC_WEIGHTS", str(tmp_path / "missing.pth"))
+    with pytest.raises(WeightsUnavailableError, match="missing.pth: weights file not found"):
+        load_imagenet_weights("resnet34")
