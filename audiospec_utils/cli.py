@@ -202,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="data/mini", help="where the mini dataset is generated")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (needs network or cache)")
+    p.add_argument("--weights", default=None, help="local ImageNet weights file for --pretrained (no network needed)")
     p = command("compare", "baselines and spectrogram kinds side by side on one split: comparison.csv, .png")
     p.add_argument("source", help="folder per class, CSV (fname,label), or FSDKaggle2018 root")
     p.add_argument("--out", required=True, help="output folder (comparison.csv, comparison.png, rows/, spectrograms/)")
@@ -381,7 +382,8 @@ def _cmd_predict(args):
 def _cmd_demo(args):
     from .demo import run_demo
 
-    run_demo(args.out, data_dir=args.data, epochs=args.epochs, pretrained=args.pretrained, progress=not args.quiet)
+    run_demo(args.out, data_dir=args.data, epochs=args.epochs, pretrained=args.pretrained or args.weights is not None,
+             weights=args.weights, progress=not args.quiet)
 
 
 def _cmd_compare(args):

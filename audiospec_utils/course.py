@@ -56,7 +56,7 @@ from .spectrogram import SpectrogramParams
 
 __all__ = ["CourseConfig", "course_config", "project_root", "detect_platform", "platform_dirs",
            "find_fsdkaggle2018_root", "find_weights_file", "check_runtime", "get_dataset", "course_table",
-           "render_course_spectrograms", "train_course_model"]
+           "render_course_spectrograms", "train_course_model", "split_leakage_demo"]
 
 DATASETS = ("fsdkaggle2018", "mini")
 PLATFORMS = ("local", "colab", "kaggle")
@@ -267,6 +267,17 @@ class CourseConfig:
     compare : dict
         Keyword arguments of :func:`audiospec_utils.compare.compare` in notebook 05 (epochs,
         img_size, bs, n_per_label, params, pretrained, weights): the same size overrides apply.
+    recipe : str
+        The training recipe (:mod:`audiospec_utils.recipes`) whose settings fill `epochs`,
+        `img_size`, `bs` and the fields below: ``"full"`` for the real course (a GPU is advised),
+        ``"quick"`` for the mini dataset.
+    crop_seconds : float or None
+        Length of the training crops and prediction windows (None: from the clips' durations).
+    spec_augment, time_shift, mixup, label_smoothing :
+        The recipe's augmentation and loss settings (see :func:`audiospec_utils.train.train_classifier`).
+    leakage : dict
+        Settings of notebook 03's experiment on why a per-clip split lies
+        (:func:`split_leakage_demo`): ``n_per_label``, ``slice_seconds``, ``epochs``, ``img_size``.
     """
 
     dataset: str
@@ -286,9 +297,31 @@ class CourseConfig:
     lr_find_iters: int = 100
     mirror: str | None = None
     compare: dict = field(default_factory=dict)
+    recipe: str = "full"
+    crop_seconds: float | None = None
+    spec_augment: bool = False
+    time_shift: float = 0.0
+    mixup: float = 0.0
+    label_smoothing: float = 0.0
+    leakage: dict = field(default_factory=dict)
+
+    def apply_recipe(self, name: str) -> None:
+        """Fill the training settings from a recipe (:func:`audiospec_utils.recipes.resolve_recipe`)."""
+        from .recipes import resolve_recipe
+
+        r = resolve_recipe(name)
+        self.recipe = r["recipe"]
+        for key in ("epochs", "img_size", "bs", "crop_seconds", "spec_augment", "time_shift", "mixup",
+                    "label_smoothing"):
+            setattr(self, key, r[key])
+
+    @property
+    def normalize(self) -> str:
+        """Image statistics: ImageNet's for pretrained weights, the data set's own from scratch."""
+        return "imagenet" if self.pretrained else "dataset"
 
     def __str__(self):
-        rows = [f"{f.name:>13}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
+        rows = [f"{f.name:>15}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
         return "\n".join(rows)
 
 
@@ -383,10 +416,14 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
 
     if dataset == "mini":
         cfg = CourseConfig(dataset, data_root, data_root / "mini", data_root / "spectrograms_mini",
-                           runs_root / "course_mini", epochs=10, img_size=64, bs=32, pretrained=False,
-                           platform=platform, weights=weights, lr_find_iters=20, mirror=mirror)
+                           runs_root / "course_mini", pretrained=False, platform=platform, weights=weights,
+                           lr_find_iters=20, mirror=mirror)
+        cfg.apply_recipe("quick")  # 64 px, 10 epochs from scratch: minutes on a CPU
+        cfg.crop_seconds = 1.0  # the synthetic sounds need no more, and it halves the time
         # notebook 05: seven rows, kept short (a few minutes on a CPU)
         cfg.compare = dict(epochs=4, img_size=32, bs=16, n_per_label=None, pretrained=False)
+        # notebook 03's per-clip-split experiment: two small models on 1 s slices
+        cfg.leakage = dict(n_per_label=12, slice_seconds=1.0, epochs=3, img_size=32)
     else:
         given_root = _env("AUDIOSPEC_FSDK_ROOT")
         own = data_root / "fsdkaggle2018"
@@ -395,6 +432,8 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg = CourseConfig(dataset, data_root, found.expanduser().resolve(),
                            data_root / "spectrograms_fsdkaggle2018", runs_root / "course_fsdkaggle2018",
                            platform=platform, weights=weights, mirror=mirror)
+        cfg.apply_recipe("full")  # 128 px, 30 epochs, SpecAugment, mixup, label smoothing: a GPU is advised
+        cfg.leakage = dict(n_per_label=30, slice_seconds=1.0, epochs=5, img_size=64)
         # notebook 05: 75 clips per label (about 3,000), images 256 px wide; ImageNet weights when they can
         # be had (the file found above, the torch hub cache or a download), else from scratch
         cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, params=Params(width=256),
@@ -403,6 +442,8 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         setattr(cfg, name, value)
         if name in cfg.compare:
             cfg.compare[name] = value
+        if name in cfg.leakage:
+            cfg.leakage[name] = value
     return cfg
 
 
@@ -467,7 +508,37 @@ def train_course_model(cfg: CourseConfig, *, force: bool = False, progress: bool
     from .train import train_classifier
 
     render_course_spectrograms(cfg, progress=progress)
-    _, metrics = train_classifier(cfg.spec_dir, cfg.run_dir, epochs=cfg.epochs, img_size=cfg.img_size,
-                                  bs=cfg.bs, pretrained=cfg.pretrained, weights=cfg.weights if cfg.pretrained else None,
-                                  progress=progress)
+    _, metrics = train_classifier(cfg.spec_dir, cfg.run_dir, recipe=cfg.recipe, epochs=cfg.epochs,
+                                  img_size=cfg.img_size, bs=cfg.bs, crop_seconds=cfg.crop_seconds,
+                                  spec_augment=cfg.spec_augment, time_shift=cfg.time_shift, mixup=cfg.mixup,
+                                  label_smoothing=cfg.label_smoothing, pretrained=cfg.pretrained,
+                                  weights=cfg.weights if cfg.pretrained else None, progress=progress)
     return metrics
+
+
+def split_leakage_demo(cfg: CourseConfig, *, progress: bool = False):
+    """Notebook 03's experiment: the course's clips cut into slices, validated per slice and by clip.
+
+    Renders (once) ``cfg.leakage["n_per_label"]`` clips per label and split of the course's
+    dataset as slices of ``cfg.leakage["slice_seconds"]`` (``clip_policy="windows"``) into
+    ``<data_root>/spectrograms_<dataset>_slices``, then runs
+    :func:`audiospec_utils.cv.split_leakage` with the course's weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See :func:`audiospec_utils.cv.split_leakage`: per split, the validation accuracy, the
+        accuracy on the test clips (recordings neither model has heard) and the gap.
+    """
+    from .cv import split_leakage
+    from .datasets import load_fsdkaggle2018
+    from .render import render_spectrograms
+
+    leak = cfg.leakage
+    table = load_fsdkaggle2018(get_dataset(cfg, progress=progress), n_per_label=leak.get("n_per_label"))
+    spec = cfg.data_root / f"spectrograms_{cfg.dataset}_slices"
+    params = dataclasses.replace(cfg.params, clip_policy="windows", duration=float(leak["slice_seconds"]))
+    render_spectrograms(table, spec, params, progress=progress)
+    return split_leakage(spec, epochs=int(leak["epochs"]), img_size=int(leak["img_size"]), bs=cfg.bs,
+                         pretrained=cfg.pretrained, weights=cfg.weights if cfg.pretrained else None,
+                         progress=progress)

@@ -10,7 +10,7 @@ __all__ = ["run_demo"]
 
 
 def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pretrained: bool = False,
-             img_size: int = 64, progress: bool = True) -> dict:
+             img_size: int = 64, crop_seconds: float = 1.0, weights=None, progress: bool = True) -> dict:
     """Generate the mini dataset, render it, train ResNet-34, interpret; print a summary.
 
     Parameters
@@ -26,7 +26,12 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
         Start from ImageNet weights (needs the network or the torch hub cache); the default trains
         from scratch, which works offline and is enough for the synthetic sounds.
     img_size : int
-        Square input size in pixels.
+        Image height in pixels.
+    crop_seconds : float
+        Length of the training crops and prediction windows in seconds (1 s is enough for the
+        synthetic sounds and keeps the demo quick).
+    weights : str or os.PathLike or None
+        A local ImageNet weights file (with `pretrained`; ``AUDIOSPEC_WEIGHTS`` is read too).
     progress : bool
         Progress bars.
 
@@ -57,8 +62,9 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
     print(f"    {s['n_images']} images ({s['rendered']} rendered now, {s['already_done']} already done"
           + (f", {rate:.0f} clips/s" if s["rendered"] else "") + ")")
     print(f"3/4 training ResNet-34 ({'ImageNet-pretrained' if pretrained else 'from scratch'}, {epochs} epochs, CPU is fine)")
-    _, metrics = train_classifier(out_dir / "spectrograms", out_dir, epochs=epochs, img_size=img_size,
-                                  pretrained=pretrained, progress=progress)
+    _, metrics = train_classifier(out_dir / "spectrograms", out_dir, recipe="quick", epochs=epochs,
+                                  img_size=img_size, crop_seconds=crop_seconds, pretrained=pretrained,
+                                  weights=weights if pretrained else None, progress=progress)
     print("4/4 interpreting: confusion matrix, top losses, t-SNE, per-class report")
     interp = interpret_run(out_dir)
     total = time.time() - start
@@ -66,8 +72,11 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
                "total_seconds": round(total, 1)}
     (out_dir / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print()
-    print(f"Validation on {metrics['n_valid']} clips ({len(metrics['classes'])} labels): "
-          f"accuracy {metrics['accuracy']:.3f}, error_rate {metrics['error_rate']:.3f}, MAP@3 {metrics['map_at_3']:.3f}")
+    low, high = metrics["valid_interval"]["accuracy"]
+    print(f"Validation on {metrics['n_valid']} clips ({len(metrics['classes'])} labels; "
+          f"{metrics['split']['split_by']} split, {metrics['split']['n_valid_groups']} groups): accuracy "
+          f"{metrics['accuracy']:.3f} (95% interval {low:.2f}-{high:.2f}), error_rate {metrics['error_rate']:.3f}, "
+          f"MAP@3 {metrics['map_at_3']:.3f}")
     print(f"Training took {metrics['seconds']:.0f} s; the whole demo {total:.0f} s.")
     print(f"Results in {out_dir}: metrics.json, confusion_matrix.png, top_losses.png, tsne_embeddings.png, per_class.csv")
     return summary

@@ -342,6 +342,9 @@ def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embe
     Returns
     -------
     matplotlib.figure.Figure
+        With a message instead of points when there is nothing to embed: fewer than 5 points,
+        non-finite features (a diverged model), or fewer than 5 distinct rows (a model that gives
+        every clip the same output).
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -350,8 +353,17 @@ def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embe
     features = np.asarray(features, dtype=np.float32)
     n = len(features)
     fig, ax = plt.subplots(figsize=(8, 6), constrained_layout=True)
-    if n < 5:
-        ax.text(0.5, 0.5, f"too few points for t-SNE ({n})", ha="center")
+    finite = np.isfinite(features).all(axis=1)
+    distinct = len(np.unique(np.round(features[finite], 5), axis=0)) if finite.any() else 0
+    reason = (f"too few points for t-SNE ({n})" if n < 5
+              else f"{n - finite.sum()} of {n} points are not finite (NaN or inf): the model diverged"
+              if not finite.all()
+              else f"only {distinct} distinct points of {n}: the model gives (nearly) every clip the same output,\n"
+                   "which happens when it is barely trained; train longer to see structure" if distinct < 5
+              else None)
+    if reason is not None:  # scikit-learn's PCA initialisation divides by zero (and has crashed) on such input
+        ax.text(0.5, 0.5, reason, ha="center", va="center", wrap=True)
+        ax.set(title=title, xticks=[], yticks=[])
         return fig
     perplexity = float(min(30, max(2, (n - 1) / 3)))
     xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)

@@ -27,6 +27,7 @@ from .dataloaders import (SpecAugment, TimeShift, spectrogram_augmentations,  # 
                           spectrogram_dataloaders)
 from .exceptions import DatasetError, ParameterError, TrainingInterrupted, WeightsUnavailableError
 from .metrics import grouped_bootstrap_interval, map_at_3, map_at_k
+from .recipes import RECIPES, resolve_recipe  # noqa: F401  (public names)
 
 __all__ = [
     "TrainingInterrupted",
@@ -57,51 +58,6 @@ ARCHS = ("resnet18", "resnet34", "resnet50")
 
 #: Training schedules of :func:`fit`.
 SCHEDULES = ("auto", "fine_tune", "one_cycle", "unfreeze")
-
-#: Training recipes: defaults of :func:`train_classifier` that every explicit option overrides.
-#: ``quick`` is what a 2-core CPU trains in about ten minutes on a few thousand clips; ``full`` what
-#: a free Colab or Kaggle GPU trains in about ten minutes. ``auto`` picks ``full`` on a GPU and
-#: ``quick`` on a CPU. How they were chosen, and what they score, is in the README ("Recipes").
-RECIPES = {
-    "quick": {"img_size": 64, "epochs": 10, "bs": 32, "crop_seconds": None, "spec_augment": False,
-              "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None},
-    "full": {"img_size": 128, "epochs": 30, "bs": 64, "crop_seconds": None, "spec_augment": True,
-             "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None},
-}
-
-
-def resolve_recipe(recipe: str = "auto", **overrides) -> dict:
-    """The settings of a recipe, with the options given explicitly taking precedence.
-
-    Parameters
-    ----------
-    recipe : {"auto", "quick", "full"}
-        ``"auto"``: ``"full"`` when a GPU is usable, else ``"quick"``.
-    **overrides
-        Settings of :data:`RECIPES`; a value of ``None`` means "not given" and keeps the recipe's.
-
-    Returns
-    -------
-    dict
-        Every setting of the recipe, plus ``recipe`` (the one used, never ``"auto"``).
-
-    Raises
-    ------
-    ParameterError
-        Unknown recipe or setting.
-    """
-    if recipe == "auto":
-        recipe = "full" if device_name() == "cuda" else "quick"
-    if recipe not in RECIPES:
-        raise ParameterError(f"recipe must be one of auto, {', '.join(RECIPES)}, got {recipe!r}")
-    unknown = set(overrides) - set(RECIPES[recipe])
-    if unknown:
-        raise ParameterError(f"unknown recipe setting(s): {', '.join(sorted(unknown))}")
-    out = dict(RECIPES[recipe])
-    out.update({k: v for k, v in overrides.items() if v is not None})
-    out["recipe"] = recipe
-    return out
-
 
 def _arch_fn(arch: str):
     from torchvision import models

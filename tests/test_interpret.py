@@ -59,3 +59,34 @@ def test_a_moved_render_folder_is_found_with_spec_dir(trained_run, mini_specs, t
     assert "--spec-dir NEW_PLACE" in capsys.readouterr().err
     assert main(["interpret", str(moved_run), "--spec-dir", str(moved_specs), "--top-losses", "2"]) == 0
     assert "validation accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", ["identical", "nan"])
+def test_tsne_of_a_collapsed_or_diverged_model_says_so_instead_of_crashing(case):
+    # a barely trained model gives every clip the same probabilities: scikit-learn's PCA
+    # initialisation then divides by zero and Barnes-Hut t-SNE crashed the kernel (seen in JupyterLab)
+    import matplotlib.pyplot as plt
+
+    from audiospec_utils.interpret import plot_tsne
+
+    features = np.tile(np.float32([0.1, 0.2, 0.7]), (48, 1))
+    if case == "nan":
+        features[3, 1] = np.nan
+    fig = plot_tsne(features, ["a", "b"] * 24)
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert ("distinct points" in text) if case == "identical" else ("not finite" in text)
+    assert not fig.axes[0].collections  # no scatter drawn
+    plt.close(fig)
+
+
+def test_tsne_draws_one_point_per_row():
+    import matplotlib.pyplot as plt
+
+    from audiospec_utils.interpret import plot_tsne
+
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(0, 1, (20, 8)), rng.normal(5, 1, (20, 8))]).astype(np.float32)
+    fig = plot_tsne(features, ["a"] * 20 + ["b"] * 20)
+    offsets = fig.axes[0].collections[0].get_offsets()
+    assert len(offsets) == 40 and not fig.axes[0].texts
+    plt.close(fig)

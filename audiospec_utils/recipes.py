@@ -1,0 +1,71 @@
+"""Training recipes: documented sets of defaults that every explicit option still overrides.
+
+A learner should not have to know that a CPU wants small images and few epochs while a GPU can
+afford SpecAugment, mixup and thirty epochs. :func:`audiospec_utils.train.train_classifier` (and
+``audiospec train --recipe``) starts from a recipe:
+
+``quick``
+    What a 2-core CPU trains in about ten minutes on a few thousand clips: 64-pixel-high images,
+    10 one-cycle epochs, batch size 32, no augmentation (over so few epochs from scratch, SpecAugment
+    and mixup slowed learning more than they helped: measured on real slices, README "Recipes").
+``full``
+    What a free Colab or Kaggle GPU trains in about ten minutes: 128-pixel-high images, 30 epochs,
+    batch size 64, SpecAugment masking, mixup (alpha 0.4) and label smoothing (0.1), the
+    ingredients of the best FSDKaggle2018 and UrbanSound8K systems trained longer.
+``auto`` (the default)
+    ``full`` when a GPU is usable, ``quick`` on a CPU.
+
+Every recipe trains on fixed-length time crops whose length comes from the clips' durations
+(:func:`audiospec_utils.dataloaders.default_crop_seconds`) and normalises the images with ImageNet
+statistics for pretrained weights and with the data set's own from scratch (``normalize="auto"``).
+This module imports nothing heavy, so the course's configuration can read it before torch loads.
+"""
+
+from __future__ import annotations
+
+from .exceptions import ParameterError
+
+__all__ = ["RECIPES", "resolve_recipe"]
+
+#: The recipes: every setting ``train_classifier`` takes from them (``None``: its own default).
+RECIPES = {
+    "quick": {"img_size": 64, "epochs": 10, "bs": 32, "crop_seconds": None, "spec_augment": False,
+              "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None},
+    "full": {"img_size": 128, "epochs": 30, "bs": 64, "crop_seconds": None, "spec_augment": True,
+             "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None},
+}
+
+
+def resolve_recipe(recipe: str = "auto", **overrides) -> dict:
+    """The settings of a recipe, with the options given explicitly taking precedence.
+
+    Parameters
+    ----------
+    recipe : {"auto", "quick", "full"}
+        ``"auto"``: ``"full"`` when a GPU is usable by torch, else ``"quick"``.
+    **overrides
+        Settings of :data:`RECIPES`; a value of ``None`` means "not given" and keeps the recipe's.
+
+    Returns
+    -------
+    dict
+        Every setting of the recipe, plus ``recipe`` (the one used, never ``"auto"``).
+
+    Raises
+    ------
+    ParameterError
+        Unknown recipe or setting.
+    """
+    if recipe == "auto":
+        import torch
+
+        recipe = "full" if torch.cuda.is_available() else "quick"
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of auto, {', '.join(RECIPES)}, got {recipe!r}")
+    unknown = set(overrides) - set(RECIPES[recipe])
+    if unknown:
+        raise ParameterError(f"unknown recipe setting(s): {', '.join(sorted(unknown))}")
+    out = dict(RECIPES[recipe])
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    out["recipe"] = recipe
+    return out
