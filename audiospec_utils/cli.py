@@ -210,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows: gbm small_cnn resnet34_logmel resnet34_stft resnet34_mfcc resnet34_chroma "
                         "resnet34_stack, or groups: all baselines kinds")
     p.add_argument("--epochs", type=int, default=3, help="epochs of every CNN row")
-    p.add_argument("--img-size", type=int, default=64, help="square input size in pixels")
+    p.add_argument("--img-size", type=int, default=64, help="image height in pixels")
+    p.add_argument("--crop-seconds", type=float, default=None,
+                   help="length (s) of the training crops and validation windows (default: from the durations)")
     p.add_argument("--bs", type=int, default=32, help="batch size")
     p.add_argument("--seed", type=int, default=42, help="seed of the split and of every row")
     p.add_argument("--valid-pct", type=float, default=0.2)
@@ -394,7 +396,7 @@ def _cmd_compare(args):
 
     pretrained = False if args.no_pretrained else (True if args.weights else None)
     df = compare(args.source, args.out, methods=args.methods, epochs=args.epochs, img_size=args.img_size,
-                 bs=args.bs, seed=args.seed, valid_pct=args.valid_pct, n_per_label=args.n_per_label,
+                 bs=args.bs, crop_seconds=args.crop_seconds, seed=args.seed, valid_pct=args.valid_pct, n_per_label=args.n_per_label,
                  params=SpectrogramParams(sr=args.sr, width=args.width), pretrained=pretrained,
                  weights=args.weights, n_jobs=args.jobs, force=args.force, progress=not args.quiet)
     split = df.attrs["split"]

@@ -161,7 +161,10 @@ class ImageClassifier:
     params : SpectrogramParams
         How this kind is rendered (``kind`` included).
     epochs, img_size, bs : int
-        Training epochs, square input size in pixels, batch size.
+        Training epochs, image height in pixels, batch size.
+    crop_seconds : float or None
+        Length (s) of the training crops and validation windows; None: from the clips' durations
+        (:func:`audiospec_utils.dataloaders.default_crop_seconds`).
     pretrained : bool
         ImageNet weights (ResNets only).
     weights : str or os.PathLike or None
@@ -182,7 +185,7 @@ class ImageClassifier:
     """
 
     def __init__(self, spec_dir, arch: str = "resnet34", *, params=None, epochs: int = 3, img_size: int = 64,
-                 bs: int = 32, pretrained: bool = False, weights=None, lr: float | None = None, path=None,
+                 bs: int = 32, crop_seconds: float | None = None, pretrained: bool = False, weights=None, lr: float | None = None, path=None,
                  n_jobs: int = -1, progress: bool = False):
         from .spectrogram import SpectrogramParams
         from .train import ARCHS
@@ -198,6 +201,7 @@ class ImageClassifier:
         self.arch, self.params = arch, params or SpectrogramParams()
         self.method, self.feature, self.pretrained = arch, self.params.kind, bool(pretrained)
         self.epochs, self.img_size, self.bs, self.lr = int(epochs), int(img_size), int(bs), lr
+        self.crop_seconds = None if crop_seconds is None else float(crop_seconds)
         self.weights, self.n_jobs, self.progress = weights, n_jobs, progress
         self.path = Path(path) if path is not None else self.spec_dir / f"run_{arch}"
 
@@ -234,7 +238,7 @@ class ImageClassifier:
         images = training_table(self.spec_dir)
         images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
         dls = spectrogram_dataloaders(self.spec_dir, table=images, img_size=self.img_size, bs=self.bs,
-                                      split=split, seed=split.seed, normalize="imagenet" if self.pretrained else "dataset")
+                                      crop_seconds=self.crop_seconds, split=split, seed=split.seed, normalize="imagenet" if self.pretrained else "dataset")
         got = sorted(set(dls.valid_table["clip_id"]))
         if got != sorted(split.valid_ids):
             raise AudiospecError(f"{self.spec_dir}: {len(got)} of the split's {len(split.valid_ids)} validation "
@@ -396,8 +400,8 @@ def plot_comparison(table: pd.DataFrame, save_to=None, *, title: str | None = No
     return fig
 
 
-def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 64, bs: int = 32, seed: int = 42,
-            valid_pct: float = 0.2, n_per_label: int | None = None, params=None, pretrained: bool | None = None,
+def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 64, bs: int = 32,
+            crop_seconds: float | None = None, seed: int = 42, valid_pct: float = 0.2, n_per_label: int | None = None, params=None, pretrained: bool | None = None,
             weights=None, n_jobs: int = -1, force: bool = False, progress: bool = True) -> pd.DataFrame:
     """Fit every baseline and spectrogram kind on the same clips and split; write the table and chart.
 
@@ -422,7 +426,10 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     epochs : int
         Epochs of every CNN row (one-cycle; pretrained ResNets get one frozen epoch more).
     img_size, bs : int
-        Square image size in pixels and batch size of the CNN rows.
+        Image height in pixels and batch size of the CNN rows.
+    crop_seconds : float or None
+        Length (s) of the CNN rows' training crops and validation windows; None: from the clips'
+        durations (:func:`audiospec_utils.dataloaders.default_crop_seconds`).
     seed : int
         Seed of the split, the training of every row and the GBM.
     valid_pct : float
@@ -525,7 +532,8 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
                                cache=out_dir / "features" / "logmel_stats.npz", progress=progress)
         kind_params = dataclasses.replace(base, kind=feature, cmap=None)  # ParameterError if unknown kind
         return ImageClassifier(out_dir / "spectrograms" / feature, method, params=kind_params, epochs=epochs,
-                               img_size=img_size, bs=bs, pretrained=use_pretrained and method == "resnet34",
+                               img_size=img_size, bs=bs, crop_seconds=crop_seconds,
+                               pretrained=use_pretrained and method == "resnet34",
                                weights=weights if use_pretrained else None,  # no weights for a row from scratch
                                path=out_dir / "rows" / row, n_jobs=n_jobs, progress=progress)
 
@@ -569,7 +577,7 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
             if method == "gbm":
                 settings.update(max_iter=model.max_iter, learning_rate=model.learning_rate)
             else:
-                settings.update(epochs=int(epochs), img_size=int(img_size), bs=int(bs),
+                settings.update(epochs=int(epochs), img_size=int(img_size), bs=int(bs), crop_seconds=crop_seconds,
                                 weights=str(weights) if weights and model.pretrained else None)
             res.update(_run_row(row, model, split, out_dir / "rows" / row, force=force, settings=settings))
             for attr in ("learn_", "dls_", "model_"):  # free each row's model before the next one

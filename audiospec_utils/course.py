@@ -266,7 +266,8 @@ class CourseConfig:
         mirror's ``md5sums.txt`` when it has one); None: Zenodo.
     compare : dict
         Keyword arguments of :func:`audiospec_utils.compare.compare` in notebook 05 (epochs,
-        img_size, bs, n_per_label, params, pretrained, weights): the same size overrides apply.
+        img_size, bs, crop_seconds, n_per_label, params, pretrained, weights): the same size
+        overrides apply.
     recipe : str
         The training recipe (:mod:`audiospec_utils.recipes`) whose settings fill `epochs`,
         `img_size`, `bs` and the fields below: ``"full"`` for the real course (a GPU is advised),
@@ -277,7 +278,8 @@ class CourseConfig:
         The recipe's augmentation and loss settings (see :func:`audiospec_utils.train.train_classifier`).
     leakage : dict
         Settings of notebook 03's experiment on why a per-clip split lies
-        (:func:`split_leakage_demo`): ``n_per_label``, ``slice_seconds``, ``epochs``, ``img_size``.
+        (:func:`split_leakage_demo`): ``n_per_label``, ``slice_seconds``, ``max_slices_per_clip``,
+        ``epochs``, ``img_size``.
     """
 
     dataset: str
@@ -421,9 +423,9 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg.apply_recipe("quick")  # 64 px, 10 epochs from scratch: minutes on a CPU
         cfg.crop_seconds = 1.0  # the synthetic sounds need no more, and it halves the time
         # notebook 05: seven rows, kept short (a few minutes on a CPU)
-        cfg.compare = dict(epochs=4, img_size=32, bs=16, n_per_label=None, pretrained=False)
+        cfg.compare = dict(epochs=4, img_size=32, bs=16, crop_seconds=1.0, n_per_label=None, pretrained=False)
         # notebook 03's per-clip-split experiment: two small models on 1 s slices
-        cfg.leakage = dict(n_per_label=12, slice_seconds=1.0, epochs=3, img_size=32)
+        cfg.leakage = dict(n_per_label=12, slice_seconds=1.0, max_slices_per_clip=4, epochs=3, img_size=32)
     else:
         given_root = _env("AUDIOSPEC_FSDK_ROOT")
         own = data_root / "fsdkaggle2018"
@@ -433,7 +435,7 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
                            data_root / "spectrograms_fsdkaggle2018", runs_root / "course_fsdkaggle2018",
                            platform=platform, weights=weights, mirror=mirror)
         cfg.apply_recipe("full")  # 128 px, 30 epochs, SpecAugment, mixup, label smoothing: a GPU is advised
-        cfg.leakage = dict(n_per_label=30, slice_seconds=1.0, epochs=5, img_size=64)
+        cfg.leakage = dict(n_per_label=30, slice_seconds=1.0, max_slices_per_clip=4, epochs=5, img_size=64)
         # notebook 05: 75 clips per label (about 3,000), images 256 px wide; ImageNet weights when they can
         # be had (the file found above, the torch hub cache or a download), else from scratch
         cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, params=Params(width=256),
@@ -540,5 +542,6 @@ def split_leakage_demo(cfg: CourseConfig, *, progress: bool = False):
     params = dataclasses.replace(cfg.params, clip_policy="windows", duration=float(leak["slice_seconds"]))
     render_spectrograms(table, spec, params, progress=progress)
     return split_leakage(spec, epochs=int(leak["epochs"]), img_size=int(leak["img_size"]), bs=cfg.bs,
+                         max_slices_per_clip=leak.get("max_slices_per_clip"),
                          pretrained=cfg.pretrained, weights=cfg.weights if cfg.pretrained else None,
                          progress=progress)

@@ -247,7 +247,8 @@ def plot_cv(table: pd.DataFrame, save_to=None):
 
 
 def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32, valid_pct: float = 0.2,
-                  seed: int = 42, pretrained: bool = False, weights=None, progress: bool = False) -> pd.DataFrame:
+                  seed: int = 42, max_slices_per_clip: int | None = None, pretrained: bool = False, weights=None,
+                  progress: bool = False) -> pd.DataFrame:
     """Why a per-clip split lies: the same model validated per slice, then by source recording.
 
     Each window image of a render folder made with ``clip_policy="windows"`` is taken as a clip of
@@ -265,6 +266,10 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     epochs, img_size, bs, valid_pct, seed :
         Training settings, the same for both models (``fit_one_cycle`` from scratch unless
         `pretrained`).
+    max_slices_per_clip : int or None
+        Train and validate on at most the first this many slices of each clip (a 30 s clip gives
+        thirty 1 s slices: the long clips would otherwise make most of the data and the time).
+        Test clips are always scored on all their windows.
     pretrained, weights :
         ImageNet weights (see :func:`audiospec_utils.train.create_learner`).
     progress : bool
@@ -284,6 +289,8 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     DatasetError
         The render folder has one image per clip (render it with ``clip_policy="windows"``), or
         no test split.
+    ParameterError
+        `max_slices_per_clip` below 2 (a clip needs two slices to be on both sides).
     """
     from fastai.vision.all import set_seed
 
@@ -301,6 +308,10 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     test = folder.images(split="test", labelled=True)
     if test.empty:
         raise DatasetError(f"{folder.path}: no labelled test clips to score the two models on")
+    if max_slices_per_clip is not None:
+        if int(max_slices_per_clip) < 2:
+            raise ParameterError(f"max_slices_per_clip must be at least 2, got {max_slices_per_clip!r}")
+        images = images[pd.to_numeric(images["window"]) < int(max_slices_per_clip)]
     slices = images.copy()
     slices["group"] = slices["clip_id"]  # the source recording of each slice
     slices["clip_id"] = slices["image"]  # every slice a clip of its own

@@ -409,23 +409,33 @@ def frames_per_second(params, sr) -> float:
     return float(sr) / params.resolve(int(sr))["hop_length"]
 
 
-def default_crop_seconds(durations) -> float:
-    """The crop length used when none is given: the median clip duration, kept within 1 to 4 s.
+def default_crop_seconds(durations, max_seconds: float = 4.0) -> float:
+    """The crop length used when none is given: the median clip duration, kept within 1 s and `max_seconds`.
 
     Parameters
     ----------
     durations : array-like of float
         Durations (s) of the training clips.
+    max_seconds : float >= 1
+        Upper bound (s). The ``quick`` recipe uses 2 s: a crop's cost grows with its length, and on
+        a CPU a 4 s crop halves the epochs that fit in the time (:mod:`audiospec_utils.recipes`).
 
     Returns
     -------
     float
-        Seconds. Half the median is too short to hear a whole event of a typical clip, longer crops
-        than 4 s cost time for little more context.
+        Seconds, rounded to 0.1 s. Half the median is too short to hear a whole event of a typical
+        clip; longer crops than 4 s cost time for little more context.
+
+    Raises
+    ------
+    ParameterError
+        `max_seconds` below 1.
     """
+    if not max_seconds >= 1.0:
+        raise ParameterError(f"max_seconds must be at least 1 s, got {max_seconds!r}")
     d = np.asarray([x for x in durations if np.isfinite(x) and x > 0], dtype=np.float64)
     med = float(np.median(d)) if len(d) else 2.0
-    return float(min(4.0, max(1.0, round(med, 1))))
+    return float(min(float(max_seconds), max(1.0, round(med, 1))))
 
 
 class SpectrogramDataLoaders(DataLoaders):
@@ -562,7 +572,8 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
                             manually_verified_only: bool = False, table: pd.DataFrame | None = None,
                             spec_augment: bool = False, time_shift: float = 0.0, verified_weight: float | None = None,
                             split=None, test_fold=None, valid_fold=None, normalize: str = "dataset",
-                            device=None, progress: bool = False) -> SpectrogramDataLoaders:
+                            max_crop_seconds: float = 4.0, device=None,
+                            progress: bool = False) -> SpectrogramDataLoaders:
     """fastai DataLoaders of fixed-length crops of a render folder's spectrograms.
 
     Parameters
@@ -573,7 +584,8 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
         Image height in pixels (frequency); images are resized in height only, never in time.
     crop_seconds : float or None
         Length of the training crops and of the validation windows, in seconds; ``None``:
-        :func:`default_crop_seconds` of the training clips' durations. Converted to frames with the
+        :func:`default_crop_seconds` of the training clips' durations, at most `max_crop_seconds`.
+        Converted to frames with the
         median frame rate of the training images (``sr / hop_length``). A render with a fixed
         ``width`` has no time scale: the crop is then the whole image.
     valid_pct, seed, test_fold, valid_fold :
@@ -598,6 +610,8 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
         does); `valid_pct`, `test_fold` and `valid_fold` are then unused.
     normalize : {"dataset", "imagenet"}
         Per-channel statistics: the training images' own, or ImageNet's (for pretrained weights).
+    max_crop_seconds : float
+        Upper bound of the default crop length (unused when `crop_seconds` is given).
     device : str or torch.device or None
         Where batches go; default the GPU when there is one. On a GPU the cache is copied there
         once when it takes less than half of the free memory.
@@ -657,7 +671,7 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
             frames_per_second(params, 22050)
         if crop_seconds is None:
             crop_seconds = default_crop_seconds(pd.to_numeric(train_df.drop_duplicates("clip_id")["duration"],
-                                                              errors="coerce"))
+                                                              errors="coerce"), max_crop_seconds)
         length = max(8, int(round(crop_seconds * fps)))
     dev = torch.device(device) if device is not None else torch.device(device_name())
     if normalize == "imagenet":

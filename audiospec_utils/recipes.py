@@ -16,7 +16,8 @@ afford SpecAugment, mixup and thirty epochs. :func:`audiospec_utils.train.train_
     ``full`` when a GPU is usable, ``quick`` on a CPU.
 
 Every recipe trains on fixed-length time crops whose length comes from the clips' durations
-(:func:`audiospec_utils.dataloaders.default_crop_seconds`) and normalises the images with ImageNet
+(:func:`audiospec_utils.dataloaders.default_crop_seconds`: the median, from 1 s up to 2 s for
+``quick``, whose time a longer crop would double, and up to 4 s for ``full``) and normalises the images with ImageNet
 statistics for pretrained weights and with the data set's own from scratch (``normalize="auto"``).
 This module imports nothing heavy, so the course's configuration can read it before torch loads.
 """
@@ -25,15 +26,22 @@ from __future__ import annotations
 
 from .exceptions import ParameterError
 
-__all__ = ["RECIPES", "resolve_recipe"]
+__all__ = ["RECIPES", "device_name", "resolve_recipe"]
 
 #: The recipes: every setting ``train_classifier`` takes from them (``None``: its own default).
 RECIPES = {
-    "quick": {"img_size": 64, "epochs": 10, "bs": 32, "crop_seconds": None, "spec_augment": False,
-              "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None},
-    "full": {"img_size": 128, "epochs": 30, "bs": 64, "crop_seconds": None, "spec_augment": True,
-             "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None},
+    "quick": {"img_size": 64, "epochs": 10, "bs": 32, "crop_seconds": None, "max_crop_seconds": 2.0,
+              "spec_augment": False, "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None},
+    "full": {"img_size": 128, "epochs": 30, "bs": 64, "crop_seconds": None, "max_crop_seconds": 4.0,
+             "spec_augment": True, "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None},
 }
+
+
+def device_name() -> str:
+    """``"cuda"`` when a GPU is usable by torch, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def resolve_recipe(recipe: str = "auto", **overrides) -> dict:
@@ -57,9 +65,7 @@ def resolve_recipe(recipe: str = "auto", **overrides) -> dict:
         Unknown recipe or setting.
     """
     if recipe == "auto":
-        import torch
-
-        recipe = "full" if torch.cuda.is_available() else "quick"
+        recipe = "full" if device_name() == "cuda" else "quick"
     if recipe not in RECIPES:
         raise ParameterError(f"recipe must be one of auto, {', '.join(RECIPES)}, got {recipe!r}")
     unknown = set(overrides) - set(RECIPES[recipe])

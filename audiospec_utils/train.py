@@ -27,7 +27,7 @@ from .dataloaders import (SpecAugment, TimeShift, spectrogram_augmentations,  # 
                           spectrogram_dataloaders)
 from .exceptions import DatasetError, ParameterError, TrainingInterrupted, WeightsUnavailableError
 from .metrics import grouped_bootstrap_interval, map_at_3, map_at_k
-from .recipes import RECIPES, resolve_recipe  # noqa: F401  (public names)
+from .recipes import RECIPES, device_name, resolve_recipe  # noqa: F401  (public names)
 
 __all__ = [
     "TrainingInterrupted",
@@ -65,13 +65,6 @@ def _arch_fn(arch: str):
     if arch not in ARCHS:
         raise ParameterError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     return getattr(models, arch)
-
-
-def device_name() -> str:
-    """``"cuda"`` when a GPU is usable by torch, else ``"cpu"``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def training_table(spec_dir, *, split: str = "train", manually_verified_only: bool = False) -> pd.DataFrame:
@@ -677,7 +670,8 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
         Image height in pixels (images are resized in height only; time keeps one column per frame).
     crop_seconds : float or None
         Length of the training crops and of the windows averaged at validation, in seconds; None:
-        from the clips' durations (:func:`audiospec_utils.dataloaders.default_crop_seconds`).
+        from the clips' durations (:func:`audiospec_utils.dataloaders.default_crop_seconds`), at
+        most the recipe's ``max_crop_seconds`` (``quick`` 2 s, ``full`` 4 s).
     valid_pct, seed, bs :
         Validation share (grouped when the manifest has groups), random seed (split, init,
         shuffling, crops), batch size.
@@ -800,7 +794,8 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
 
         check_launch()  # `accelerate launch --cpu --num_processes N` runs one process: say so
     dls = spectrogram_dataloaders(folder.path, table=table, img_size=cfg["img_size"], crop_seconds=cfg["crop_seconds"],
-                                  valid_pct=valid_pct, seed=seed, bs=cfg["bs"], spec_augment=cfg["spec_augment"],
+                                  max_crop_seconds=cfg["max_crop_seconds"], valid_pct=valid_pct, seed=seed,
+                                  bs=cfg["bs"], spec_augment=cfg["spec_augment"],
                                   time_shift=cfg["time_shift"], verified_weight=verified_weight,
                                   test_fold=test_fold, valid_fold=valid_fold, normalize=norm,
                                   num_workers=num_workers, progress=progress, device=device)

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+def _environment_kept():
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# Every test and every module's fixtures give back the environment they started with, whatever the code
+# under test set. Dask's LocalCluster(processes=True) leaves OMP_NUM_THREADS=1 (and MKL's, OpenBLAS's) in
+# the parent's os.environ for its nannies; every later subprocess (a notebook kernel, the CLI, accelerate
+# launch) then trained on one thread of two: notebook 03 ran 2.8 times slower after tests/test_render_dask.py.
+_restore_environment_per_module = pytest.fixture(scope="module", autouse=True)(_environment_kept)
+_restore_environment_per_test = pytest.fixture(autouse=True)(_environment_kept)
 
 
 @pytest.fixture(scope="session")

@@ -208,7 +208,7 @@ def test_cli_recipe_quick_gives_its_defaults_and_flags_override_them(fold_specs,
 
 
 def test_resolve_recipe(monkeypatch):
-    import audiospec_utils.train as train
+    import audiospec_utils.recipes as recipes
     from audiospec_utils.exceptions import ParameterError
     from audiospec_utils.train import RECIPES, resolve_recipe
 
@@ -217,9 +217,9 @@ def test_resolve_recipe(monkeypatch):
     over = resolve_recipe("full", epochs=3, mixup=None, spec_augment=False)
     assert over["epochs"] == 3 and over["mixup"] == RECIPES["full"]["mixup"] and over["spec_augment"] is False
     assert over["img_size"] == RECIPES["full"]["img_size"] and over["recipe"] == "full"
-    monkeypatch.setattr(train, "device_name", lambda: "cpu")
+    monkeypatch.setattr(recipes, "device_name", lambda: "cpu")
     assert resolve_recipe("auto")["recipe"] == "quick"
-    monkeypatch.setattr(train, "device_name", lambda: "cuda")
+    monkeypatch.setattr(recipes, "device_name", lambda: "cuda")
     assert resolve_recipe("auto")["recipe"] == "full"
     with pytest.raises(ParameterError, match="recipe must be one of auto, quick, full"):
         resolve_recipe("fast")

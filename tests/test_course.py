@@ -119,8 +119,13 @@ def test_check_runtime_asks_for_a_restart_only_when_needed(capsys):
 
 
 def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
+    from audiospec_utils.recipes import RECIPES
+
     real = course.course_config()
-    assert (real.epochs, real.img_size, real.bs, real.lr_find_iters, real.n_per_label) == (5, 128, 64, 100, None)
+    full = RECIPES["full"]
+    assert real.recipe == "full" and (real.epochs, real.img_size, real.bs) == (full["epochs"], full["img_size"], full["bs"])
+    assert (real.spec_augment, real.mixup, real.label_smoothing) == (True, full["mixup"], full["label_smoothing"])
+    assert (real.lr_find_iters, real.n_per_label, real.normalize) == (100, None, "imagenet")
     assert real.compare["n_per_label"] == 75 and real.compare["params"].width == 256
     assert real.pretrained and real.compare["pretrained"] is None  # ImageNet weights when they can be had
     for var, value in zip(SIZE_VARIABLES, ("1", "64", " 16 ", "10", "12")):
@@ -129,6 +134,9 @@ def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
     assert (cfg.epochs, cfg.img_size, cfg.bs, cfg.lr_find_iters, cfg.n_per_label) == (1, 64, 16, 10, 12)
     assert {k: cfg.compare[k] for k in ("epochs", "img_size", "bs", "n_per_label")} == {
         "epochs": 1, "img_size": 64, "bs": 16, "n_per_label": 12}
+    assert {k: cfg.leakage[k] for k in ("epochs", "img_size", "n_per_label")} == {  # notebook 03's experiment too
+        "epochs": 1, "img_size": 64, "n_per_label": 12}
+    assert cfg.recipe == "full" and cfg.spec_augment  # the recipe's other settings stay
     # the same code path: only the numbers change
     assert cfg.pretrained and cfg.dataset_dir == real.dataset_dir and cfg.params == real.params
     assert cfg.compare["params"] == real.compare["params"] and cfg.compare["pretrained"] is None
@@ -141,6 +149,7 @@ def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
         clean_env.delenv(var)
     mini = course.course_config()
     assert (mini.epochs, mini.lr_find_iters, mini.compare["epochs"], mini.compare["img_size"]) == (10, 20, 4, 32)
+    assert mini.recipe == "quick" and mini.crop_seconds == 1.0 and mini.normalize == "dataset"
 
 
 @pytest.mark.parametrize("var, value", [("AUDIOSPEC_EPOCHS", "abc"), ("AUDIOSPEC_EPOCHS", "0"),

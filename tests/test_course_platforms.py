@@ -117,14 +117,15 @@ def _run_notebooks(tmp: Path, env: dict) -> float:
     """Run notebooks/ under nbval in `env`; fail with the output's tail and any blocked network attempt."""
     start = time.time()
     res = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-                          "-q", "notebooks/"], cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+                          "-q", "--durations=5", "notebooks/"], cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     seconds = time.time() - start
     blocked = (tmp / "net.log").read_text() if (tmp / "net.log").exists() else ""
     assert not blocked, f"network attempts other than loopback during the notebooks:\n{blocked[:4000]}"
     assert res.returncode == 0, f"nbval failed (exit {res.returncode}):\n{(res.stdout + res.stderr)[-12000:]}"
     summary = res.stdout.strip().splitlines()[-1]
     assert summary.startswith(f"{_code_cells()} passed"), f"not every cell ran and passed: {summary}"
-    print(f"notebooks in {seconds:.0f} s: {summary}")
+    slowest = res.stdout[res.stdout.find("slowest"):].splitlines()[1:6]
+    print(f"notebooks in {seconds:.0f} s: {summary}; slowest cells:\n" + "\n".join(slowest))
     return seconds
 
 

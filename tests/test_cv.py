@@ -185,3 +185,36 @@ def test_cli_cv_prints_the_table(cv_run, tmp_path, capsys):
     assert saved["fold"].tolist() == ["3", "mean", "std"] and np.isfinite(saved.loc[0, "accuracy"])
     bad = main(["cv", str(out / "spectrograms"), "--out", str(tmp_path / "cli"), "--folds", "9", "-q"])
     assert bad == 2 and "not in the data" in capsys.readouterr().err
+
+
+def test_split_leakage_puts_recordings_on_both_sides_only_when_split_per_slice(tmp_path):
+    # notebook 03's experiment: 12 recordings of 3 s (two labels, train) and 4 test recordings, cut into 1 s slices
+    from audiospec_utils.cv import split_leakage
+    from audiospec_utils.exceptions import DatasetError
+    from audiospec_utils.render import render_spectrograms
+
+    rows = []
+    for i in range(16):
+        label, split = ("low" if i % 2 else "high"), ("train" if i < 12 else "test")
+        name = f"{split}/{label}/rec{i}.wav"
+        write_wav(tmp_path / "src" / name, tone((250 if label == "low" else 2500) + 30 * i, 3.0, sr=8000), sr=8000)
+        rows.append({"fname": name, "label": label, "split": split})
+    pd.DataFrame(rows).to_csv(tmp_path / "src" / "clips.csv", index=False)
+    spec = tmp_path / "slices"
+    render_spectrograms(tmp_path / "src" / "clips.csv", spec,
+                        SpectrogramParams(n_mels=32, clip_policy="windows", duration=1.0), n_jobs=1, progress=False)
+
+    table = split_leakage(spec, epochs=1, img_size=16, bs=4, max_slices_per_clip=2).set_index("validation split")
+    per_slice, grouped = table.loc["per slice (groups ignored)"], table.loc["by recording (grouped)"]
+    assert per_slice["recordings_on_both_sides"] > 0 and grouped["recordings_on_both_sides"] == 0
+    # 2 of each recording's 3 slices: 24 slices, 20% of them validated (7 of the 36 without the cap)
+    assert 3 <= per_slice["n_valid"] <= 6 and grouped["n_valid_recordings"] >= 2
+    for name in ("valid_accuracy", "test_accuracy"):
+        assert 0 <= per_slice[name] <= 1 and 0 <= grouped[name] <= 1
+    assert np.isclose(grouped["gap"], grouped["valid_accuracy"] - grouped["test_accuracy"], atol=1e-3)
+    with pytest.raises(ParameterError, match="max_slices_per_clip"):
+        split_leakage(spec, max_slices_per_clip=1)
+    whole = tmp_path / "whole"  # one image per clip: nothing to slice
+    render_spectrograms(tmp_path / "src" / "clips.csv", whole, PARAMS, n_jobs=1, progress=False)
+    with pytest.raises(DatasetError, match="clip_policy"):
+        split_leakage(whole)

@@ -71,6 +71,10 @@ def test_default_crop_seconds():
     assert default_crop_seconds([10, 20, 30]) == 4.0  # at most 4 s
     assert default_crop_seconds([]) == 2.0
     assert default_crop_seconds([np.nan, -1, 0, 3.04, 3.04]) == 3.0  # only finite positive durations count
+    assert default_crop_seconds([10, 20, 30], max_seconds=2.0) == 2.0  # the quick recipe's cap
+    assert default_crop_seconds([1.5, 1.5], max_seconds=2.0) == 1.5
+    with pytest.raises(ParameterError, match="max_seconds"):
+        default_crop_seconds([3.0], max_seconds=0.5)
 
 
 # ---------------------------------------------------------------------------------------------
