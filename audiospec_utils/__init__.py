@@ -19,7 +19,9 @@ Images
 Model
   * :mod:`~audiospec_utils.splits`: train / validation / test splits that never cut a recording in two
   * :mod:`~audiospec_utils.dataloaders`: fixed-length time crops and windows, batched on the device
-  * :mod:`~audiospec_utils.train`: the Learner, the schedule, the recipes; saves a run
+  * :mod:`~audiospec_utils.recipes`: the ``quick`` (CPU) and ``full`` (GPU) training recipes
+  * :mod:`~audiospec_utils.learner`: the network (ImageNet ResNet, new head), its weights, its precision
+  * :mod:`~audiospec_utils.train`: the schedule (``fine_tune``, ``fit_one_cycle``); trains and saves a run
   * :mod:`~audiospec_utils.distributed`: training on several processes (``accelerate launch``)
   * :mod:`~audiospec_utils.metrics`: MAP@3, and intervals from a bootstrap over groups
 Run

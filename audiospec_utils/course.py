@@ -502,11 +502,11 @@ def render_course_spectrograms(cfg: CourseConfig, *, progress: bool = True):
 
 def train_course_model(cfg: CourseConfig, *, force: bool = False, progress: bool = True) -> dict:
     """Train the course's model unless ``run_dir`` already holds one; return its metrics."""
-    import json
+    from .folders import Run
 
-    metrics_file = cfg.run_dir / "metrics.json"
-    if metrics_file.is_file() and (cfg.run_dir / "export.pkl").is_file() and not force:
-        return json.loads(metrics_file.read_text())
+    run = Run(cfg.run_dir)
+    if run.is_trained() and not force:
+        return run.metrics
     from .train import train_classifier
 
     render_course_spectrograms(cfg, progress=progress)

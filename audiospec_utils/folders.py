@@ -320,6 +320,10 @@ class Run:
         """Path of one of the run's files (e.g. ``Run.SUBMISSION``)."""
         return self.path / name
 
+    def is_trained(self) -> bool:
+        """True when the folder holds a finished training: its metrics and its exported learner."""
+        return (self.path / self.METRICS).is_file() and (self.path / self.EXPORT).is_file()
+
     def _need(self, name: str) -> Path:
         p = self.path / name
         if not p.is_file():
@@ -411,7 +415,7 @@ class Run:
 
         from . import dataloaders  # noqa: F401  (the exported learner refers to its classes)
         from .dataloaders import SpectrogramDataLoaders
-        from .train import device_name
+        from .recipes import device_name
 
         path = self._need(self.EXPORT)
         with warnings.catch_warnings():
