@@ -45,6 +45,7 @@ CONFIGS = {
     "quick_crop1s": {"recipe": "quick", "crop_seconds": 1.0},
     "quick_crop2s": {"recipe": "quick", "crop_seconds": 2.0},
     "quick_crop3s": {"recipe": "quick", "crop_seconds": 3.0},
+    "quick_crop4s": {"recipe": "quick", "crop_seconds": 4.0},
     "quick_128px": {"recipe": "quick", "img_size": 128},
     "quick_resnet18": {"recipe": "quick", "arch": "resnet18"},
     "full": {"recipe": "full"},
