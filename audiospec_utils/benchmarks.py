@@ -253,6 +253,26 @@ def _no_duplicates(df: pd.DataFrame, col: str, csv_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------- UrbanSound8K
 
+def _open_benchmark(root, find, csv_rel: Path, columns, name: str, file_col: str, n_folds: int, folds, expected: str):
+    """A benchmark's root, metadata CSV path, metadata (with ``fold``) and the folds asked for.
+
+    Raises
+    ------
+    DatasetError
+        `root` is not such a folder (the message says what was `expected`), or its metadata is bad.
+    ParameterError
+        `folds` asks for a fold the data does not have.
+    """
+    found = find(root)
+    if found is None:
+        raise DatasetError(f"{root}: not an {name} folder. Expected {expected}")
+    root = found.resolve()
+    csv_path = root / csv_rel
+    df = _metadata(csv_path, columns, name)
+    df["fold"] = _folds_of(df, csv_path, file_col, n_folds)
+    return root, csv_path, df, _wanted_folds(folds, n_folds, set(df["fold"]), csv_path, name)
+
+
 def find_urbansound8k(root) -> Path | None:
     """Recognise an UrbanSound8K folder.
 
@@ -327,15 +347,9 @@ def load_urbansound8k(root, *, folds=None) -> pd.DataFrame:
     22nd ACM International Conference on Multimedia (ACM MM), Orlando, 2014.
     https://urbansounddataset.weebly.com/urbansound8k.html
     """
-    found = find_urbansound8k(root)
-    if found is None:
-        raise DatasetError(f"{root}: not an UrbanSound8K folder. Expected audio/fold1/ ... audio/fold10/ and "
-                           f"{_US8K_CSV.as_posix()} (in it or in its UrbanSound8K/ sub-folder)")
-    root = found.resolve()
-    csv_path = root / _US8K_CSV
-    df = _metadata(csv_path, URBANSOUND8K_COLUMNS, "UrbanSound8K")
-    df["fold"] = _folds_of(df, csv_path, "slice_file_name", 10)
-    wanted = _wanted_folds(folds, 10, set(df["fold"]), csv_path, "UrbanSound8K")
+    root, csv_path, df, wanted = _open_benchmark(
+        root, find_urbansound8k, _US8K_CSV, URBANSOUND8K_COLUMNS, "UrbanSound8K", "slice_file_name", 10, folds,
+        f"audio/fold1/ ... audio/fold10/ and {_US8K_CSV.as_posix()} (in it or in its UrbanSound8K/ sub-folder)")
     df["fname"] = df["slice_file_name"]
     df["clip_id"] = [f"fold{k}/{Path(f).stem}" for k, f in zip(df["fold"], df["fname"])]
     _no_duplicates(df, "clip_id", csv_path)
@@ -432,15 +446,9 @@ def load_esc50(root, *, folds=None, esc10_only: bool = False) -> pd.DataFrame:
     K. J. Piczak, "ESC: Dataset for Environmental Sound Classification", 23rd ACM International
     Conference on Multimedia (ACM MM), Brisbane, 2015. https://github.com/karolpiczak/ESC-50
     """
-    found = find_esc50(root)
-    if found is None:
-        raise DatasetError(f"{root}: not an ESC-50 folder. Expected audio/ and {_ESC50_CSV.as_posix()} (in it, "
-                           f"or in its ESC-50-master/ or ESC-50/ sub-folder)")
-    root = found.resolve()
-    csv_path = root / _ESC50_CSV
-    df = _metadata(csv_path, ESC50_COLUMNS, "ESC-50")
-    df["fold"] = _folds_of(df, csv_path, "filename", 5)
-    wanted = _wanted_folds(folds, 5, set(df["fold"]), csv_path, "ESC-50")
+    root, csv_path, df, wanted = _open_benchmark(
+        root, find_esc50, _ESC50_CSV, ESC50_COLUMNS, "ESC-50", "filename", 5, folds,
+        f"audio/ and {_ESC50_CSV.as_posix()} (in it, or in its ESC-50-master/ or ESC-50/ sub-folder)")
     _no_duplicates(df, "filename", csv_path)
     df["esc10"] = df["esc10"].str.lower().isin(("true", "1", "yes"))
     if esc10_only:
