@@ -396,9 +396,10 @@ def _cmd_compare(args):
 
     pretrained = False if args.no_pretrained else (True if args.weights else None)
     df = compare(args.source, args.out, methods=args.methods, epochs=args.epochs, img_size=args.img_size,
-                 bs=args.bs, crop_seconds=args.crop_seconds, seed=args.seed, valid_pct=args.valid_pct, n_per_label=args.n_per_label,
-                 params=SpectrogramParams(sr=args.sr, width=args.width), pretrained=pretrained,
-                 weights=args.weights, n_jobs=args.jobs, force=args.force, progress=not args.quiet)
+                 bs=args.bs, crop_seconds=args.crop_seconds, seed=args.seed, valid_pct=args.valid_pct,
+                 n_per_label=args.n_per_label, params=SpectrogramParams(sr=args.sr, width=args.width),
+                 pretrained=pretrained, weights=args.weights, n_jobs=args.jobs, force=args.force,
+                 progress=not args.quiet)
     split = df.attrs["split"]
     print(f"{split.describe()}; {len(split.vocab)} labels; the same split for every row")
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):

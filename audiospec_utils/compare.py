@@ -185,8 +185,8 @@ class ImageClassifier:
     """
 
     def __init__(self, spec_dir, arch: str = "resnet34", *, params=None, epochs: int = 3, img_size: int = 64,
-                 bs: int = 32, crop_seconds: float | None = None, pretrained: bool = False, weights=None, lr: float | None = None, path=None,
-                 n_jobs: int = -1, progress: bool = False):
+                 bs: int = 32, crop_seconds: float | None = None, pretrained: bool = False, weights=None,
+                 lr: float | None = None, path=None, n_jobs: int = -1, progress: bool = False):
         from .spectrogram import SpectrogramParams
         from .train import ARCHS
 
@@ -232,13 +232,15 @@ class ImageClassifier:
         from fastai.vision.all import CrossEntropyLossFlat, Learner, accuracy, set_seed
 
         from .metrics import map_at_3
+        from .recipes import auto_normalize
         from .train import create_learner, device_name, fit, spectrogram_dataloaders, training_table
 
         set_seed(split.seed, reproducible=True)
         images = training_table(self.spec_dir)
         images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
         dls = spectrogram_dataloaders(self.spec_dir, table=images, img_size=self.img_size, bs=self.bs,
-                                      crop_seconds=self.crop_seconds, split=split, seed=split.seed, normalize="imagenet" if self.pretrained else "dataset")
+                                      crop_seconds=self.crop_seconds, split=split, seed=split.seed,
+                                      normalize=auto_normalize(self.pretrained))
         got = sorted(set(dls.valid_table["clip_id"]))
         if got != sorted(split.valid_ids):
             raise AudiospecError(f"{self.spec_dir}: {len(got)} of the split's {len(split.valid_ids)} validation "
@@ -401,8 +403,9 @@ def plot_comparison(table: pd.DataFrame, save_to=None, *, title: str | None = No
 
 
 def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 64, bs: int = 32,
-            crop_seconds: float | None = None, seed: int = 42, valid_pct: float = 0.2, n_per_label: int | None = None, params=None, pretrained: bool | None = None,
-            weights=None, n_jobs: int = -1, force: bool = False, progress: bool = True) -> pd.DataFrame:
+            crop_seconds: float | None = None, seed: int = 42, valid_pct: float = 0.2, n_per_label: int | None = None,
+            params=None, pretrained: bool | None = None, weights=None, n_jobs: int = -1, force: bool = False,
+            progress: bool = True) -> pd.DataFrame:
     """Fit every baseline and spectrogram kind on the same clips and split; write the table and chart.
 
     Steps: load the clips (labelled training clips only), render every kind the selected rows need

@@ -320,7 +320,9 @@ class CourseConfig:
     @property
     def normalize(self) -> str:
         """Image statistics: ImageNet's for pretrained weights, the data set's own from scratch."""
-        return "imagenet" if self.pretrained else "dataset"
+        from .recipes import auto_normalize
+
+        return auto_normalize(self.pretrained)
 
     def __str__(self):
         rows = [f"{f.name:>15}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
@@ -375,8 +377,9 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
     -------
     CourseConfig
         For ``"mini"``: the synthetic dataset, 64-pixel images, 10 epochs from scratch (CPU, no
-        network). For ``"fsdkaggle2018"``: the real dataset, 128-pixel images, ImageNet-pretrained
-        ResNet-34 fine-tuned for 5 epochs (a GPU is advised). Then the overrides.
+        network; the ``quick`` recipe with 1 s crops). For ``"fsdkaggle2018"``: the real dataset,
+        ImageNet-pretrained ResNet-34 trained with the ``full`` recipe (128-pixel images, 30 epochs;
+        a GPU is advised). Then the overrides.
 
     Raises
     ------

@@ -297,6 +297,7 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     from .dataloaders import spectrogram_dataloaders
     from .folders import RenderFolder
     from .predict import _mean_per_image, window_probabilities
+    from .recipes import auto_normalize
     from .splits import split_clips
     from .train import clip_predictions, create_learner, fit
 
@@ -322,7 +323,7 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
         set_seed(seed, reproducible=True)
         split = split_clips(table, valid_pct=valid_pct, seed=seed, warn=False)
         dls = spectrogram_dataloaders(folder.path, table=table, split=split, img_size=img_size, bs=bs,
-                                      normalize="imagenet" if pretrained or weights else "dataset")
+                                      normalize=auto_normalize(bool(pretrained or weights)))
         learn = create_learner(dls, "resnet34", pretrained=pretrained, weights=weights)
         if not progress:
             learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])

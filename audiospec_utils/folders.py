@@ -301,6 +301,8 @@ class Run:
     TEST_PREDICTIONS = "test_predictions.csv"
     SUBMISSION = "submission.csv"
     INTERPRETATION = "interpretation.json"
+    #: The weights after the last finished epoch (fastai's ``learn.save("last")`` in ``models/``).
+    CHECKPOINT = "models/last.pth"
 
     def __init__(self, path, spec_dir=None):
         if isinstance(path, Run):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .exceptions import ParameterError
 
-__all__ = ["RECIPES", "device_name", "resolve_recipe"]
+__all__ = ["RECIPES", "device_name", "resolve_recipe", "auto_normalize"]
 
 #: The recipes: every setting ``train_classifier`` takes from them (``None``: its own default).
 RECIPES = {
@@ -42,6 +42,24 @@ def device_name() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def auto_normalize(pretrained: bool) -> str:
+    """The image statistics that ``normalize="auto"`` stands for.
+
+    Parameters
+    ----------
+    pretrained : bool
+        Whether the model starts from ImageNet weights.
+
+    Returns
+    -------
+    str
+        ``"imagenet"`` for pretrained weights (the statistics they were trained with), ``"dataset"``
+        (the training images' own) from scratch: from scratch, ImageNet's did no better on real
+        audio (README, "Crops, windows and recipes").
+    """
+    return "imagenet" if pretrained else "dataset"
 
 
 def resolve_recipe(recipe: str = "auto", **overrides) -> dict:

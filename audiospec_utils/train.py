@@ -29,7 +29,7 @@ from .dataloaders import (SpecAugment, TimeShift, spectrogram_augmentations,  # 
 from .exceptions import DatasetError, ParameterError, TrainingInterrupted, WeightsUnavailableError  # noqa: F401
 from .learner import ARCHS, create_learner, load_imagenet_weights  # noqa: F401  (public names)
 from .metrics import grouped_bootstrap_interval, map_at_k
-from .recipes import RECIPES, device_name, resolve_recipe  # noqa: F401  (public names)
+from .recipes import RECIPES, auto_normalize, device_name, resolve_recipe  # noqa: F401  (public names)
 
 __all__ = [
     "TrainingInterrupted",
@@ -473,8 +473,9 @@ def _keep_interrupted_checkpoint(out_dir: Path) -> Path | None:
     """Rename ``models/last.pth`` of an interrupted run (no ``metrics.json``) so a new run keeps it."""
     from .folders import Run
 
-    last = out_dir / "models" / "last.pth"
-    if not last.is_file() or Run(out_dir).file(Run.METRICS).is_file():
+    run = Run(out_dir)
+    last = run.file(Run.CHECKPOINT)
+    if not last.is_file() or run.file(Run.METRICS).is_file():
         return None
     kept = last.with_name(f"last_interrupted_{time.strftime('%Y%m%d-%H%M%S')}.pth")
     last.rename(kept)
@@ -604,7 +605,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
     """
     from fastai.vision.all import set_seed
 
-    from .folders import RenderFolder
+    from .folders import RenderFolder, Run
 
     cfg = resolve_recipe(recipe, img_size=img_size, epochs=epochs, bs=bs, crop_seconds=crop_seconds,
                          spec_augment=spec_augment, time_shift=time_shift, mixup=mixup,
@@ -623,7 +624,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
     # each process its own random crops and augmentations (rank 0 as in one process); DDP gives all rank 0's weights
     set_seed(seed + int(os.environ.get("RANK", "0")), reproducible=True)
     use_pretrained = pretrained or weights is not None
-    norm = ("imagenet" if use_pretrained else "dataset") if normalize == "auto" else normalize
+    norm = auto_normalize(use_pretrained) if normalize == "auto" else normalize
     folder = RenderFolder(spec_dir)
     table = folder.training_images(manually_verified_only=manually_verified_only)
     if group_pattern:
@@ -677,9 +678,9 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
             used_lr = fit(learn, cfg["epochs"], pretrained=use_pretrained, lr=cfg["lr"], freeze_epochs=freeze_epochs,
                           schedule=schedule, unfrozen_lr=unfrozen_lr, mixup=cfg["mixup"])
     except KeyboardInterrupt:
-        best = out_dir / "models" / "last.pth"
-        said = (f"the last finished epoch is saved in {best} (learn.load('last') loads it)"
-                if best.is_file() else "no epoch had finished, so nothing was saved")
+        last = Run(out_dir).file(Run.CHECKPOINT)
+        said = (f"the last finished epoch is saved in {last} (learn.load('last') loads it)"
+                if last.is_file() else "no epoch had finished, so nothing was saved")
         raise TrainingInterrupted(
             f"training interrupted: {said}. Running the same command again trains from the start; that "
             f"checkpoint is kept, renamed last_interrupted_<time>.pth.") from None

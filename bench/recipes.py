@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -54,12 +53,9 @@ CONFIGS = {
 
 
 def _machine() -> str:
-    import os
+    from train_speed import machine_description  # bench/ is on sys.path when this script runs
 
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+    return machine_description()
 
 
 def run_config(name: str, spec_dir, out: Path, *, test_fold=None, cv: bool = False, seed: int = 42,

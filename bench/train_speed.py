@@ -60,15 +60,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_line() -> str:
-    """One line: CPU model, cores, GPU (if any), torch and fastai versions, load average."""
+def machine_description() -> str:
+    """CPU model, cores, GPU (if any), torch and fastai versions (also used by bench/recipes.py)."""
     import fastai
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu_model()}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__}, fastai {fastai.__version__}"
+
+
+def machine_line() -> str:
+    """One line: :func:`machine_description` and the load average."""
     load = os.getloadavg()
-    return (f"machine: {cpu_model()}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__}, fastai "
-            f"{fastai.__version__}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return f"machine: {machine_description()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
 
 
 def cpu_seconds() -> float:
