@@ -219,6 +219,49 @@ def _epoch_checkpoint():
     return EpochCheckpoint()
 
 
+def _interrupt_guard():
+    from fastai.callback.core import Callback
+
+    class InterruptGuard(Callback):
+        """Never lose a Ctrl-C: remember it, and raise it at the next batch if Python swallowed it.
+
+        Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives; inside a
+        ``__del__`` or a weakref callback it is printed as "Exception ignored" and lost, and the
+        training went on (seen once in a test that interrupts a 200-epoch run).
+        """
+        order = -100  # before every other callback
+
+        def before_fit(self):
+            import signal
+            import threading
+
+            self.requested, self.previous = False, None
+            if threading.current_thread() is threading.main_thread():
+                self.previous = signal.getsignal(signal.SIGINT)
+                signal.signal(signal.SIGINT, self._on_sigint)
+
+        def _on_sigint(self, signum, frame):
+            self.requested = True
+            self._restore()  # fastai runs no after_fit when the interrupt leaves fit
+            raise KeyboardInterrupt
+
+        def before_batch(self):
+            if self.requested:
+                raise KeyboardInterrupt
+
+        def after_fit(self):
+            self._restore()
+
+        def _restore(self):
+            import signal
+
+            if self.previous is not None:
+                signal.signal(signal.SIGINT, self.previous)
+                self.previous = None
+
+    return InterruptGuard()
+
+
 def read_history(run_dir) -> pd.DataFrame:
     """The per-epoch history of a run (:meth:`audiospec_utils.folders.Run.history`).
 
@@ -320,7 +363,7 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
         raise ParameterError("schedule 'unfreeze' needs freeze_epochs >= 1")
     lr = lr or (2e-3 if pretrained else 3e-3)
     Path(learn.path).mkdir(parents=True, exist_ok=True)
-    cbs = []
+    cbs = [_interrupt_guard()]
     if save_best:
         cbs.append(SaveModelCallback(monitor="valid_loss", fname="best", with_opt=False))
     if checkpoint:

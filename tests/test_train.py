@@ -311,3 +311,28 @@ def test_weights_file_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIOSPEC_WEIGHTS", str(tmp_path / "missing.pth"))
     with pytest.raises(WeightsUnavailableError, match="missing.pth: weights file not found"):
         load_imagenet_weights("resnet34")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the ignored interrupt, on purpose
+def test_a_ctrl_c_that_python_swallowed_still_stops_training_at_the_next_batch():
+    # SIGINT landing inside a __del__ is printed as "Exception ignored" and lost; the guard remembers it
+    import os
+    import signal
+
+    from audiospec_utils.train import _interrupt_guard
+
+    guard = _interrupt_guard()
+    guard.before_fit()
+    assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+
+    class SignalledWhileCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(100_000))  # the handler runs here, inside __del__
+
+    obj = SignalledWhileCollected()
+    del obj  # KeyboardInterrupt raised in __del__: Python ignores it
+    assert guard.requested
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+    with pytest.raises(KeyboardInterrupt):
+        guard.before_batch()
