@@ -236,7 +236,10 @@ def _interrupt_guard():
             import threading
 
             self.requested, self.previous = False, None
-            if threading.current_thread() is threading.main_thread():
+            # only over Python's own Ctrl-C handler: an ignored SIGINT (a background job) or a program's
+            # own handler is left as it is
+            if (threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
                 self.previous = signal.getsignal(signal.SIGINT)
                 signal.signal(signal.SIGINT, self._on_sigint)
 

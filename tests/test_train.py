@@ -321,6 +321,22 @@ def test_a_ctrl_c_that_python_swallowed_still_stops_training_at_the_next_batch()
 
     from audiospec_utils.train import _interrupt_guard
 
+    found = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a program run from a terminal
+    try:
+        _swallowed_ctrl_c_is_raised_at_the_next_batch(_interrupt_guard)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an ignored SIGINT (a background job) stays ignored
+        guard = _interrupt_guard()
+        guard.before_fit()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and not guard.requested
+        guard.after_fit()
+    finally:
+        signal.signal(signal.SIGINT, found)
+
+
+def _swallowed_ctrl_c_is_raised_at_the_next_batch(_interrupt_guard):
+    import os
+    import signal
+
     guard = _interrupt_guard()
     guard.before_fit()
     assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
