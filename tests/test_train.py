@@ -240,7 +240,10 @@ def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, 
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "audiospec_utils", "-q", "train", str(mini_specs), "--out", str(run),
            "--img-size", "32", "--bs", "16", "--no-pretrained"]
-    proc = subprocess.Popen(cmd + ["--epochs", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal: the child starts with SIGINT's default disposition even if something in this
+    # pytest process left it ignored (an ignored SIGINT is inherited across exec and the run could not stop)
+    proc = subprocess.Popen(cmd + ["--epochs", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     best = run / "models" / "last.pth"
     deadline = time.time() + 240
     while time.time() < deadline and not best.is_file():
