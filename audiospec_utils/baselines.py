@@ -85,7 +85,7 @@ def _stats_one(path: str, params) -> np.ndarray | None:
     from .spectrogram import logmel
 
     try:
-        y, sr = load_audio(path, sr=params.sr)
+        y, sr = load_audio(path, sr=params.target_sr)
         return logmel_stats(logmel(y, sr, params))
     except AudiospecError:
         return None

@@ -30,6 +30,7 @@ from .exceptions import DatasetError, ParameterError
 
 __all__ = [
     "FSDKAGGLE2018_LABELS",
+    "SCORED_USAGES",
     "URBANSOUND8K_COLUMNS",
     "ESC50_COLUMNS",
     "find_fsdkaggle2018",
@@ -66,6 +67,12 @@ _KAGGLE = {
     "train": ("audio_train", "train.csv"),
     "test": ("audio_test", "sample_submission.csv"),
 }
+# Published on the competition's page after it ended, beside the files above: the labels and the
+# ``usage`` (Public, Private; Ignored for the padding clips) of the test clips, and the recordings'
+# freesound_id of both splits.
+_KAGGLE_POST = {"train": "train_post_competition.csv", "test": "test_post_competition.csv"}
+#: ``usage`` of the test clips the competition scored (its public and private leaderboards).
+SCORED_USAGES = ("Public", "Private")
 _US8K_CSV = Path("metadata") / "UrbanSound8K.csv"
 _ESC50_CSV = Path("meta") / "esc50.csv"
 
@@ -107,8 +114,11 @@ def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool
         (``audio_train/``, ``audio_test/``, ``train.csv``, ``sample_submission.csv``). The built-in
         mini dataset (:func:`audiospec_utils.mini.make_mini_dataset`) has the Zenodo layout.
     split : {"all", "train", "test"}
-        Which clips to return. ``"test"`` is the 1,600 scored test clips (labelled in the Zenodo
-        layout; unlabelled, ``label == ""``, in the Kaggle layout).
+        Which clips to return. ``"test"``: the 1,600 scored test clips in the Zenodo layout
+        (labelled); in the Kaggle layout every clip of ``sample_submission.csv`` (9,400: the
+        1,600 scored ones and 7,800 padding clips), labelled with their ``usage`` when the
+        competition's ``test_post_competition.csv`` is beside it (the ``Public`` and ``Private``
+        clips; ``Ignored`` ones keep ``label == ""``), else all unlabelled.
     manually_verified_only : bool
         Keep only train clips whose label a person checked (``manually_verified == 1``; 3,710 of
         9,473 in the full set). Test clips are all manually verified and are kept.
@@ -123,7 +133,9 @@ def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool
         Columns ``clip_id, fname, path, label, split, group, fold`` (str) plus
         ``manually_verified`` (int, train; 1 for test) and ``usage`` (str, test; ``""`` for
         train). ``clip_id`` is ``"<split>/<stem>"``; ``group`` is the ``freesound_id`` of the
-        recording (both Zenodo CSVs have it; ``""`` in the Kaggle layout, whose CSVs lack it);
+        recording (both Zenodo CSVs have it; in the Kaggle layout it comes from
+        ``train_post_competition.csv`` / ``test_post_competition.csv`` when they are there, else
+        ``""``);
         ``fold`` is ``""`` (the dataset has no folds).
 
     Raises
@@ -162,9 +174,9 @@ def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool
                 continue
             raise DatasetError(f"{csv_path}: CSV of the {part} split not found")
         df = _read_csv(csv_path, required=("fname",) if (layout, part) == ("kaggle", "test") else ("fname", "label"))
-        if (layout, part) == ("kaggle", "test"):
-            df["label"] = ""  # sample_submission.csv holds placeholder predictions, not labels
         df["fname"] = df["fname"].str.strip()
+        if layout == "kaggle":
+            df = _with_post_competition(df, root / _KAGGLE_POST[part], part)
         df["path"] = [str(root / audio_dir / f) for f in df["fname"]]
         df["split"] = part
         df["clip_id"] = [f"{part}/{Path(f).stem}" for f in df["fname"]]
@@ -185,6 +197,27 @@ def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool
     if n_per_label is not None:
         table = sample_per_label(table, n_per_label, seed=seed)
     return _with_optional_columns(table)
+
+
+def _with_post_competition(df: pd.DataFrame, post_csv: Path, part: str) -> pd.DataFrame:
+    """A Kaggle-layout table with what the post-competition CSV adds: test labels and usage, recordings."""
+    if part == "test":
+        df["label"] = ""  # sample_submission.csv holds placeholder predictions, not labels
+    if not post_csv.is_file():
+        if part == "test":
+            logger.info("%s not found: the test clips have no labels (submission only)", post_csv)
+        return df
+    post = _read_csv(post_csv, required=("fname", "label") + (("usage",) if part == "test" else ()))
+    post = post.assign(fname=post["fname"].str.strip()).drop_duplicates("fname").set_index("fname")
+    known = df["fname"].isin(post.index)
+    if part == "test":
+        usage = df["fname"].map(post["usage"].str.strip()).fillna("")
+        scored = known & usage.isin(SCORED_USAGES)
+        df["usage"] = usage
+        df["label"] = df["fname"].map(post["label"].str.strip()).where(scored, "")  # Ignored: label 'None'
+    if "freesound_id" in post.columns:
+        df["freesound_id"] = df["fname"].map(post["freesound_id"].str.strip()).fillna("")
+    return df
 
 
 # ------------------------------------------------------------------------------------- shared checks

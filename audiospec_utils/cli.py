@@ -35,7 +35,9 @@ def _add_spectrogram_args(p: argparse.ArgumentParser) -> None:
     from .spectrogram import CLIP_POLICIES, KINDS, STACK_CHANNELS
 
     g = p.add_argument_group("spectrogram parameters")
-    g.add_argument("--sr", type=int, default=None, help="resample to this rate in Hz (default: keep each file's rate)")
+    g.add_argument("--sr", type=int, default=None,
+                   help="resample every clip to this rate in Hz (default: the folder's rate, else the most common "
+                        "rate of the source's files)")
     g.add_argument("--n-fft", type=int, default=None, help="FFT window in samples (default: about 46 ms)")
     g.add_argument("--hop-length", type=int, default=None, help="samples between frames (default: n_fft // 4)")
     g.add_argument("--n-mels", type=int, default=128, help="mel bands = image height (default: 128)")
@@ -220,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pretrained", action="store_true",
                    help="ResNet-34 from scratch; without it, ImageNet weights when available, else scratch")
     p.add_argument("--weights", default=None, help="local ImageNet ResNet-34 weights file (then required)")
-    p.add_argument("--sr", type=int, default=None, help="resample to this rate in Hz; None keeps each file's rate")
+    p.add_argument("--sr", type=int, default=None,
+                   help="resample every clip to this rate in Hz (default: the most common rate of the clips)")
     p.add_argument("--width", type=int, default=None,
                    help="render images this many pixels wide; None: one column per frame")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes for rendering, -1: all cores")
@@ -229,9 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _params(args):
-    from .spectrogram import SpectrogramParams
+    from .spectrogram import AUTO_RATE, SpectrogramParams
 
-    return SpectrogramParams(sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels,
+    return SpectrogramParams(sr=args.sr or AUTO_RATE, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels,
                              fmin=args.fmin, fmax=args.fmax, top_db=args.top_db, clip_policy=args.clip_policy,
                              duration=args.duration, cmap=args.cmap, kind=args.kind, n_mfcc=args.n_mfcc,
                              channels=tuple(c.strip() for c in args.channels.split(",") if c.strip()),
@@ -345,7 +348,7 @@ def _cmd_interpret(args):
 def _cmd_evaluate(args):
     import warnings
 
-    from .evaluate import evaluate_run
+    from .evaluate import evaluate_run, format_test_score
 
     with warnings.catch_warnings():  # the failed clips are in the result: said once, below, without a traceback line
         warnings.filterwarnings("ignore", message=r".*could not be loaded or rendered", category=UserWarning)
@@ -356,13 +359,7 @@ def _cmd_evaluate(args):
         print(f"audiospec evaluate: warning: {len(r['failed'])} test clip(s) could not be loaded or rendered and get "
               f"the fallback prediction {' '.join(r['fallback_labels'])} (the most frequent training labels): "
               f"{names}", file=sys.stderr)
-    if r["n_scored"]:
-        print(f"test ({r['selected']}): accuracy {r['accuracy']:.3f}{_interval(r.get('interval'))}, MAP@3 "
-              f"{r['map_at_3']:.3f}, macro F1 {r['macro_f1']:.3f} ({r['n_scored']} labelled clips of {r['n_clips']}; "
-              f"{r['n_failed']} failed to render)")
-    else:
-        print(f"test: {r['n_clips']} clips, none labelled: nothing to score")
-    print(f"submission ({r['submission_rows']} rows): {r['submission']}")
+    print(format_test_score(r))
     print(f"scores: {Path(args.run_dir).resolve() / 'test_metrics.json'}")
 
 
@@ -397,7 +394,7 @@ def _cmd_compare(args):
     pretrained = False if args.no_pretrained else (True if args.weights else None)
     df = compare(args.source, args.out, methods=args.methods, epochs=args.epochs, img_size=args.img_size,
                  bs=args.bs, crop_seconds=args.crop_seconds, seed=args.seed, valid_pct=args.valid_pct,
-                 n_per_label=args.n_per_label, params=SpectrogramParams(sr=args.sr, width=args.width),
+                 n_per_label=args.n_per_label, params=SpectrogramParams(sr=args.sr or "auto", width=args.width),
                  pretrained=pretrained, weights=args.weights, n_jobs=args.jobs, force=args.force,
                  progress=not args.quiet)
     split = df.attrs["split"]

@@ -498,7 +498,7 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     """
     from .datasets import COLUMNS as CLIP_COLUMNS
     from .datasets import load_source, sample_per_label
-    from .spectrogram import SpectrogramParams
+    from .spectrogram import SpectrogramParams, with_fixed_rate
 
     rows = select_rows(methods)
     for name, value in (("epochs", epochs), ("img_size", img_size), ("bs", bs)):
@@ -524,6 +524,7 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     table = table[CLIP_COLUMNS + ["group", "fold"]].sort_values("clip_id", kind="stable").reset_index(drop=True)
     if table.empty:
         raise DatasetError(f"{source}: no labelled training clips")
+    base = with_fixed_rate(base, table["path"])  # one rate, one frequency axis, for every row
 
     need_resnet = any(ROWS[r][0] == "resnet34" for r in rows)
     use_pretrained, note, weights_error = _resolve_pretrained(pretrained, weights) if need_resnet else (False, "", "")

@@ -38,6 +38,7 @@ from fastai.data.load import DataLoader
 from fastai.vision.all import DisplayedTransform
 
 from .exceptions import DatasetError, ParameterError
+from .spectrogram import warn_rate_dependent
 
 __all__ = [
     "SpecAugment",
@@ -661,6 +662,7 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     cache = folder.cache(int(img_size), progress=progress)
     train_rows, valid_rows = cache.rows(train_df["image"]), cache.rows(valid_df["image"])
     params = folder.params
+    warn_rate_dependent(params, folder.path)
     if params.width is not None:
         length = int(params.width)
         crop_seconds = float("nan")

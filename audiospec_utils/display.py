@@ -216,7 +216,7 @@ def plot_examples(table, params: SpectrogramParams | None = None, *, n_cols: int
         rows = table[table["label"] == label]
         row = rows.iloc[int(rng.integers(len(rows)))]
         try:
-            y, sr = load_audio(row["path"], sr=params.sr)
+            y, sr = load_audio(row["path"], sr=params.target_sr)
             drawn = show_spectrogram(spectrogram(y, sr, params), sr, params, ax=ax, colorbar=False)
             img = drawn if params.kind != "mfcc" else None  # MFCC ranges differ per clip: no shared bar
         except AudiospecError as err:

@@ -30,7 +30,8 @@ import pandas as pd
 
 from .exceptions import DatasetError
 
-__all__ = ["load_test_split", "fallback_labels", "evaluate_run", "write_submission"]
+__all__ = ["load_test_split", "fallback_labels", "evaluate_run", "write_submission", "format_test_score",
+           "per_class_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +120,12 @@ def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: b
     from .datasets import load_source
     from .folders import RenderFolder, Run
     from .render import render_spectrograms
+    from .spectrogram import warn_rate_dependent
 
     run = Run(run)
     source = Path(source)
     params = run.spec_params
+    warn_rate_dependent(params, run.path)
     test_fold = run.test_fold
     folder = RenderFolder(source)
     if folder.exists():
@@ -159,6 +162,83 @@ def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: b
     man = man.reset_index(drop=True)
     man.attrs["selected"] = selected
     return man, spec_dir
+
+
+def _scores_by_usage(scored: pd.DataFrame, info: pd.DataFrame, vocab) -> dict:
+    """Accuracy and MAP@3 per ``usage`` (FSDKaggle2018: the Public and Private leaderboards)."""
+    from .train import _scores
+
+    if "usage" not in info.columns or not len(scored):
+        return {}
+    usage = info.loc[scored["clip_id"], "usage"].to_numpy()
+    out = {}
+    for name in sorted(set(usage) - {""}):
+        part = scored[usage == name]
+        out[str(name)] = {**_scores(part, vocab), "n_scored": int(len(part))}
+    return out
+
+
+def _scored_on(preds: pd.DataFrame, scored: pd.DataFrame, info: pd.DataFrame) -> str:
+    """Which clips the scores are over, in words."""
+    from .benchmarks import SCORED_USAGES
+
+    n_other = len(preds) - len(scored)
+    if not len(scored):
+        return (f"none: the {len(preds)} test clips have no labels here (the Kaggle layout without "
+                f"test_post_competition.csv, or an unlabelled source); the submission has a row for each")
+    usage = info.loc[scored["clip_id"], "usage"] if "usage" in info.columns else pd.Series(dtype=str)
+    if len(usage) and usage.isin(SCORED_USAGES).all():
+        counts = usage.value_counts()
+        said = " and ".join(f"{int(counts.get(u, 0))} {u}" for u in SCORED_USAGES)
+        return (f"the {len(scored)} clips the competition scored ({said}, labels from test_post_competition.csv"
+                f"{', or its Zenodo copy' if not n_other else ''})"
+                + (f"; the other {n_other} (Ignored, unlabelled or failed) are in the submission only" if n_other
+                   else ""))
+    return f"the {len(scored)} labelled clips" + (f"; {n_other} others are not scored" if n_other else "")
+
+
+def format_test_score(result: dict) -> str:
+    """One readable paragraph of :func:`evaluate_run`'s result, labelled or not.
+
+    Parameters
+    ----------
+    result : dict
+        What :func:`evaluate_run` returns (or ``test_metrics.json`` holds).
+
+    Returns
+    -------
+    str
+        The accuracy with its 95% interval, MAP@3 and macro F1 and which clips they are over; the
+        scores per ``usage`` (Kaggle's Public and Private leaderboards) when known; or, with no
+        labelled clip, a plain sentence saying so and where the submission is.
+    """
+    sub = f"submission ({result.get('submission_rows', result['n_clips'])} rows): {result['submission']}"
+    if not result.get("n_scored"):
+        return f"test: {result.get('scored_on') or 'no labelled clips: nothing to score'}.\n{sub}"
+    interval = (result.get("interval") or {}).get("accuracy")
+    ci = f" (95% interval {interval[0]:.2f}-{interval[1]:.2f})" if interval else ""
+    lines = [f"test ({result['selected']}): accuracy {result['accuracy']:.3f}{ci}, MAP@3 {result['map_at_3']:.3f}, "
+             f"macro F1 {result['macro_f1']:.3f}",
+             f"scored on {result.get('scored_on') or str(result['n_scored']) + ' clips'}"]
+    for usage, sc in (result.get("by_usage") or {}).items():
+        lines.append(f"  {usage}: MAP@3 {sc['map_at_3']:.3f}, accuracy {sc['accuracy']:.3f} ({sc['n_scored']} clips)")
+    if result.get("n_failed"):
+        lines.append(f"{result['n_failed']} clip(s) failed to render and got the fallback prediction")
+    return "\n".join(lines + [sub])
+
+
+def per_class_table(result: dict) -> pd.DataFrame:
+    """Precision, recall, F1 and support per label of :func:`evaluate_run`'s result, worst F1 first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index the labels; columns ``precision, recall, f1, support``; empty (with those columns)
+        when no test clip is labelled.
+    """
+    cols = ["precision", "recall", "f1", "support"]
+    table = pd.DataFrame(result.get("per_class") or {}, index=cols).T
+    return table[cols].sort_values("f1") if len(table) else pd.DataFrame(columns=cols)
 
 
 def write_submission(clip_preds: pd.DataFrame, path, vocab, *, k: int = 3) -> pd.DataFrame:
@@ -304,6 +384,8 @@ def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int =
         "fallback_labels": fallback,
         "per_class": {lab: {k: (int(v) if k == "support" else float(v)) for k, v in row.items()}
                       for lab, row in report.iterrows()},
+        "by_usage": _scores_by_usage(scored, info, vocab),
+        "scored_on": _scored_on(preds, scored, info),
         "source": str(source),
         "spec_dir": str(spec_dir),
         "submission": str(run.file(Run.SUBMISSION)),

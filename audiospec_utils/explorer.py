@@ -225,7 +225,7 @@ class SpectrogramExplorer(_VBox):
 
         path = self.clip.value
         try:
-            self.y, self.sr = load_audio(path, sr=self.base.sr)
+            self.y, self.sr = load_audio(path, sr=self.base.target_sr)
         except AudiospecError as err:
             self.status.value = f"<b>cannot load this clip:</b> {html.escape(str(err))}"
             return
@@ -347,7 +347,7 @@ def explorer(table, params: SpectrogramParams | None = None, *, static: bool | N
                                  width=None)
     for row in table.itertuples(index=False):
         try:
-            y, sr = load_audio(row.path, sr=params.sr)
+            y, sr = load_audio(row.path, sr=params.target_sr)
             params.resolve(sr)
         except AudiospecError:
             continue

@@ -216,11 +216,14 @@ class RenderFolder:
                                f"(audiospec render SOURCE --out {self.path})")
         text_cols = {c: str for c in ("clip_id", "fname", "label", "image", "error", "split", "path", "group", "fold")}
         df = pd.read_csv(self.manifest_file, dtype=text_cols, keep_default_na=False)
-        for col in ("duration", "sr", "source_mtime"):
+        for col in ("duration", "sr", "source_sr", "source_mtime"):
             if col in df.columns:
                 df[col] = pd.to_numeric(df[col], errors="coerce")
-        if "silent" in df.columns:
-            df["silent"] = df["silent"].astype(str).str.lower().isin(("true", "1"))
+        if "sr" in df.columns and "source_sr" not in df.columns:  # rendered before the rate was fixed
+            df["source_sr"], df["band_limited"] = df["sr"], False
+        for col in ("silent", "band_limited"):
+            if col in df.columns:
+                df[col] = df[col].astype(str).str.lower().isin(("true", "1"))
         for col in ("group", "fold"):
             if col not in df.columns:
                 df[col] = ""

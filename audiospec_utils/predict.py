@@ -198,13 +198,14 @@ def predict_files(run, files, *, k: int = 3, learn=None, params=None, return_pro
     """
     from .folders import Run
     from .image_cache import SpectrogramCache
-    from .spectrogram import render_clip
+    from .spectrogram import render_clip, warn_rate_dependent
 
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ParameterError(f"k must be a positive integer, got {k!r}")
     run = Run(run)
     learn = learn if learn is not None else run.learner()
     params = params if params is not None else run.spec_params
+    warn_rate_dependent(params, run.path)
     vocab = list(learn.dls.vocab)
     height = learn.dls.config["height"]
     results = []
@@ -220,7 +221,8 @@ def predict_files(run, files, *, k: int = 3, learn=None, params=None, return_pro
         except Exception as err:  # a decoder bug must not stop the other files
             entry["error"] = f"unexpected error: {type(err).__name__}: {err}"
         else:
-            entry.update(top=_top(probs, vocab, k), duration=float(out["duration"]), n_windows=int(len(of_window)))
+            entry.update(top=_top(probs, vocab, k), duration=float(out["duration"]), n_windows=int(len(of_window)),
+                         sr=int(out["source_sr"]), band_limited=bool(out["band_limited"]))
             if return_probs:
                 entry.update(probs=probs, images=out["images"])
         results.append(entry)
@@ -245,5 +247,6 @@ def format_predictions(results: list[dict]) -> str:
             lines.append(f"{r['file']:<{width}}  error: {r['error']}")
         else:
             tops = "  ".join(f"{t['label']} ({t['probability']:.2f})" for t in r["top"])
-            lines.append(f"{r['file']:<{width}}  {r['duration']:7.2f} s  {tops}")
+            note = f"  (band-limited: {r['sr']} Hz)" if r.get("band_limited") else ""
+            lines.append(f"{r['file']:<{width}}  {r['duration']:7.2f} s  {tops}{note}")
     return "\n".join(lines)

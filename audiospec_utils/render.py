@@ -24,6 +24,7 @@ be able to import ``audiospec_utils`` (the same environment: ``pip install "audi
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -40,14 +41,18 @@ import pandas as pd
 from .datasets import COLUMNS, load_source
 from .exceptions import AudioLoadError, AudiospecError, DatasetError, ParameterError
 from .folders import IMAGES, RenderFolder
-from .spectrogram import SpectrogramParams, render_clip
+from .spectrogram import AUTO_RATE, SpectrogramParams, render_clip, warn_rate_dependent, with_fixed_rate
 
 __all__ = ["render_spectrograms", "read_manifest", "image_name", "connect_scheduler", "RenderError",
            "MANIFEST_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = COLUMNS + ["image", "window", "duration", "sr", "silent", "error", "source_size", "source_mtime"]
+MANIFEST_COLUMNS = COLUMNS + ["image", "window", "duration", "sr", "source_sr", "band_limited", "silent", "error",
+                              "source_size", "source_mtime"]
+
+#: The per-clip facts a render records (besides its images), in the manifest's order.
+_RECORD_KEYS = ("duration", "sr", "source_sr", "band_limited", "silent", "error", "source_size", "source_mtime")
 
 
 class RenderError(AudiospecError):
@@ -87,8 +92,9 @@ def _source_stamp(path: str) -> tuple[int, float]:
 def _record(clip_id: str, path: str, error: str = "") -> dict:
     """A clip's record before rendering (or a failure record when `error` is given)."""
     size, mtime = _source_stamp(path)
-    return {"clip_id": clip_id, "path": path, "images": [], "duration": np.nan, "sr": np.nan,
-            "silent": False, "error": error, "source_size": size, "source_mtime": mtime, "fatal": False}
+    return {"clip_id": clip_id, "path": path, "images": [], "duration": np.nan, "sr": np.nan, "source_sr": np.nan,
+            "band_limited": False, "silent": False, "error": error, "source_size": size, "source_mtime": mtime,
+            "fatal": False}
 
 
 def _render_one(clip_id: str, path: str, out_dir: str, params: SpectrogramParams) -> dict:
@@ -111,7 +117,8 @@ def _render_one(clip_id: str, path: str, out_dir: str, params: SpectrogramParams
     except Exception as err:  # a decoder bug must not stop the batch; record it
         rec["error"] = f"unexpected error: {type(err).__name__}: {err}"
     else:
-        rec.update(sr=out["sr"], duration=out["duration"], silent=out["silent"],
+        rec.update(sr=out["sr"], source_sr=out["source_sr"], band_limited=out["band_limited"],
+                   duration=out["duration"], silent=out["silent"],
                    images=[Path(p).relative_to(out_dir).as_posix() for p in out["images"]])
     return rec
 
@@ -126,6 +133,8 @@ def _previous_records(folder: RenderFolder) -> dict:
             recs[cid] = {"clip_id": cid, "path": first["path"],
                          "images": [i for i in g["image"] if isinstance(i, str) and i],
                          "duration": first["duration"], "sr": first["sr"], "silent": bool(first["silent"]),
+                         "source_sr": first.get("source_sr", first["sr"]),
+                         "band_limited": bool(first.get("band_limited", False)),
                          "error": first["error"] if isinstance(first["error"], str) else "",
                          "source_size": first["source_size"], "source_mtime": first["source_mtime"]}
     partial = folder.partial_file
@@ -176,7 +185,9 @@ def _manifest_rows(table: pd.DataFrame, recs: dict) -> pd.DataFrame:
     for row in table.itertuples(index=False):
         rec = recs[row.clip_id]
         base = {c: getattr(row, c) for c in COLUMNS + extra}
-        meta = {k: rec.get(k) for k in ("duration", "sr", "silent", "error", "source_size", "source_mtime")}
+        meta = {k: rec.get(k) for k in _RECORD_KEYS}
+        if meta["source_sr"] is None:  # a record of an older audiospec: the file's rate was the image's
+            meta["source_sr"], meta["band_limited"] = meta["sr"], False
         images = rec.get("images") or [""]
         windowed = len(images) > 1 or "__w" in images[0]
         for i, img in enumerate(images):
@@ -436,6 +447,20 @@ def _remove_stale_tmp(out_dir: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _concrete_params(params: SpectrogramParams, table: pd.DataFrame, folder: RenderFolder) -> SpectrogramParams:
+    """`params` with the rate fixed: an existing folder's rate, else the most common one of the clips."""
+    old = folder.read_params_dict()
+    if params.sr == AUTO_RATE and old is not None and old.get("sr") != AUTO_RATE:
+        if old.get("sr") is None:  # rendered before the rate was fixed: continue as it was made
+            return dataclasses.replace(params, sr=None)
+        params = dataclasses.replace(params, sr=int(old["sr"]))
+    explicit_fmax = params.fmax is not None
+    params = with_fixed_rate(params, table["path"])
+    if not explicit_fmax and old is not None and old.get("fmax") is None and old.get("sr") == params.sr:
+        params = dataclasses.replace(params, fmax=None)  # an older folder at a fixed rate: fmax was left implicit
+    return params
+
+
 def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None, *, n_jobs: int = -1,
                         progress: bool = True, retry_failed: bool = False, client=None) -> pd.DataFrame:
     """Render every clip of a source to spectrogram images, in parallel, resumably.
@@ -449,7 +474,10 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         Output folder (created): a :class:`~audiospec_utils.folders.RenderFolder`, which keeps the
         parameters it was made with.
     params : SpectrogramParams or None
-        How clips become images; defaults when ``None``.
+        How clips become images; defaults when ``None``. ``sr="auto"`` (the default) takes the
+        rate of an existing `out_dir`, else the most common rate of the source's files
+        (:func:`~audiospec_utils.spectrogram.with_fixed_rate`); every clip is resampled to it and
+        the rate and ``fmax`` are recorded in ``params.json``.
     n_jobs : int
         Worker processes (joblib); ``-1`` = all CPU cores. Small batches run in-process.
         Not used with `client`.
@@ -469,7 +497,9 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     pandas.DataFrame
         The manifest (also written into the folder): one row per image, with the
         clip's columns, ``image`` (path relative to `out_dir`), ``window``, ``duration`` (s),
-        ``sr`` (Hz), ``silent``, and ``error`` (reason; empty when rendered). Its ``attrs``
+        ``sr`` (Hz, the images'), ``source_sr`` (Hz, the file's own), ``band_limited`` (the file's
+        rate is below the folder's: its top bands are empty), ``silent``, and ``error`` (reason;
+        empty when rendered). Its ``attrs``
         hold a ``summary`` dict: ``n_clips``, ``rendered``, ``already_done``, ``failed``,
         ``silent``.
 
@@ -515,7 +545,9 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         raise DatasetError(f"{len(dup)} clip id(s) occur twice, e.g. {dup.iloc[0]!r}: file names must be unique")
     folder = RenderFolder(out_dir)
     out_dir = folder.path
+    params = _concrete_params(params, table, folder)
     folder.claim(params)  # ParameterError when it was rendered with other parameters
+    warn_rate_dependent(params, out_dir)
     _remove_stale_tmp(out_dir)  # left by a killed run
     recs = _previous_records(folder)
     todo = [row for row in table.itertuples(index=False)

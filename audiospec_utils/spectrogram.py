@@ -53,6 +53,10 @@ from .images import (STACK_CHANNELS, encode_png, spectrogram_image, spectrogram_
 
 __all__ = [
     "SpectrogramParams",
+    "AUTO_RATE",
+    "with_fixed_rate",
+    "warn_rate_dependent",
+    "RateDependentWarning",
     "default_n_fft",
     "stft_db",
     "logmel",
@@ -70,6 +74,9 @@ __all__ = [
     "KINDS",
     "STACK_CHANNELS",
 ]
+
+#: ``SpectrogramParams.sr`` value that lets the data choose the rate (:func:`with_fixed_rate`).
+AUTO_RATE = "auto"
 
 #: Clip-length policies: how a clip of any length becomes image(s).
 CLIP_POLICIES = ("full", "pad", "loop", "windows")
@@ -115,9 +122,14 @@ class SpectrogramParams:
 
     Parameters
     ----------
-    sr : int or None
-        Sample rate in Hz to resample to; ``None`` (default) keeps each file's own rate (no
-        resampling at all).
+    sr : int or "auto" or None
+        Sample rate in Hz that every clip is resampled to (soxr), so that a pixel row means the
+        same frequency band whatever the rate of the file. ``"auto"`` (default): chosen from the
+        data when a dataset is rendered (the most common rate of its files, see
+        :func:`with_fixed_rate`) and recorded in ``params.json``; a single clip rendered with
+        ``"auto"`` keeps its own rate. ``None``: no resampling at all, each file keeps its own rate
+        and its own frequency axis (how render folders made before the rate was fixed read; a
+        model trained so gives other answers for the same sound recorded at another rate).
     n_fft : int or None
         FFT window size in samples; ``None`` picks about 46 ms for the clip's rate
         (:func:`default_n_fft`: 2,048 at 44.1 kHz).
@@ -164,7 +176,7 @@ class SpectrogramParams:
     lacks those keys; they take the defaults above, which render exactly what was rendered then.
     """
 
-    sr: int | None = None
+    sr: int | str | None = "auto"
     n_fft: int | None = None
     hop_length: int | None = None
     n_mels: int = 128
@@ -198,7 +210,8 @@ class SpectrogramParams:
             if not _is_pos_int(value):
                 raise ParameterError(f"{name} must be a positive integer, got {value!r}")
 
-        pos_int("sr", self.sr)
+        if self.sr != AUTO_RATE:
+            pos_int("sr", self.sr)
         pos_int("n_fft", self.n_fft)
         pos_int("hop_length", self.hop_length)
         pos_int("n_mels", self.n_mels, allow_none=False)
@@ -240,8 +253,18 @@ class SpectrogramParams:
 
             if self.cmap not in matplotlib.colormaps:
                 raise ParameterError(f"cmap must be a matplotlib colour map name or None, got {self.cmap!r}")
-        if self.sr is not None:
-            self.resolve(self.sr)
+        if self.target_sr is not None:
+            self.resolve(self.target_sr)
+
+    @property
+    def target_sr(self) -> int | None:
+        """The rate in Hz clips are resampled to: ``sr``, or ``None`` (each file's own) for ``"auto"``/``None``."""
+        return None if self.sr in (None, AUTO_RATE) else int(self.sr)
+
+    @property
+    def rate_dependent(self) -> bool:
+        """True for ``sr=None``: images of files of different rates have different frequency axes."""
+        return self.sr is None
 
     def resolve(self, sr: int) -> dict:
         """The concrete STFT/mel settings for audio at `sr` Hz.
@@ -727,9 +750,11 @@ def render_clip(path, image_paths=None, params: SpectrogramParams | None = None)
     Returns
     -------
     dict
-        ``sr`` (Hz), ``duration`` (s), ``silent`` (bool), ``n_images`` and ``images`` (list of
-        paths written, or of uint8 arrays of shape ``(height, width[, 3])`` when `image_paths`
-        is None).
+        ``sr`` (Hz, the rate the images were made at), ``source_sr`` (Hz, the file's own rate),
+        ``band_limited`` (bool: the file's rate is below ``params.sr``, so the bands above its
+        Nyquist frequency are empty), ``duration`` (s), ``silent`` (bool), ``n_images`` and
+        ``images`` (list of paths written, or of uint8 arrays of shape ``(height, width[, 3])``
+        when `image_paths` is None).
 
     Raises
     ------
@@ -742,7 +767,7 @@ def render_clip(path, image_paths=None, params: SpectrogramParams | None = None)
 
     Notes
     -----
-    The audio is resampled only when ``params.sr`` is set and differs from the file's rate. No
+    The audio is resampled (soxr) when ``params.sr`` is a rate and differs from the file's. No
     figure is made; the per-clip path is decode, one float32 FFT, one matrix product, a lookup
     to uint8 and a fast PNG encode (:func:`encode_png`: Sub filter, zlib level 1, run-length
     strategy).
@@ -750,7 +775,7 @@ def render_clip(path, image_paths=None, params: SpectrogramParams | None = None)
     from .audio import load_audio
 
     params = params or SpectrogramParams()
-    y, sr = load_audio(path, sr=params.sr)
+    y, sr, source_sr = load_audio(path, sr=params.target_sr, with_source_rate=True)
     _resolve(params, sr)
     segments = fit_length(y, sr, params)
     silent = not np.any(y)
@@ -762,4 +787,90 @@ def render_clip(path, image_paths=None, params: SpectrogramParams | None = None)
         for pixels, out in zip(pixels_list, image_paths(len(pixels_list))):
             write_png(pixels, out)
             images.append(str(out))
-    return {"sr": sr, "duration": len(y) / sr, "silent": silent, "n_images": len(images), "images": images}
+    return {"sr": sr, "source_sr": source_sr, "band_limited": bool(source_sr < sr), "duration": len(y) / sr,
+            "silent": silent, "n_images": len(images), "images": images}
+
+
+# ----------------------------------------------------------------------------------------------
+# One sample rate per dataset
+
+
+class RateDependentWarning(UserWarning):
+    """Images made at each file's own rate (``sr=None``): the frequency axis depends on the file."""
+
+
+_WARNED_RATE: set = set()
+
+
+def warn_rate_dependent(params: SpectrogramParams, where) -> bool:
+    """Warn once per `where` that `params` keep each file's own sample rate.
+
+    Parameters
+    ----------
+    params : SpectrogramParams
+    where : str or os.PathLike
+        The render folder or run the parameters belong to (named in the message).
+
+    Returns
+    -------
+    bool
+        True when `params` are rate dependent (``sr=None``), whether or not the warning was new.
+    """
+    import warnings
+
+    if not params.rate_dependent:
+        return False
+    key = str(where)
+    if key not in _WARNED_RATE:
+        _WARNED_RATE.add(key)
+        warnings.warn(
+            f"{where}: rendered with sr=None, each file at its own sample rate, so a pixel row means another "
+            f"frequency for files of other rates and predictions depend on each file's rate. Re-render at one "
+            f"rate: audiospec render SOURCE --out NEW_FOLDER (the rate is chosen from the data, or --sr 44100), "
+            f"then train on NEW_FOLDER.", RateDependentWarning, stacklevel=2)
+    return True
+
+
+def with_fixed_rate(params: SpectrogramParams, paths=(), *, sr: int | None = None) -> SpectrogramParams:
+    """`params` with one concrete sample rate: ``"auto"`` becomes a rate chosen from the data.
+
+    Parameters
+    ----------
+    params : SpectrogramParams
+        ``sr="auto"`` is replaced; an int rate or ``None`` (each file's own rate) is kept.
+    paths : iterable of str or os.PathLike
+        The dataset's audio files; their most common rate is chosen
+        (:func:`audiospec_utils.audio.most_common_rate`, headers only).
+    sr : int or None
+        Use this rate instead of looking at `paths` (e.g. an existing render folder's).
+
+    Returns
+    -------
+    SpectrogramParams
+        With ``sr`` an int (or ``None`` when `params` had ``None``), and ``fmax`` the Nyquist
+        frequency ``sr / 2`` in Hz where it was ``None``, so that ``params.json`` states the
+        frequency axis in full.
+
+    Raises
+    ------
+    ParameterError
+        `fmax` above the Nyquist frequency of the chosen rate.
+
+    Notes
+    -----
+    Why the most common rate: a dataset recorded at one rate (FSDKaggle2018: 44.1 kHz) is rendered
+    exactly as before, with no resampling at all, and a mixed collection is resampled only for the
+    files of the other rates; files below the chosen rate are marked ``band_limited`` (their top
+    bands are empty). A standard rate (22,050 Hz, as ``librosa.load``'s default) would also fix
+    the axis, but would halve the band of 44.1 kHz sets; ``--sr`` chooses one.
+    """
+    import dataclasses
+
+    from .audio import most_common_rate
+
+    if params.sr == AUTO_RATE:
+        rate = int(sr) if sr is not None else most_common_rate(paths)
+        params = dataclasses.replace(params, sr=rate)
+    if params.sr is not None and params.fmax is None:
+        params = dataclasses.replace(params, fmax=params.sr / 2)
+    return params

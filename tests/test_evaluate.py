@@ -243,5 +243,5 @@ def test_cli_evaluate_says_which_fold_it_scored(fold_run, tmp_path, capsys):
     shutil.copytree(root / "run", run)
     assert main(["-q", "evaluate", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "test (fold 3): accuracy" in out and "(8 labelled clips of 8" in out and "95% interval" in out
+    assert "test (fold 3): accuracy" in out and "scored on the 8 labelled clips" in out and "95% interval" in out
     assert json.loads((run / "test_metrics.json").read_text())["selected"] == "fold 3"
