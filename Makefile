@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 CONSTRAINTS ?= constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint clean-runs notebooks-clean bench help browser-deps
+.PHONY: demo test install lint clean-runs notebooks-clean bench help browser-deps wheel
 
 help:
 	@echo "make demo   - set up .venv and run the whole course on the built-in mini dataset (runs/demo/)"
@@ -17,7 +17,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,lab,dist]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,lab,dist,deploy]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,6 +39,13 @@ test: $(STAMP) browser-deps
 
 bench: $(STAMP)
 	$(BIN)/python bench/render_speed.py
+
+# The toolkit as one wheel, for a Kaggle kernel without internet: attach dist/ as a dataset and point
+# AUDIOSPEC_SOURCE at it (the notebooks' set-up cell installs it with --no-index --no-deps).
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	rm -rf build audiospec.egg-info
+	@ls dist/*.whl
 
 notebooks-clean: $(STAMP)
 	$(BIN)/nbstripout --keep-id notebooks/*.ipynb

@@ -26,7 +26,10 @@ Model
   * :mod:`~audiospec_utils.metrics`: MAP@3, and intervals from a bootstrap over groups
 Run
   * :mod:`~audiospec_utils.evaluate`: held-out metrics per clip and a Kaggle submission
-  * :mod:`~audiospec_utils.predict`: top-3 labels for new audio files
+  * :mod:`~audiospec_utils.predict`: top-3 labels for new audio files;
+    :mod:`~audiospec_utils.predict_batch`: folders, a CSV as it goes, timelines of long recordings
+  * :mod:`~audiospec_utils.export_onnx`: a run as one ONNX model (audio in, probabilities out);
+    :mod:`~audiospec_utils.onnx_predict`: its runtime, with NumPy, soundfile, soxr and onnxruntime only
   * :mod:`~audiospec_utils.interpret`: confusion matrix, top losses, t-SNE, per-class report
   * :mod:`~audiospec_utils.cv`: cross-validation, and why a per-clip split lies
   * :mod:`~audiospec_utils.compare`, :mod:`~audiospec_utils.baselines`: baselines and spectrogram kinds

@@ -7,10 +7,13 @@
     audiospec render SOURCE --out SPEC_DIR [spectrogram parameters]
     audiospec train SPEC_DIR --out RUN_DIR [--recipe auto|quick|full] [--test-fold K] [--no-pretrained] ...
     audiospec cv SOURCE_OR_SPEC_DIR --out DIR [--folds 1,2,...] [--k 5] [training options]
-    audiospec interpret RUN_DIR
+    audiospec interpret RUN_DIR [--cam]
     audiospec compare SOURCE --out DIR [--epochs N] [--img-size N] [--seed N] [--methods ...]
     audiospec evaluate RUN_DIR [SOURCE]
-    audiospec predict RUN_DIR FILE... [--json]
+    audiospec predict RUN_DIR FILE_OR_FOLDER... [--json] [--csv FILE] [--timeline DIR]
+    audiospec predict --onnx MODEL.onnx FILE_OR_FOLDER... [same options; torch is not loaded]
+    audiospec export RUN_DIR --out MODEL.onnx [--sr HZ]
+    audiospec explain RUN_DIR FILE... --out DIR [--label L] [--method gradcam|occlusion] [--json]
     audiospec demo [--out runs/demo]
 
 Errors the toolkit expects (bad input, missing weights...) print one clear line and exit with
@@ -156,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", "train a classifier on rendered spectrograms")
     p.add_argument("spec_dir", help="folder written by `audiospec render`")
     p.add_argument("--out", required=True, help="run folder (model, metrics.json, history.csv, split.csv)")
+    p.add_argument("--restart", action="store_true",
+                   help="start over even if an interrupted training is in --out (by default it is resumed at its "
+                        "next epoch when the settings are the same)")
     _add_training_args(p)
     g = p.add_argument_group("the split")
     g.add_argument("--valid-pct", type=float, default=0.2,
@@ -183,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-losses", type=int, default=9)
     p.add_argument("--spec-dir", default=None,
                    help="the render folder the run was trained on, if it has moved since training")
+    p.add_argument("--cam", action="store_true",
+                   help="also maps of what the model listens to: the top losses and a mean map per label "
+                        "(RUN_DIR/cam/; needs the clips' audio)")
+    p.add_argument("--cam-method", choices=["gradcam", "occlusion"], default="gradcam", help="how the maps are made")
 
     p = command("evaluate", "score a run on a test split (per clip: accuracy, MAP@3, per-label F1) "
                             "and write a Kaggle submission.csv")
@@ -194,10 +204,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=-1, help="rendering worker processes (-1: all cores)")
 
     p = command("predict", "top labels of audio files (wav, flac, ogg, mp3...; any length)")
-    p.add_argument("run_dir")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("run_dir", help="run folder (with --onnx it may be left out: the model holds everything)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="audio files and folders (searched recursively for audio extensions)")
     p.add_argument("--top", type=int, default=3, help="labels per file")
     p.add_argument("--json", action="store_true", help="print JSON: [{file, top: [{label, probability}]}]")
+    p.add_argument("--onnx", default=None, metavar="MODEL",
+                   help="predict with this exported ONNX model (audiospec export) and onnxruntime, without torch")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="write file,duration,n_windows,label_1,probability_1,...,error here, one row per file as it "
+                        "is done")
+    p.add_argument("--timeline", default=None, metavar="DIR",
+                   help="write DIR/timeline.csv (one row per window: start_s, end_s, top labels) and a plot of the "
+                        "label probabilities over time per file")
+    p.add_argument("--explain", default=None, metavar="DIR",
+                   help="also write what `audiospec explain` writes (maps, pictures, sounds, explain.json) for the "
+                        "predicted files, each for its top label")
+    p.add_argument("--explain-method", choices=["gradcam", "occlusion"], default="gradcam",
+                   help="how the --explain maps are made")
+
+    p = command("export", "export a run as one ONNX model: raw audio in, class probabilities out")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--sr", type=int, default=None,
+                   help="input sample rate in Hz (default: the run's; needed for runs rendered with sr=None)")
+    p.add_argument("--no-quantize", action="store_true",
+                   help="keep the pixels continuous instead of rounding them to 8 bits as the training images were")
+
+    p = command("explain", "what the model listens to in each file: a map over its spectrogram (npy, png), the "
+                           "sound where the map is high (wav), explain.json")
+    p.add_argument("run_dir")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any length)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--label", default=None, help="explain this label for every file (default: each file's top label)")
+    p.add_argument("--method", choices=["gradcam", "occlusion"], default="gradcam",
+                   help="gradcam: Grad-CAM on the last convolutional block (fast, coarse); occlusion: sliding patches "
+                        "(slow, finer in frequency)")
+    p.add_argument("--json", action="store_true", help="print the rows of explain.json as JSON")
 
     p = command("demo", "the whole course on the mini dataset: generate, render, train, interpret")
     p.add_argument("--out", default="runs/demo", help="run folder")
@@ -295,7 +338,7 @@ def _cmd_train(args):
 
     _, m = train_classifier(args.spec_dir, args.out, valid_pct=args.valid_pct, seed=args.seed,
                             progress=not args.quiet, test_fold=args.test_fold, valid_fold=args.valid_fold,
-                            group_pattern=args.group_pattern, **_training_kwargs(args))
+                            group_pattern=args.group_pattern, restart=args.restart, **_training_kwargs(args))
     if m is None:  # a secondary process of a distributed training: the main process reports
         return 0
     if m.get("lr_find"):
@@ -334,7 +377,8 @@ def _cmd_cv(args):
 def _cmd_interpret(args):
     from .interpret import interpret_run
 
-    res = interpret_run(args.run_dir, k=args.top_losses, spec_dir=args.spec_dir)
+    res = interpret_run(args.run_dir, k=args.top_losses, spec_dir=args.spec_dir, cam=args.cam,
+                        cam_method=args.cam_method)
     print(f"validation accuracy {res['accuracy']:.3f}, MAP@3 {res['map_at_3']:.3f}")
     worst = res["tables"]["per_class"].head(3)
     print("lowest F1: " + ", ".join(f"{i} {r.f1:.2f}" for i, r in worst.iterrows()))
@@ -343,6 +387,14 @@ def _cmd_interpret(args):
         print("most confused: " + ", ".join(f"{r.true} -> {r.predicted} ({r.count})" for r in confused.itertuples()))
     for name, path in res["figures"].items():
         print(f"  {name}: {path}")
+    if "cam" in res:
+        c = res["cam"]
+        print(f"  maps of the top losses: {Path(args.run_dir).resolve() / 'cam' / 'top_losses'}")
+        if c["figure"]:
+            print(f"  mean map per label: {c['figure']}")
+        if c["errors"]:
+            print(f"{len(c['errors'])} validation clip(s) could not be explained, e.g. {c['errors'][0]['file']}: "
+                  f"{c['errors'][0]['error']}", file=sys.stderr)
 
 
 def _cmd_evaluate(args):
@@ -364,18 +416,52 @@ def _cmd_evaluate(args):
 
 
 def _cmd_predict(args):
-    from .predict import format_predictions, predict_files
+    import contextlib
 
-    if args.json:  # stdout carries the JSON alone: whatever is printed while predicting goes to stderr
-        import contextlib
+    from .exceptions import ParameterError
+    from .predict import format_predictions
+    from .predict_batch import predict_paths
 
-        with contextlib.redirect_stdout(sys.stderr):
-            res = predict_files(args.run_dir, args.files, k=args.top)
+    inputs = list(args.files)
+    if args.onnx:  # RUN_DIR is optional: a run folder given anyway is not read
+        from .predict_batch import OnnxBackend
+
+        if not (Path(args.run_dir) / "export.pkl").is_file():
+            inputs.insert(0, args.run_dir)
+    if not inputs:
+        raise ParameterError("give at least one audio FILE or folder after RUN_DIR")
+    if args.explain and args.onnx:
+        raise ParameterError("--explain runs the run's own model (Grad-CAM, occlusion): give RUN_DIR, not --onnx")
+    # stdout carries the JSON alone: whatever is printed while predicting goes to stderr
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        backend = OnnxBackend(args.onnx) if args.onnx else None
+        if backend is None:
+            from .predict_batch import FastaiBackend
+
+            backend = FastaiBackend(args.run_dir)
+        res = predict_paths(backend, inputs, k=args.top, csv_path=args.csv, timeline=args.timeline,
+                            progress=not args.quiet and len(inputs) + sum(Path(i).is_dir() for i in inputs) > 1)
+        if args.explain:  # the maps of what the model heard in each predicted file (as `audiospec explain`)
+            _explain_predicted(args, backend, res)
+    if args.json:
         print(json.dumps(res, indent=2))
     else:
-        res = predict_files(args.run_dir, args.files, k=args.top)
         print(format_predictions(res))
+    if args.csv:
+        print(f"table: {Path(args.csv).resolve()}", file=sys.stderr)
+    if args.timeline:
+        print(f"timeline: {Path(args.timeline).resolve() / 'timeline.csv'}", file=sys.stderr)
     return 1 if all("error" in r for r in res) else 0
+
+
+def _cmd_export(args):
+    from .export_onnx import export_onnx
+
+    res = export_onnx(args.run_dir, args.out, sr=args.sr, quantize=not args.no_quantize)
+    m = res["metadata"]
+    print(f"ONNX model ({res['bytes'] / 1e6:.1f} MB, opset {m['opset']}): {res['path'].resolve()}\n"
+          f"input: mono float32 audio at {m['sample_rate']} Hz; {len(m['labels'])} labels; windows of "
+          f"{m['crop_seconds']:.2f} s; predict with `audiospec predict --onnx {args.out} FILE...`")
 
 
 def _cmd_demo(args):
@@ -409,9 +495,45 @@ def _cmd_compare(args):
     return 1 if failed.all() else 0
 
 
+def _explain_rows_summary(rows, out) -> str:
+    lines = []
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['file']}  error: {r['error']}")
+        else:
+            where = "" if r["centre_s"] is None else f", centre {r['centre_s']:.2f} s, {r['centre_hz']:.0f} Hz"
+            lines.append(f"{r['file']}  {r['label']} ({r['probability']:.2f}){where}")
+    lines.append(f"maps, pictures and sounds in {Path(out).resolve()} ({Path(out).resolve() / 'explain.json'})")
+    return "\n".join(lines)
+
+
+def _explain_predicted(args, backend, res) -> None:
+    from .explain import explain_files
+
+    files = [r["file"] for r in res if "error" not in r]
+    rows = explain_files(backend.run, files, args.explain, method=args.explain_method, learn=backend.learn)
+    print(_explain_rows_summary(rows, args.explain), file=sys.stderr)
+
+
+def _cmd_explain(args):
+    import contextlib
+
+    from .explain import explain_files
+
+    # stdout carries the JSON alone: whatever is printed while explaining goes to stderr
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        rows = explain_files(args.run_dir, args.files, args.out, label=args.label, method=args.method,
+                             progress=not args.quiet)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_explain_rows_summary(rows, args.out))
+    return 1 if all("error" in r for r in rows) else 0
+
+
 COMMANDS = {"mini": _cmd_mini, "download": _cmd_download, "render": _cmd_render, "train": _cmd_train,
             "interpret": _cmd_interpret, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "demo": _cmd_demo,
-            "compare": _cmd_compare, "cv": _cmd_cv}
+            "compare": _cmd_compare, "cv": _cmd_cv, "export": _cmd_export, "explain": _cmd_explain}
 
 
 #: Deprecation noise of the libraries below the toolkit (torch, fastai...), filtered where the command

@@ -196,10 +196,18 @@ def check_runtime(before: dict | None = None) -> list[str]:
     Returns
     -------
     list of str
-        The stale modules, ``"name old -> new"`` (empty: nothing to do).
+        The stale modules, ``"name old -> new"``, or the missing ones, ``"name missing"`` (each
+        named with the ``pip install`` command that adds it); empty: nothing to do.
     """
     import importlib.metadata as md
 
+    missing = missing_dependencies()
+    if missing:
+        names = " ".join(dict.fromkeys(missing.values()))
+        print(f"audiospec cannot run: {', '.join(missing)} not importable. Add them with: pip install {names}"
+              f" (offline, on a kernel without internet: attach a dataset holding their wheels and run "
+              f"pip install --no-index --find-links /kaggle/input/<dataset> {names})")
+        return [f"{m} missing" for m in missing]
     stale = []
     dists = md.packages_distributions()
     for name, old in (before or {}).items():
@@ -218,6 +226,24 @@ def check_runtime(before: dict | None = None) -> list[str]:
     else:
         print(f"audiospec is ready ({detect_platform()}).")
     return stale
+
+
+#: Modules the toolkit imports at run time -> the pip package that provides each.
+RUNTIME_MODULES = {"numpy": "numpy", "pandas": "pandas", "torch": "torch", "torchvision": "torchvision",
+                   "fastai": "fastai", "librosa": "librosa", "soundfile": "soundfile", "soxr": "soxr",
+                   "sklearn": "scikit-learn", "matplotlib": "matplotlib", "seaborn": "seaborn", "PIL": "pillow",
+                   "joblib": "joblib", "tqdm": "tqdm", "requests": "requests", "ipywidgets": "ipywidgets"}
+
+
+def missing_dependencies() -> dict:
+    """The runtime dependencies that cannot be imported here: ``{module: pip package}`` (empty: none).
+
+    An install with ``--no-deps`` (the offline wheel) or the package used from a read-only folder
+    on ``sys.path`` relies on the platform's own packages; this says which are missing.
+    """
+    import importlib.util
+
+    return {mod: pkg for mod, pkg in RUNTIME_MODULES.items() if importlib.util.find_spec(mod) is None}
 
 
 def project_root(start=None) -> Path | None:
@@ -280,6 +306,11 @@ class CourseConfig:
         Settings of notebook 03's experiment on why a per-clip split lies
         (:func:`split_leakage_demo`): ``n_per_label``, ``slice_seconds``, ``max_slices_per_clip``,
         ``epochs``, ``img_size``.
+    experiments : dict
+        Sizes of notebook 03's experiments behind its claims (:mod:`audiospec_utils.experiments`):
+        ``n_per_label``, ``epochs``, ``img_size`` (also the width of the squished images), ``bs``,
+        ``crop_seconds`` (the reference crop), ``crops`` (the crop lengths compared). The size
+        overrides apply to them too.
     """
 
     dataset: str
@@ -306,6 +337,7 @@ class CourseConfig:
     mixup: float = 0.0
     label_smoothing: float = 0.0
     leakage: dict = field(default_factory=dict)
+    experiments: dict = field(default_factory=dict)
 
     def apply_recipe(self, name: str) -> None:
         """Fill the training settings from a recipe (:func:`audiospec_utils.recipes.resolve_recipe`)."""
@@ -429,6 +461,8 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg.compare = dict(epochs=4, img_size=32, bs=16, crop_seconds=1.0, n_per_label=None, pretrained=False)
         # notebook 03's per-clip-split experiment: two small models on 1 s slices
         cfg.leakage = dict(n_per_label=12, slice_seconds=1.0, max_slices_per_clip=4, epochs=3, img_size=32)
+        # notebook 03's experiments behind its claims: seconds each on a CPU
+        cfg.experiments = dict(n_per_label=None, epochs=3, img_size=32, bs=16, crop_seconds=1.0, crops=(0.5, 1.0, 2.0))
     else:
         given_root = _env("AUDIOSPEC_FSDK_ROOT")
         own = data_root / "fsdkaggle2018"
@@ -439,6 +473,8 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
                            platform=platform, weights=weights, mirror=mirror)
         cfg.apply_recipe("full")  # 128 px, 30 epochs, SpecAugment, mixup, label smoothing: a GPU is advised
         cfg.leakage = dict(n_per_label=30, slice_seconds=1.0, max_slices_per_clip=4, epochs=5, img_size=64)
+        # notebook 03's experiments: 40 clips per label (about 1,600), minutes each on a GPU
+        cfg.experiments = dict(n_per_label=40, epochs=5, img_size=64, bs=64, crop_seconds=2.0, crops=(1.0, 2.0, 4.0))
         # notebook 05: 75 clips per label (about 3,000), images 256 px wide; ImageNet weights when they can
         # be had (the file found above, the torch hub cache or a download), else from scratch
         cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, params=Params(width=256),
@@ -447,6 +483,8 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         setattr(cfg, name, value)
         if name in cfg.compare:
             cfg.compare[name] = value
+        if name in cfg.experiments:
+            cfg.experiments[name] = value
         if name in cfg.leakage:
             cfg.leakage[name] = value
     return cfg

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .exceptions import AudiospecError, DatasetError, ParameterError
+from .exceptions import AudiospecError, DatasetError, ParameterError, TrainingInterrupted
 
 __all__ = ["cross_validate", "CV_COLUMNS", "plot_cv", "split_leakage"]
 
@@ -161,16 +161,17 @@ def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, p
         logger.info("fold %s: training on the other folds (%d clips held out)", fold, len(fold_clips))
         start = time.time()
         try:
+            # an interrupted fold resumes at its next epoch (same settings); force starts it over
             _, m = train_classifier(folder.path, fold_dir, test_fold=fold, seed=seed,
                                     folds=fold_of if folds_from == "made" else None,
-                                    progress=progress, **train_options)
+                                    progress=progress, restart=force, **train_options)
             from .evaluate import evaluate_run
 
             t = evaluate_run(Run(fold_dir), progress=progress)
             row = {"fold": fold, "accuracy": t["accuracy"], "map_at_3": t["map_at_3"], "macro_f1": t["macro_f1"],
                    "n_train": m["n_train"], "n_valid": m["n_valid"], "n_test": t["n_scored"],
                    "valid_accuracy": m["accuracy"], "seconds": round(time.time() - start, 1), "error": ""}
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, TrainingInterrupted):  # stop cv; running it again resumes this fold
             raise
         except (AudiospecError, ValueError, RuntimeError) as err:
             logger.warning("fold %s failed: %s: %s", fold, type(err).__name__, err)

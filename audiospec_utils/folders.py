@@ -306,6 +306,8 @@ class Run:
     INTERPRETATION = "interpretation.json"
     #: The weights after the last finished epoch (fastai's ``learn.save("last")`` in ``models/``).
     CHECKPOINT = "models/last.pth"
+    #: The whole training state after the last finished epoch, to resume from (:mod:`audiospec_utils.resume`).
+    RESUME = "models/resume.pth"
 
     def __init__(self, path, spec_dir=None):
         if isinstance(path, Run):

@@ -30,6 +30,8 @@ from .exceptions import DatasetError, ParameterError, TrainingInterrupted, Weigh
 from .learner import ARCHS, create_learner, load_imagenet_weights  # noqa: F401  (public names)
 from .metrics import grouped_bootstrap_interval, map_at_k
 from .recipes import RECIPES, auto_normalize, device_name, resolve_recipe  # noqa: F401  (public names)
+from .resume import (EpochCheckpoint, EpochHistory, SkipFinishedEpochs, load_training_state,
+                     restore_random_states)
 
 __all__ = [
     "TrainingInterrupted",
@@ -185,40 +187,6 @@ def find_learning_rate(learn, *, num_it: int = 100, start_lr: float = 1e-7, end_
             "figure": fig}
 
 
-def _history_callback():
-    from fastai.callback.core import Callback
-    from fastai.learner import Recorder
-
-    class EpochHistory(Callback):
-        "Collect each epoch's recorder line (losses, metrics), across several fits (stages)."
-        order = Recorder.order + 1
-
-        def __init__(self):
-            self.rows, self.stage = [], "train"
-
-        def after_epoch(self):
-            names = list(self.recorder.metric_names)
-            values = list(self.recorder.log)
-            row = dict(zip(names, values))
-            row.pop("epoch", None)
-            self.rows.append({"epoch": len(self.rows), "stage": self.stage, **row})
-
-    return EpochHistory()
-
-
-def _epoch_checkpoint():
-    from fastai.callback.core import Callback
-
-    class EpochCheckpoint(Callback):
-        "Save the weights as models/last.pth after every epoch (kept when a training is interrupted)."
-        order = 61  # after the recorder
-
-        def after_epoch(self):
-            self.learn.save("last", with_opt=False)
-
-    return EpochCheckpoint()
-
-
 def _interrupt_guard():
     from fastai.callback.core import Callback
 
@@ -287,7 +255,7 @@ def read_history(run_dir) -> pd.DataFrame:
 
 def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze_epochs: int = 1,
         save_best: bool = False, checkpoint: bool = True, history: bool = True, schedule: str = "auto",
-        unfrozen_lr=None, mixup: float = 0.0):
+        unfrozen_lr=None, mixup: float = 0.0, settings: dict | None = None, resume: dict | None = None):
     """Train a learner with the fastai recipe for its starting point.
 
     Parameters
@@ -312,8 +280,9 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
         score optimistic; and with mixup or label smoothing the validation loss is a poor guide:
         measured on real slices it picked an epoch 0.2 below the last one's accuracy).
     checkpoint : bool
-        Save the weights after every epoch as ``learn.path/models/last.pth``, so that an
-        interrupted training keeps its last finished epoch.
+        After every epoch, save the weights as ``learn.path/models/last.pth`` and the whole
+        training state as ``models/resume.pth`` (:class:`audiospec_utils.resume.EpochCheckpoint`),
+        so that an interrupted training keeps its last finished epoch and can be resumed.
     history : bool
         Write each epoch's losses and metrics, over all stages, to ``learn.path/history.csv``
         (see :func:`read_history`).
@@ -333,6 +302,14 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
         ``alpha`` of fastai's ``MixUp`` callback (Zhang et al., 2018): each training batch is
         blended with a shuffled copy of itself, images and targets alike, with weights drawn from
         Beta(alpha, alpha); 0 (default) = off, 0.4 is fastai's default.
+    settings : dict or None
+        The settings saved in the checkpoint (a resume with other settings is refused).
+    resume : dict or bool or None
+        A state from :func:`audiospec_utils.resume.load_training_state`: the weights, optimizer
+        and random states are loaded and training continues at its next epoch. ``True``: the
+        state in ``learn.path/models/resume.pth`` when there is one (what a notebook's training
+        cell passes, so that running it again after a dead kernel continues); a state saved with
+        other settings raises ``ParameterError``.
 
     Returns
     -------
@@ -369,36 +346,75 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
     cbs = [_interrupt_guard()]
     if save_best:
         cbs.append(SaveModelCallback(monitor="valid_loss", fname="best", with_opt=False))
-    if checkpoint:
-        cbs.append(_epoch_checkpoint())
-    hist = _history_callback()
-    cbs.append(hist)
     if mixup:
         cbs.append(MixUp(mixup))
-    if schedule == "fine_tune":
-        learn.freeze()
-        hist.stage = "frozen"
-        if freeze_epochs:
-            learn.fit_one_cycle(freeze_epochs, slice(lr), pct_start=0.99, cbs=cbs)
-        learn.unfreeze()
-        hist.stage = "unfrozen"
-        learn.fit_one_cycle(epochs, slice(lr / 200, lr / 2), pct_start=0.3, div=5.0, cbs=cbs)
-    elif schedule == "unfreeze":
-        lo, hi = unfrozen_lr or (lr / 200, lr / 2)
-        learn.freeze()
-        hist.stage = "frozen"
-        learn.fit_one_cycle(freeze_epochs, lr, cbs=cbs)
-        learn.unfreeze()
-        hist.stage = "unfrozen"
-        learn.fit_one_cycle(epochs, slice(lo, hi), cbs=cbs)
-        lr = hi
-    else:
-        learn.unfreeze()
-        hist.stage = "one_cycle"
-        learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    stages, lr = _stages(schedule, epochs, freeze_epochs, lr, unfrozen_lr)
+    if settings is None:
+        settings = dict(epochs=int(epochs), pretrained=bool(pretrained), lr=float(lr), schedule=schedule,
+                        freeze_epochs=int(freeze_epochs), mixup=float(mixup),
+                        unfrozen_lr=list(unfrozen_lr) if unfrozen_lr is not None else None)
+    if resume is True:
+        device = next(learn.model.parameters()).device
+        resume = load_training_state(Run(learn.path).file(Run.RESUME), settings, map_location=device)
+        if resume is not None:
+            logger.warning("%s: resuming at epoch %d of %d", learn.path, resume["done"] + 1, resume["total"])
+    elif resume is False:
+        resume = None
+    hist = EpochHistory(resume["history"] if resume else None)
+    history_file = Run(learn.path).file(Run.HISTORY) if history else None
+    total, done = sum(n for _, _, n, _, _ in stages), 0
+    for index, (name, frozen, n_epochs, lr_arg, kwargs) in enumerate(stages):
+        if resume is not None and index < resume["stage"]:
+            done += n_epochs
+            continue
+        learn.freeze() if frozen else learn.unfreeze()
+        skip = 0
+        if resume is not None and index == resume["stage"]:
+            _load_training_state(learn, resume)
+            skip = int(resume["epoch"])
+        if skip >= n_epochs:  # the checkpoint was taken at the end of this stage
+            done += n_epochs
+            continue
+        hist.stage, hist.skip = name, skip
+        stage_cbs = cbs + [hist]
+        if checkpoint:
+            stage_cbs.append(EpochCheckpoint(settings, hist, stage=index, total=total, done_before=done,
+                                             skip=skip, history_file=history_file,
+                                             resume_file=Run.RESUME))
+        if skip:
+            stage_cbs.append(SkipFinishedEpochs(skip, resume.get("smooth_loss")))
+        learn.fit_one_cycle(n_epochs, lr_arg, cbs=stage_cbs, start_epoch=0, **kwargs)
+        done += n_epochs
     if history:
-        pd.DataFrame(hist.rows).to_csv(Run(learn.path).file(Run.HISTORY), index=False)
+        pd.DataFrame(hist.rows).to_csv(history_file, index=False)
     return lr
+
+
+def _stages(schedule: str, epochs: int, freeze_epochs: int, lr: float, unfrozen_lr) -> tuple[list, float]:
+    """The schedule as stages ``(name, frozen, epochs, lr argument, fit_one_cycle keywords)``, and its lr."""
+    if schedule == "fine_tune":  # fastai's Learner.fine_tune, written out
+        stages = [("frozen", True, freeze_epochs, slice(lr), {"pct_start": 0.99})] if freeze_epochs else []
+        return stages + [("unfrozen", False, epochs, slice(lr / 200, lr / 2), {"pct_start": 0.3, "div": 5.0})], lr
+    if schedule == "unfreeze":
+        lo, hi = unfrozen_lr or (lr / 200, lr / 2)
+        return [("frozen", True, freeze_epochs, lr, {}), ("unfrozen", False, epochs, slice(lo, hi), {})], hi
+    return [("one_cycle", False, epochs, lr, {})], lr
+
+
+def _load_training_state(learn, state: dict) -> None:
+    """Weights, optimizer state and random states of a checkpoint, into a learner set up for its stage."""
+    import torch
+
+    device = next(learn.model.parameters()).device
+    learn.model.load_state_dict(state["model"])
+    if state.get("opt") is not None:
+        if learn.opt is None:
+            learn.create_opt()
+        opt = {"hypers": state["opt"]["hypers"],
+               "state": [{k: (v.to(device) if torch.is_tensor(v) else v) for k, v in s.items()}
+                         for s in state["opt"]["state"]]}
+        learn.opt.load_state_dict(opt)
+    restore_random_states(state["random"], learn.dls)
 
 
 def valid_interval(clip_preds: pd.DataFrame, vocab, groups=None, *, confidence: float = 0.95, seed: int = 0) -> dict:
@@ -515,19 +531,21 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     return metrics
 
 
-def _keep_interrupted_checkpoint(out_dir: Path) -> Path | None:
-    """Rename ``models/last.pth`` of an interrupted run (no ``metrics.json``) so a new run keeps it."""
+def _resumable_state(out_dir: Path, settings: dict, *, restart: bool, device) -> dict | None:
+    """The state to resume from, or None to start from the beginning (an old checkpoint kept aside)."""
     from .folders import Run
 
     run = Run(out_dir)
-    last = run.file(Run.CHECKPOINT)
-    if not last.is_file() or run.file(Run.METRICS).is_file():
-        return None
-    kept = last.with_name(f"last_interrupted_{time.strftime('%Y%m%d-%H%M%S')}.pth")
-    last.rename(kept)
-    logger.warning("%s: an earlier training here was interrupted; its last checkpoint is kept as %s. "
-                   "Training starts again from the beginning.", out_dir, kept)
-    return kept
+    resume_file, last = run.file(Run.RESUME), run.file(Run.CHECKPOINT)
+    if resume_file.is_file() and not restart and not run.file(Run.METRICS).is_file():
+        return load_training_state(resume_file, settings, map_location=device)  # ParameterError: other settings
+    resume_file.unlink(missing_ok=True)
+    if last.is_file() and not run.file(Run.METRICS).is_file():
+        kept = last.with_name(f"last_interrupted_{time.strftime('%Y%m%d-%H%M%S')}.pth")
+        last.rename(kept)
+        logger.warning("%s: an earlier training here was interrupted; its last weights are kept as %s. "
+                       "Training starts again from the beginning.", out_dir, kept)
+    return None
 
 
 def _distributed() -> bool:
@@ -543,7 +561,8 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
                      unfrozen_lr=None, lr_find: bool = False, lr_find_iters: int = 100,
                      spec_augment: bool | None = None, time_shift: float | None = None, mixup: float | None = None,
                      verified_weight: float | None = None, normalize: str = "auto", test_fold=None, valid_fold=None,
-                     group_pattern: str | None = None, folds=None, num_workers: int | None = None):
+                     group_pattern: str | None = None, folds=None, num_workers: int | None = None,
+                     restart: bool = False):
     """Train a classifier on a render folder and save everything in a run folder.
 
     :func:`spectrogram_dataloaders`, :func:`create_learner`, :func:`fit` and :func:`save_run`
@@ -646,8 +665,21 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
         A parameter is out of range, or a fold the data does not have.
     TrainingInterrupted
         Ctrl-C (KeyboardInterrupt) during training: the message says where the last finished epoch
-        is saved. A later run into the same folder keeps that checkpoint as
-        ``models/last_interrupted_<time>.pth`` before training again.
+        is saved and that running the same training again resumes it.
+    ParameterError
+        Also: the run folder holds an interrupted training with other settings (named), and
+        `restart` is not set.
+
+    Notes
+    -----
+    **Resume.** After every epoch the whole training state is saved in ``models/resume.pth``
+    (:mod:`audiospec_utils.resume`). Calling this again with the same settings and `out_dir`
+    after an interruption (Ctrl-C, a killed process, a dead kernel, a disconnected Colab runtime)
+    continues at the next epoch, and logs "resuming at epoch k of N"; with the same seed on the
+    CPU the result is the uninterrupted run's. ``restart=True`` starts over instead (the old
+    weights are kept as ``models/last_interrupted_<time>.pth``). A finished run (``metrics.json``)
+    is trained again from the start. Resume needs one process: under ``accelerate launch`` the
+    training starts over.
     """
     from fastai.vision.all import set_seed
 
@@ -703,11 +735,29 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
     if not progress:
         learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
     main_process = int(os.environ.get("RANK", "0")) == 0
+    run_settings = dict(recipe=cfg["recipe"], arch=arch, epochs=int(cfg["epochs"]), img_size=int(cfg["img_size"]),
+                        bs=int(cfg["bs"]), lr=cfg["lr"], crop_seconds=dls.config["crop_seconds"],
+                        pretrained=bool(use_pretrained), weights=str(weights) if weights is not None else None,
+                        normalize=norm, valid_pct=valid_pct, seed=int(seed), schedule=schedule,
+                        freeze_epochs=int(freeze_epochs), lr_find=bool(lr_find),
+                        unfrozen_lr=list(unfrozen_lr) if unfrozen_lr is not None else None,
+                        label_smoothing=float(cfg["label_smoothing"]), spec_augment=bool(cfg["spec_augment"]),
+                        time_shift=float(cfg["time_shift"]), mixup=float(cfg["mixup"]),
+                        verified_weight=verified_weight, manually_verified_only=bool(manually_verified_only),
+                        group_pattern=group_pattern, test_fold=test_fold, valid_fold=valid_fold,
+                        spec_dir=str(folder.path), n_train=int(len(dls.train_table)))
+    resume = None
     if main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _keep_interrupted_checkpoint(out_dir)
+        resume = _resumable_state(out_dir, run_settings, restart=restart or _distributed(),
+                                  device=dls.device)
     found = None
-    if lr_find:
+    if resume is not None:
+        found = resume["settings"].get("_lr_find")
+        cfg["lr"] = resume["settings"].get("_lr", cfg["lr"])
+        logger.warning("%s: resuming at epoch %d of %d (the interrupted training's checkpoint: %s)", out_dir,
+                       resume["done"] + 1, resume["total"], Run(out_dir).file(Run.RESUME))
+    elif lr_find:
         found = find_learning_rate(learn, num_it=lr_find_iters, show_plot=False,
                                    save_to=out_dir / "lr_find.png" if main_process else None)
         cfg["lr"] = cfg["lr"] or found["valley"]
@@ -719,17 +769,21 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
             with distrib_ctx(learn):
                 used_lr = fit(learn, cfg["epochs"], pretrained=use_pretrained, lr=cfg["lr"],
                               freeze_epochs=freeze_epochs, schedule=schedule, unfrozen_lr=unfrozen_lr,
-                              mixup=cfg["mixup"], history=main_process)
+                              mixup=cfg["mixup"], history=main_process, checkpoint=main_process)
         else:
+            saved = {**run_settings, "_lr": cfg["lr"], "_lr_find": found and {k: found[k] for k in
+                                                                             ("valley", "minimum", "steep")}}
             used_lr = fit(learn, cfg["epochs"], pretrained=use_pretrained, lr=cfg["lr"], freeze_epochs=freeze_epochs,
-                          schedule=schedule, unfrozen_lr=unfrozen_lr, mixup=cfg["mixup"])
+                          schedule=schedule, unfrozen_lr=unfrozen_lr, mixup=cfg["mixup"], settings=saved,
+                          resume=resume)
     except KeyboardInterrupt:
         last = Run(out_dir).file(Run.CHECKPOINT)
-        said = (f"the last finished epoch is saved in {last} (learn.load('last') loads it)"
+        said = (f"the last finished epoch is saved in {last} (learn.load('last') loads it). Running the same "
+                f"command again resumes the training at the next epoch (--restart starts over)"
                 if last.is_file() else "no epoch had finished, so nothing was saved")
-        raise TrainingInterrupted(
-            f"training interrupted: {said}. Running the same command again trains from the start; that "
-            f"checkpoint is kept, renamed last_interrupted_<time>.pth.") from None
+        raise TrainingInterrupted(f"training interrupted: {said}.") from None
+    if main_process:
+        Run(out_dir).file(Run.RESUME).unlink(missing_ok=True)  # finished: a new call trains again
     settings = dict(epochs=int(cfg["epochs"]), seconds=round(time.time() - start, 1), recipe=cfg["recipe"], arch=arch,
                     pretrained=bool(use_pretrained), weights=str(weights) if weights is not None else None,
                     img_size=int(cfg["img_size"]), crop_seconds=dls.config["crop_seconds"], normalize=norm,

@@ -253,9 +253,13 @@ def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "training interrupted" in err and str(best) in err and "Traceback" not in err
+    assert "resumes the training at the next epoch" in err
     assert best.is_file() and not (run / "metrics.json").exists()
     saved = best.read_bytes()
-    again = subprocess.run(cmd + ["--epochs", "1"], capture_output=True, text=True, timeout=300)
+    # other settings than the interrupted run's: refused (resuming needs the same), --restart starts over
+    refused = subprocess.run(cmd + ["--epochs", "1"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "epochs 200 -> 1" in refused.stderr and "--restart" in refused.stderr
+    again = subprocess.run(cmd + ["--epochs", "1", "--restart"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     kept = list((run / "models").glob("last_interrupted_*.pth"))
     assert len(kept) == 1 and kept[0].read_bytes() == saved
