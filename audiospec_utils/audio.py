@@ -6,7 +6,9 @@ file's path and a short reason, so a batch can record it and go on.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +42,45 @@ def _check_readable(path: Path) -> None:
         raise AudioLoadError(path, "permission denied (no read permission)")
 
 
+#: First bytes of the containers whose decoders print nothing (WAV, FLAC, Ogg, AIFF).
+_QUIET_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced(path: Path):
+    """Keep a C decoder's own chatter off the output (libmpg123: "Note: Trying to resync...").
+
+    libsndfile's MPEG decoder writes to file descriptor 2 itself, past Python's ``sys.stderr``;
+    for files that are not WAV/FLAC/Ogg/AIFF, descriptor 2 points at /dev/null while decoding. The
+    reason a file cannot be read still comes back as the exception, with the file's name.
+    """
+    try:
+        with open(path, "rb") as f:
+            quiet = f.read(4) in _QUIET_MAGIC
+    except OSError:
+        quiet = True
+    if quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     """Decode with libsndfile; fall back to librosa/audioread for formats it lacks."""
+    with _native_stderr_silenced(path):
+        return _decode_any(path)
+
+
+def _decode_any(path: Path) -> tuple[np.ndarray, int]:
     try:
         with sf.SoundFile(str(path)) as f:
             sr = int(f.samplerate)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .progress import show_progress
 from .exceptions import AudiospecError, ParameterError
 from .splits import Split
 
@@ -137,7 +138,7 @@ def clip_features(table: pd.DataFrame, params=None, *, n_jobs: int = -1, cache=N
     if todo:
         jobs = (delayed(_stats_one)(paths[i], params) for i in todo)
         runner = Parallel(n_jobs=n_jobs if len(todo) >= 64 else 1, batch_size=16)
-        results = list(tqdm(runner(jobs), total=len(todo), desc="Log-mel statistics", disable=not progress))
+        results = list(tqdm(runner(jobs), total=len(todo), desc="Log-mel statistics", disable=not show_progress(progress)))
         for i, feats in zip(todo, results):
             known[ids[i]] = np.full(n_feat, np.nan, np.float32) if feats is None else feats
         if cache is not None:

@@ -110,6 +110,17 @@ def _training_kwargs(args) -> dict:
                 time_shift=args.time_shift)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each default said once: not for options whose help already gives it, nor None, False or a required one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, argparse.SUPPRESS) or action.required
+                or not action.option_strings):
+            return text
+        return super()._get_help_string(action)
+
+
 def _interval(iv: dict | None, key: str = "accuracy") -> str:
     if not iv or key not in iv or any(v is None or v != v for v in iv[key]):
         return ""
@@ -120,7 +131,7 @@ def _interval(iv: dict | None, key: str = "accuracy") -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audiospec`` command."""
     parser = argparse.ArgumentParser(prog="audiospec", description="audiospec: classify sounds by classifying their spectrogram images (the course's steps without a notebook).",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=_HelpFormatter)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     # -q also works after the command (`audiospec render ... -q`)
     common = argparse.ArgumentParser(add_help=False)
@@ -128,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help):
-        return sub.add_parser(name, help=help, parents=[common], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        return sub.add_parser(name, help=help, parents=[common], formatter_class=_HelpFormatter)
 
     p = command("mini", "generate the built-in synthetic mini dataset (FSDKaggle2018 layout)")
     p.add_argument("--dest", default="data/mini", help="output folder")

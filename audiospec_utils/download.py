@@ -39,6 +39,7 @@ import requests
 from tqdm.auto import tqdm
 
 from audiospec_utils.exceptions import DownloadError, ParameterError
+from audiospec_utils.progress import show_progress
 
 __all__ = [
     "ZENODO_RECORD",
@@ -139,7 +140,7 @@ def _file_md5(path: Path, chunk_size: int = 1 << 20, progress: bool = False) -> 
         unit="B",
         unit_scale=True,
         desc=f"checking {path.name}",
-        disable=not progress,
+        disable=not show_progress(progress),
         leave=False,
     ) as bar:
         for block in iter(lambda: fh.read(chunk_size), b""):
@@ -472,7 +473,7 @@ def _fetch(session, url, partial: Path, expected_size, retries, timeout, chunk_s
         unit="B",
         unit_scale=True,
         desc=partial.name[: -len(".partial")],
-        disable=not progress,
+        disable=not show_progress(progress),
         dynamic_ncols=True,
     )
 
@@ -689,7 +690,7 @@ def extract_zip(archive: str | os.PathLike, dest: str | os.PathLike, *, progress
             shutil.rmtree(tmp)
         tmp.mkdir()
         tmp_resolved = tmp.resolve()
-        for info, parts in tqdm(plan, desc=f"extracting {archive.name}", unit="file", disable=not progress):
+        for info, parts in tqdm(plan, desc=f"extracting {archive.name}", unit="file", disable=not show_progress(progress)):
             target = tmp.joinpath(*parts)
             # Belt and braces: the resolved path must stay inside the temporary folder.
             if not target.resolve().is_relative_to(tmp_resolved):

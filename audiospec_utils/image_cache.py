@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .progress import show_progress
 from .exceptions import DatasetError, ParameterError
 
 CACHE = "cache"  #: sub-folder of a render folder holding its caches
@@ -392,7 +393,7 @@ class SpectrogramCache:
             return as_frames(arr, height)
 
         tmp_npy = base / f".h{height}-{key}.{os.getpid()}.npy.tmp"
-        bar = tqdm(total=len(images), unit="image", desc=f"Caching images at {height} px", disable=not progress)
+        bar = tqdm(total=len(images), unit="image", desc=f"Caching images at {height} px", disable=not show_progress(progress))
         try:
             with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
                 # first pass: widths (decoding twice is avoided by keeping a small window of results)

@@ -46,6 +46,7 @@ import soundfile as sf
 from scipy import fft as sp_fft
 from scipy import signal as sps
 
+from .progress import show_progress
 from .exceptions import DatasetError, ParameterError
 
 __all__ = ["MINI_LABELS", "MINI_SR", "MINI_LICENSE", "make_mini_dataset", "synthesize_clip"]
@@ -901,7 +902,7 @@ def make_mini_dataset(dest, *, n_train_per_label: int = 30, n_test_per_label: in
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(clips), desc="mini dataset", unit="clip")
+        bar = tqdm(total=len(clips), desc="mini dataset", unit="clip", disable=not show_progress())
     try:
         for clip in clips:
             y = _render_clip(seed, clip)

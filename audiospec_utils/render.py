@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .progress import show_progress
 from .datasets import COLUMNS, load_source
 from .exceptions import AudioLoadError, AudiospecError, DatasetError, ParameterError
 from .folders import IMAGES, RenderFolder
@@ -206,7 +207,7 @@ def _run(todo, out_dir: Path, params: SpectrogramParams, n_jobs: int, partial: P
     jobs = (delayed(_render_one)(row.clip_id, row.path, str(out_dir), params) for row in todo)
     results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs) if n_jobs != 1 else \
         (_render_one(row.clip_id, row.path, str(out_dir), params) for row in todo)
-    bar = tqdm(total=len(todo), unit="clip", desc="Rendering", disable=not progress)
+    bar = tqdm(total=len(todo), unit="clip", desc="Rendering", disable=not show_progress(progress))
     try:
         with open(partial, "a", encoding="utf-8") as log:
             for rec in results:
@@ -396,7 +397,7 @@ def _run_dask(todo, out_dir: Path, params: SpectrogramParams, client, partial: P
     for chunk in islice(chunks, 2 * threads + 2):
         submit(chunk)
     fatal = None
-    bar = tqdm(total=len(todo), unit="clip", desc="Rendering", disable=not progress)
+    bar = tqdm(total=len(todo), unit="clip", desc="Rendering", disable=not show_progress(progress))
     try:
         with open(partial, "a", encoding="utf-8") as log:
             for fut in done:

@@ -4,7 +4,8 @@
 under nbval in the default mode (``AUDIOSPEC_DATASET=fsdkaggle2018``), the one learners run, on a
 real 300-clip subset of FSDKaggle2018 (10 labels; the three Zenodo archives and their
 ``md5sums.txt`` in ``../shared/data/fsdkaggle2018-subset``, read in place, never copied into the
-project), as three platforms run them:
+project), as three platforms run them (and Kaggle twice: the Zenodo layout attached, and the
+competition's own layout):
 
 - **local**: a loopback HTTP server serves the archives; ``AUDIOSPEC_MIRROR`` points at it, so
   notebook 01 downloads, checks (the mirror's MD5s) and extracts them; the ImageNet weights are
@@ -16,6 +17,11 @@ project), as three platforms run them:
   (names, sizes and modification times compared before and after). The torch hub cache is
   empty and the network is off, so only the attached file can give notebook 03 (and 05) its
   weights: this test fails if a notebook ignores ``cfg.weights``;
+- **Kaggle, competition data attached**: the same, with the clips laid out as the
+  ``freesound-audio-tagging`` competition's files (``audio_train/``, ``audio_test/``, ``train.csv``,
+  ``sample_submission.csv``, ``train_post_competition.csv``, ``test_post_competition.csv``: the real
+  rows of the whole set's CSVs for the training clips); notebook 04 must show the test score of the
+  Public and Private clips with its interval;
 - **Colab**: ``AUDIOSPEC_PLATFORM=colab`` with the folder standing for ``/content``
   (``AUDIOSPEC_COLAB_ROOT``) in a temporary place; the data is downloaded there from the mirror.
 
@@ -236,6 +242,64 @@ def test_kaggle_offline_with_attached_data_and_weights(tmp_path, stand_in_weight
         _check_course_outputs(working / "audiospec_data", working / "runs", weights=str(weights), sizes=KAGGLE_SIZES)
     finally:
         for path in [inputs, *inputs.rglob("*")]:  # let pytest clean up
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _kaggle_competition_layout(dest: Path) -> Path:
+    """The competition's files (``freesound-audio-tagging``) made from the subset's real clips and metadata.
+
+    ``audio_train/`` and ``audio_test/`` hold the real clips; ``train.csv`` (fname, label,
+    manually_verified) and ``train_post_competition.csv`` are the real rows of the whole set's CSVs
+    (``../shared/data/fsdkaggle2018-meta``) for those clips; ``sample_submission.csv`` (placeholder
+    labels) and ``test_post_competition.csv`` (label, usage Public/Private, freesound_id, license)
+    hold the subset's test clips in the competition's format.
+    """
+    import pandas as pd
+
+    raw = dest.parent / "zenodo"
+    for name in ARCHIVES:
+        with zipfile.ZipFile(SUBSET / name) as zf:
+            zf.extractall(raw)
+    meta = raw / "FSDKaggle2018.meta"
+    whole = SUBSET.parent / "fsdkaggle2018-meta"
+    train = pd.read_csv(meta / "train_post_competition.csv", dtype=str)
+    test = pd.read_csv(meta / "test_post_competition_scoring_clips.csv", dtype=str)
+    shutil.copytree(raw / "FSDKaggle2018.audio_train", dest / "audio_train")
+    shutil.copytree(raw / "FSDKaggle2018.audio_test", dest / "audio_test")
+    for name in ("train.csv", "train_post_competition.csv"):
+        rows = pd.read_csv(whole / name, dtype=str)
+        rows[rows["fname"].isin(train["fname"])].to_csv(dest / name, index=False)
+    pd.DataFrame({"fname": test["fname"], "label": "Laughter Hi-Hat Flute"}).to_csv(dest / "sample_submission.csv",
+                                                                                    index=False)
+    test[["fname", "label", "usage", "freesound_id", "license"]].to_csv(dest / "test_post_competition.csv",
+                                                                          index=False)
+    shutil.rmtree(raw)
+    return dest
+
+
+def test_kaggle_competition_layout_attached_offline(tmp_path, stand_in_weights):
+    """Kaggle with the competition's data attached (audio_train/, train.csv, test_post_competition.csv...), offline."""
+    inputs, working = tmp_path / "input", tmp_path / "working"
+    dataset = _kaggle_competition_layout(inputs / "freesound-audio-tagging")
+    weights = inputs / "resnet34-weights" / WEIGHTS_NAME
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(stand_in_weights.read_bytes())
+    for path in [inputs, *inputs.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = _snapshot(inputs)
+    working.mkdir()
+    env = _environment(tmp_path, KAGGLE_SIZES, AUDIOSPEC_PLATFORM="kaggle", AUDIOSPEC_KAGGLE_INPUT=inputs,
+                       AUDIOSPEC_KAGGLE_WORKING=working, AUDIOSPEC_FSDK_ROOT=dataset, AUDIOSPEC_WEIGHTS=weights,
+                       TORCH_HOME=tmp_path / "empty_torch_home")
+    try:
+        _run_notebooks(tmp_path, env)
+        assert _snapshot(inputs) == before, "something was written in the read-only input folder"
+        _check_course_outputs(working / "audiospec_data", working / "runs", weights=str(weights), sizes=KAGGLE_SIZES)
+        test = json.loads((working / "runs" / "course_fsdkaggle2018" / "test_metrics.json").read_text())
+        assert test["n_scored"] > 0 and test["accuracy"] is not None and test["interval"]["accuracy"]
+        assert set(test["by_usage"]) <= {"Public", "Private"} and test["by_usage"]
+    finally:
+        for path in [inputs, *inputs.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
 
 
