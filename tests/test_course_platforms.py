@@ -220,11 +220,19 @@ def test_local_with_a_mirror_and_the_hub_cache(tmp_path, mirror, stand_in_weight
 
 def test_kaggle_offline_with_attached_data_and_weights(tmp_path, stand_in_weights):
     """Kaggle, internet off: read-only inputs, nothing written there, the attached weights reach the Learner."""
-    inputs, working = tmp_path / "input", tmp_path / "working"
-    dataset = inputs / "fsdkaggle2018-subset"
+    dataset = tmp_path / "input" / "fsdkaggle2018-subset"
     for name in ARCHIVES:
         with zipfile.ZipFile(SUBSET / name) as zf:
             zf.extractall(dataset)
+    _run_on_kaggle(tmp_path, dataset, stand_in_weights)
+
+
+def _run_on_kaggle(tmp_path: Path, dataset: Path, stand_in_weights: Path) -> Path:
+    """The notebooks as a Kaggle kernel runs them offline, `dataset` and the weights attached read-only.
+
+    Returns the folder standing for ``/kaggle/working``.
+    """
+    inputs, working = tmp_path / "input", tmp_path / "working"
     weights = inputs / "resnet34-weights" / WEIGHTS_NAME
     weights.parent.mkdir(parents=True)
     weights.write_bytes(stand_in_weights.read_bytes())
@@ -243,6 +251,7 @@ def test_kaggle_offline_with_attached_data_and_weights(tmp_path, stand_in_weight
     finally:
         for path in [inputs, *inputs.rglob("*")]:  # let pytest clean up
             path.chmod(0o755 if path.is_dir() else 0o644)
+    return working
 
 
 def _kaggle_competition_layout(dest: Path) -> Path:
@@ -279,28 +288,11 @@ def _kaggle_competition_layout(dest: Path) -> Path:
 
 def test_kaggle_competition_layout_attached_offline(tmp_path, stand_in_weights):
     """Kaggle with the competition's data attached (audio_train/, train.csv, test_post_competition.csv...), offline."""
-    inputs, working = tmp_path / "input", tmp_path / "working"
-    dataset = _kaggle_competition_layout(inputs / "freesound-audio-tagging")
-    weights = inputs / "resnet34-weights" / WEIGHTS_NAME
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(stand_in_weights.read_bytes())
-    for path in [inputs, *inputs.rglob("*")]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    before = _snapshot(inputs)
-    working.mkdir()
-    env = _environment(tmp_path, KAGGLE_SIZES, AUDIOSPEC_PLATFORM="kaggle", AUDIOSPEC_KAGGLE_INPUT=inputs,
-                       AUDIOSPEC_KAGGLE_WORKING=working, AUDIOSPEC_FSDK_ROOT=dataset, AUDIOSPEC_WEIGHTS=weights,
-                       TORCH_HOME=tmp_path / "empty_torch_home")
-    try:
-        _run_notebooks(tmp_path, env)
-        assert _snapshot(inputs) == before, "something was written in the read-only input folder"
-        _check_course_outputs(working / "audiospec_data", working / "runs", weights=str(weights), sizes=KAGGLE_SIZES)
-        test = json.loads((working / "runs" / "course_fsdkaggle2018" / "test_metrics.json").read_text())
-        assert test["n_scored"] > 0 and test["accuracy"] is not None and test["interval"]["accuracy"]
-        assert set(test["by_usage"]) <= {"Public", "Private"} and test["by_usage"]
-    finally:
-        for path in [inputs, *inputs.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+    dataset = _kaggle_competition_layout(tmp_path / "input" / "freesound-audio-tagging")
+    working = _run_on_kaggle(tmp_path, dataset, stand_in_weights)
+    test = json.loads((working / "runs" / "course_fsdkaggle2018" / "test_metrics.json").read_text())
+    assert test["n_scored"] > 0 and test["accuracy"] is not None and test["interval"]["accuracy"]
+    assert test["by_usage"] and set(test["by_usage"]) <= {"Public", "Private"}
 
 
 def test_colab_downloads_into_its_content_folder(tmp_path, mirror, stand_in_weights):
