@@ -11,7 +11,8 @@ import numpy as np
 
 from .spectrogram import SpectrogramParams, spectrogram, spectrogram_image
 
-__all__ = ["plot_clip", "plot_examples", "plot_kinds", "show_spectrogram"]
+__all__ = ["plot_clip", "plot_examples", "plot_kinds", "show_spectrogram", "show_image", "plot_crop_windows",
+           "image_frequencies"]
 
 #: Axis label and colour-bar label of each kind.
 _LABELS = {
@@ -229,4 +230,145 @@ def plot_examples(table, params: SpectrogramParams | None = None, *, n_cols: int
     if img is not None and cbar_label:
         fmt = "%+.0f dB" if params.kind in ("logmel", "stft") else None
         fig.colorbar(img, ax=axes, format=fmt, shrink=0.6, label=cbar_label)
+    return fig
+
+
+def image_frequencies(params: SpectrogramParams, sr: int, height: int) -> np.ndarray:
+    """The frequency (Hz) of each pixel row of a rendered image, bottom row first.
+
+    Parameters
+    ----------
+    params : SpectrogramParams
+        The render's parameters (``"logmel"``: mel bands; ``"stft"``: FFT bins).
+    sr : int
+        Sample rate of the rendered audio in Hz.
+    height : int
+        Rows of the image (``n_mels`` as rendered, or the height it was resized to).
+
+    Returns
+    -------
+    np.ndarray, shape (height,), float
+        Centre frequency of each row: the rows of a resized image are spread evenly over the bands
+        (mel bands are evenly spaced in mels, not in Hz).
+    """
+    import librosa
+
+    r = params.resolve(sr)
+    if params.kind == "stft":
+        bins = np.arange(r["n_fft"] // 2 + 1) * sr / r["n_fft"]
+        bins = bins[bins <= r["fmax"] + 1e-6] if r.get("fmax") else bins
+    else:
+        bins = librosa.mel_frequencies(r["n_mels"] + 2, fmin=r["fmin"], fmax=r["fmax"])[1:-1]
+    pos = (np.arange(height) + 0.5) * len(bins) / height - 0.5
+    return np.interp(pos, np.arange(len(bins)), bins)
+
+
+def show_image(pixels: np.ndarray, sr: int, params: SpectrogramParams | None = None, *, ax=None,
+               start_frame: int = 0, cmap: str = "magma", n_ticks: int = 5):
+    """Draw a rendered image (the pixels the network sees) with time (s) and frequency (Hz) axes.
+
+    Parameters
+    ----------
+    pixels : np.ndarray, uint8 or float
+        ``(height, width)`` grey or ``(height, width, 3)`` colour, low frequencies at the bottom
+        (as :func:`~audiospec_utils.spectrogram.render_clip` and the render folders store them),
+        possibly resized in height.
+    sr : int
+        Sample rate of the rendered audio in Hz.
+    params : SpectrogramParams or None
+        The render's parameters (for the hop length and the frequencies of the rows). A render
+        with a fixed ``width`` has no time scale: its x axis is then in pixels.
+    ax : matplotlib.axes.Axes or None
+    start_frame : int
+        Frame of the clip at the image's first column (for a crop or a window).
+    cmap : str
+        Colour map of a grey image.
+    n_ticks : int
+        Frequency ticks.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
+    import matplotlib.pyplot as plt
+
+    params = params or SpectrogramParams()
+    ax = ax or plt.gca()
+    pixels = np.asarray(pixels)
+    height, width = pixels.shape[:2]
+    if params.width is None:
+        fps = sr / params.resolve(sr)["hop_length"]
+        x0, x1, xlabel = start_frame / fps, (start_frame + width) / fps, "time (s)"
+    else:
+        x0, x1, xlabel = 0, width, "pixel column (whole clip squished: no time scale)"
+    img = ax.imshow(pixels, aspect="auto", cmap=cmap if pixels.ndim == 2 else None, extent=[x0, x1, 0, height],
+                    interpolation="nearest", origin="upper")
+    if params.kind in ("logmel", "stft", "stack"):
+        hz = image_frequencies(params if params.kind != "stack" else _replace(params, kind="logmel"), sr, height)
+        rows = np.linspace(0, height - 1, n_ticks).round().astype(int)
+        ax.set_yticks(rows + 0.5, [f"{hz[r]:.0f}" for r in rows])
+        ax.set_ylabel("frequency (Hz)")
+    else:
+        ax.set_ylabel("row")
+    ax.set_xlabel(xlabel)
+    return img
+
+
+def plot_crop_windows(pixels: np.ndarray, sr: int, params: SpectrogramParams, crop_seconds: float, *,
+                      overlap: float = 0.5, seed: int = 0, title: str | None = None):
+    """One clip's image with a random training crop (top) and the validation windows (bottom) drawn on it.
+
+    Parameters
+    ----------
+    pixels : np.ndarray
+        The clip's full image (one column per frame), low frequencies at the bottom.
+    sr : int
+        Sample rate of the rendered audio in Hz.
+    params : SpectrogramParams
+        The render's parameters (one column per frame: ``width`` None).
+    crop_seconds : float
+        Crop and window length in seconds.
+    overlap : float
+        Overlap of consecutive windows (0.5, as in the DataLoaders).
+    seed : int
+        Seed of the random crop.
+    title : str or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels with time (s) and frequency (Hz) axes. A clip shorter than the crop is shown
+        repeated, as the DataLoaders repeat it.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from .dataloaders import frames_per_second, window_starts
+
+    pixels = np.asarray(pixels)
+    fps = frames_per_second(params, sr)
+    length = max(8, int(round(crop_seconds * fps)))
+    width = pixels.shape[1]
+    shown = np.concatenate([pixels] * -(-length // width), axis=1) if width < length else pixels
+    rng = np.random.default_rng(seed)
+    span = width - length + 1 if width >= length else width
+    start = int(rng.integers(span))
+    starts = window_starts(width, length, overlap)
+    fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True, constrained_layout=True)
+    h = pixels.shape[0]
+    for ax in axes:
+        show_image(shown, sr, params, ax=ax)
+        if width < length:
+            ax.axvline(width / fps, color="white", ls=":", lw=1)
+    axes[0].add_patch(Rectangle((start / fps, 0), length / fps, h, fill=False, ec="cyan", lw=2.5))
+    axes[0].set_title(f"training: a random crop of {crop_seconds:g} s ({length} frames), anew every epoch", fontsize=9)
+    colours = plt.cm.tab10(np.arange(len(starts)) % 10)
+    for k, (s, c) in enumerate(zip(starts, colours)):
+        y0 = h * (0.05 + 0.9 * (k % 2) * 0.5)
+        axes[1].add_patch(Rectangle((s / fps, y0), length / fps, h * 0.45, fill=False, ec=c, lw=2))
+    axes[1].set_title(f"validation and prediction: {len(starts)} window(s) overlapping by {overlap:.0%}, "
+                      f"their probabilities averaged", fontsize=9)
+    axes[0].set_xlabel(None)
+    if title:
+        fig.suptitle(title)
     return fig

@@ -28,6 +28,8 @@ __all__ = [
     "plot_top_losses",
     "top_losses",
     "plot_tsne",
+    "tsne_style",
+    "windows_dataloader",
     "interpret_run",
 ]
 
@@ -136,6 +138,36 @@ def predict_with_embeddings(learn, items: pd.DataFrame, bs: int = 64):
     p_true = probs[np.arange(len(probs)), targets.clip(min=0)]
     losses = np.where(targets >= 0, -np.log(np.clip(p_true, 1e-12, 1.0)), np.nan).astype(np.float32)
     return probs, targets.astype(np.int64), losses, torch.cat(feats).numpy() if feats else np.zeros((0, 0), np.float32)
+
+
+def windows_dataloader(learn, items: pd.DataFrame, bs: int = 64):
+    """A labelled DataLoader of the windows of `items`, with ``vocab``: what fastai's interpretation tools take.
+
+    fastai's ``ClassificationInterpretation.from_learner(learn, dl=dl)`` runs the model over `dl`
+    and reads ``dl.vocab``; the exported learner of a run has no data of its own.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+    items : pandas.DataFrame
+        One row per window (``image_path``, ``label``, ``window_start``), e.g. from :func:`load_run`.
+    bs : int
+
+    Returns
+    -------
+    audiospec_utils.dataloaders.SpectrogramDL
+        Normalised as in training, never augmented, in the order of `items`; one item per window
+        (not per clip: a clip with three windows counts three times). ``dl.vocab`` is
+        ``[labels]``, the form fastai's ``Interpretation`` unpacks.
+    """
+    vocab = list(learn.dls.vocab)
+    targets = items["label"].map({c: i for i, c in enumerate(vocab)}).fillna(-1).astype(int).to_numpy()
+    cache, rows = _items_cache(learn, items)
+    starts = items["window_start"].to_numpy() if "window_start" in items.columns else np.zeros(len(items), np.int64)
+    dl = learn.dls.crops_dl(cache, rows, starts, targets, bs=bs)
+    # fastai's interpretation reads ``dl.vocab[-1]`` when the vocab is a list (inputs', targets'): the targets'
+    dl.vocab = [list(learn.dls.vocab)]
+    return dl
 
 
 def clip_embeddings(learn, items: pd.DataFrame, bs: int = 64):
@@ -265,11 +297,23 @@ def _worst_first(losses, k: int) -> np.ndarray:
     return np.argsort(-np.asarray(losses), kind="stable")[:k]
 
 
-def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int = 9):
+def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int = 9, *, params=None):
     """The `k` validation images the model got most wrong.
 
     Each panel shows the spectrogram image, and above it predicted / true label, the loss and the
     probability given to the true label.
+
+    Parameters
+    ----------
+    items : pandas.DataFrame
+        The clips' rows (``image_path``; ``sr`` for the time axis), aligned with the arrays.
+    probs, targets, losses, classes :
+        As :func:`clip_embeddings` returns them, and the labels.
+    k : int
+        Panels.
+    params : SpectrogramParams or None
+        The render's parameters (``Run(...).spec_params``): with them the panels have time (s) and
+        frequency (Hz) axes (:func:`audiospec_utils.display.show_image`); without, bare pixels.
 
     Returns
     -------
@@ -284,11 +328,18 @@ def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4 * n_cols, 3.2 * n_rows), squeeze=False, constrained_layout=True)
     for ax, i in zip(axes.flat, order):
         img = Image.open(items["image_path"].iloc[i])
-        ax.imshow(np.asarray(img), cmap="magma" if img.mode == "L" else None, aspect="auto")
+        sr = pd.to_numeric(pd.Series([items["sr"].iloc[i]]), errors="coerce").iloc[0] if "sr" in items else np.nan
+        if params is not None and np.isfinite(sr):
+            from .display import show_image
+
+            show_image(np.asarray(img), int(sr), params, ax=ax, n_ticks=4)
+            ax.set_xlabel(f"time (s) of {Path(items['image_path'].iloc[i]).stem}", fontsize=8)
+        else:
+            ax.imshow(np.asarray(img), cmap="magma" if img.mode == "L" else None, aspect="auto")
+            ax.set(xticks=[], yticks=[], xlabel=Path(items["image_path"].iloc[i]).stem)
         pred = int(np.argmax(probs[i]))
         ax.set_title(f"{classes[pred]} / {classes[targets[i]]}\nloss {losses[i]:.2f}, p(true) {probs[i][targets[i]]:.2f}",
                      fontsize=9)
-        ax.set(xticks=[], yticks=[], xlabel=Path(items["image_path"].iloc[i]).stem)
     for ax in list(axes.flat)[len(order):]:
         ax.axis("off")
     fig.suptitle("Top losses: predicted / true")
@@ -329,8 +380,32 @@ def top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int = 9)
     })
 
 
-def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embeddings", seed: int = 0):
-    """2-D t-SNE (scikit-learn) of feature vectors, one point per image, coloured by label.
+#: Marker shapes cycled with the colours, so that 41 labels get 41 distinct (colour, marker) pairs.
+TSNE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def tsne_style(labels) -> dict:
+    """A distinct (colour, marker) per label: 10 colours x up to 8 markers, enough for 80 labels.
+
+    Parameters
+    ----------
+    labels : iterable of str
+
+    Returns
+    -------
+    dict
+        Label -> ``(colour, marker)``, in sorted label order (colour first changes, then marker).
+    """
+    import matplotlib.pyplot as plt
+
+    names = sorted(set(labels))
+    colours = plt.get_cmap("tab10").colors
+    return {name: (colours[i % 10], TSNE_MARKERS[(i // 10) % len(TSNE_MARKERS)]) for i, name in enumerate(names)}
+
+
+def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embeddings", seed: int = 0,
+              annotate: bool | None = None):
+    """2-D t-SNE (scikit-learn) of feature vectors, one point per clip, each label its colour and marker.
 
     Parameters
     ----------
@@ -338,21 +413,26 @@ def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embe
     labels : sequence of str, length n
     title : str
     seed : int
+    annotate : bool or None
+        Write each label's name at the centre (median) of its points; None: when there are more
+        than 10 labels (where colours alone cannot be told apart).
 
     Returns
     -------
     matplotlib.figure.Figure
-        With a message instead of points when there is nothing to embed: fewer than 5 points,
-        non-finite features (a diverged model), or fewer than 5 distinct rows (a model that gives
-        every clip the same output).
+        The legend names every label with its (colour, marker) pair (:func:`tsne_style`: 10
+        colours times up to 8 markers). With a message instead of points when there is nothing to
+        embed: fewer than 5 points, non-finite features (a diverged model), or fewer than 5 distinct
+        rows (a model that gives every clip the same output).
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
     from sklearn.manifold import TSNE
 
     features = np.asarray(features, dtype=np.float32)
+    labels = [str(v) for v in labels]
     n = len(features)
-    fig, ax = plt.subplots(figsize=(8, 6), constrained_layout=True)
+    n_labels = len(set(labels))
+    fig, ax = plt.subplots(figsize=(9 if n_labels > 14 else 8, 6), constrained_layout=True)
     finite = np.isfinite(features).all(axis=1)
     distinct = len(np.unique(np.round(features[finite], 5), axis=0)) if finite.any() else 0
     reason = (f"too few points for t-SNE ({n})" if n < 5
@@ -367,16 +447,32 @@ def plot_tsne(features, labels, *, title: str = "t-SNE of penultimate-layer embe
         return fig
     perplexity = float(min(30, max(2, (n - 1) / 3)))
     xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
-    n_labels = len(set(labels))
-    sns.scatterplot(x=xy[:, 0], y=xy[:, 1], hue=list(labels), hue_order=sorted(set(labels)), s=18, ax=ax,
-                    palette="tab20" if n_labels > 10 else "tab10", legend=n_labels <= 41)
-    if n_labels <= 41:
-        ax.legend(fontsize=7, ncol=1 + n_labels // 14, bbox_to_anchor=(1.01, 1), loc="upper left")
+    style = tsne_style(labels)
+    lab = np.asarray(labels)
+    annotate = n_labels > 10 if annotate is None else annotate
+    for name, (colour, marker) in style.items():
+        pts = xy[lab == name]
+        ax.scatter(pts[:, 0], pts[:, 1], s=20, color=colour, marker=marker, label=name, alpha=0.85,
+                   edgecolors="none")
+        if annotate and len(pts):
+            cx, cy = np.median(pts, axis=0)
+            ax.annotate(name, (cx, cy), fontsize=7, ha="center", va="center",
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec=colour, alpha=0.8))
+    ax.legend(fontsize=7, ncol=1 + n_labels // 21, bbox_to_anchor=(1.01, 1), loc="upper left", markerscale=1.2)
     ax.set(title=title, xticks=[], yticks=[])
     return fig
 
 
-def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None) -> dict:
+def _params_or_none(run):
+    """The run's spectrogram parameters, or None when they cannot be read (the figures lose their axes only)."""
+    try:
+        return run.spec_params
+    except Exception:  # an older run without params.json
+        return None
+
+
+def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None, cam: bool = False,
+                  cam_method: str = "gradcam") -> dict:
     """Interpret a trained run per validation clip; save every figure and table in the run folder.
 
     Parameters
@@ -389,13 +485,20 @@ def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None) -> dict
         Keep the figures open (in a notebook they display); otherwise they are closed after saving.
     spec_dir : str or os.PathLike or None
         The run's render folder if it has moved since training (see :func:`load_run`).
+    cam : bool
+        Also the maps of what the model listens to (:func:`audiospec_utils.explain.explain_validation`):
+        the top `k` losses in ``RUN/cam/top_losses/`` and a mean map per label over the correctly
+        predicted validation clips (``RUN/cam/mean_maps.*``). Needs the clips' audio files.
+    cam_method : {"gradcam", "occlusion"}
+        The maps' method (:func:`audiospec_utils.explain.explain_clip`).
 
     Returns
     -------
     dict
         ``figures`` (name -> path), ``tables`` (name -> DataFrame: ``per_class``,
         ``most_confused``), ``accuracy`` and ``map_at_3`` of the validation clips (windows
-        averaged, as in ``metrics.json``), ``n_valid_clips``.
+        averaged, as in ``metrics.json``), ``n_valid_clips``; with `cam`, ``cam`` (what
+        :func:`~audiospec_utils.explain.explain_validation` returns).
 
     Notes
     -----
@@ -421,7 +524,7 @@ def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None) -> dict
     figures = {
         "confusion_matrix": plot_confusion_matrix(y_true, y_pred, classes),
         "top_losses": plot_top_losses(clips[known].reset_index(drop=True), probs[known], targets[known], losses[known],
-                                      classes, k=k),
+                                      classes, k=k, params=_params_or_none(run)),
         "tsne_embeddings": plot_tsne(emb[known], labels),
         "tsne_probabilities": plot_tsne(probs[known], labels, title="t-SNE of predicted probabilities"),
         "per_class_f1": plot_per_class(report),
@@ -434,6 +537,12 @@ def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None) -> dict
             plt.close(fig)
     scores = {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
               "map_at_3": map_at_k(y_true, probs[known], 3), "n_valid_clips": int(len(clips))}
+    maps = {}
+    if cam:  # what the model listens to: maps of the top losses, a mean map per label (audiospec_utils.explain)
+        from .explain import explain_validation
+
+        maps["cam"] = explain_validation(run, learn, clips[known].reset_index(drop=True), probs[known],
+                                         targets[known], losses[known], k=k, method=cam_method)
     write_json(run.file(Run.INTERPRETATION), {**scores, "figures": paths,
-                                              "most_confused": confused.head(10).to_dict("records")})
-    return {"figures": paths, "tables": {"per_class": report, "most_confused": confused}, **scores}
+                                              "most_confused": confused.head(10).to_dict("records"), **maps})
+    return {"figures": paths, "tables": {"per_class": report, "most_confused": confused}, **scores, **maps}
