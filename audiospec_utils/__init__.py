@@ -31,6 +31,8 @@ Run
   * :mod:`~audiospec_utils.export_onnx`: a run as one ONNX model (audio in, probabilities out);
     :mod:`~audiospec_utils.onnx_predict`: its runtime, with NumPy, soundfile, soxr and onnxruntime only
   * :mod:`~audiospec_utils.interpret`: confusion matrix, top losses, t-SNE, per-class report
+  * :mod:`~audiospec_utils.explain`: what the model listens to: Grad-CAM and occlusion maps of a
+    clip, on its spectrogram and as sound
   * :mod:`~audiospec_utils.cv`: cross-validation, and why a per-clip split lies
   * :mod:`~audiospec_utils.compare`, :mod:`~audiospec_utils.baselines`: baselines and spectrogram kinds
 Course
