@@ -459,8 +459,10 @@ def test_loads_as_fsdkaggle2018(root):
     assert all(Path(p).is_file() for p in table["path"])
 
 
-def test_progress_bar(tmp_path, capsys):
+def test_progress_bar(tmp_path, capsys, monkeypatch):
     pytest.importorskip("tqdm")
+    # drawn as in a terminal (in a log or CI, where stderr is no terminal, the bar is left out: show_progress)
+    monkeypatch.setattr(mini, "show_progress", lambda progress=True, stream=None: progress)
     mini.make_mini_dataset(tmp_path / "d", n_train_per_label=1, n_test_per_label=1, labels=("Flute",),
                            progress=True)
     assert "2/2" in capsys.readouterr().err
