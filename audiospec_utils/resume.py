@@ -11,7 +11,8 @@ keeps ``models/last.pth`` (the weights alone, as ``learn.save("last")`` writes t
 
 Running the same training again into the same folder (:func:`audiospec_utils.train.train_classifier`,
 ``audiospec train``, the course's training cell) loads that state and continues at the next epoch:
-the finished epochs are skipped (fastai's ``start_epoch``, which puts the schedule where it was),
+the finished epochs are skipped (:class:`SkipFinishedEpochs`, fastai's ``SkipToEpoch`` without its empty
+log rows; fastai puts the one-cycle schedule where it was from the epoch number),
 and, the random states being restored, the rest of the training is the one an uninterrupted run
 would have done (on the CPU to the last digit; CUDA's non-deterministic kernels may differ slightly).
 A run started with other settings is refused, with the differences named
@@ -58,13 +59,18 @@ def save_atomic(obj, path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _seeded_loaders(dls) -> list:
+    """The DataLoaders with a random generator of their own (fastai's ``DataLoader.rng``)."""
+    return [dl for dl in dls.loaders if hasattr(dl, "rng")]
+
+
 def random_states(dls=None) -> dict:
     """Every random state the training draws from: Python, NumPy, torch (and CUDA), the DataLoaders'."""
     states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     if dls is not None:
-        states["dataloaders"] = [dl.rng.getstate() for dl in dls.loaders if hasattr(dl, "rng")]
+        states["dataloaders"] = [dl.rng.getstate() for dl in _seeded_loaders(dls)]
     return states
 
 
@@ -76,7 +82,7 @@ def restore_random_states(states: dict, dls=None) -> None:
     if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
     if dls is not None and "dataloaders" in states:
-        for dl, state in zip([dl for dl in dls.loaders if hasattr(dl, "rng")], states["dataloaders"]):
+        for dl, state in zip(_seeded_loaders(dls), states["dataloaders"]):
             dl.rng.setstate(state)
 
 
@@ -200,6 +206,8 @@ class EpochCheckpoint(Callback):
         The training's settings, saved so that a resume with other settings is refused.
     history : EpochHistory
         Its rows are saved (and written to `history_file`).
+    resume_file : path
+        Where the state goes (``models/resume.pth`` of the run folder).
     stage : int
         Index of the schedule stage this fit is.
     total : int
@@ -213,8 +221,8 @@ class EpochCheckpoint(Callback):
     """
     order = Recorder.order + 2  # after the history
 
-    def __init__(self, settings: dict, history: EpochHistory, *, stage: int, total: int, done_before: int = 0,
-                 skip: int = 0, history_file=None, resume_file="models/resume.pth"):
+    def __init__(self, settings: dict, history: EpochHistory, resume_file, *, stage: int, total: int,
+                 done_before: int = 0, skip: int = 0, history_file=None):
         self.settings, self.history, self.stage_index = settings, history, stage
         self.total, self.done_before, self.skip = total, done_before, skip
         self.history_file, self.resume_file = history_file, resume_file
@@ -232,7 +240,7 @@ class EpochCheckpoint(Callback):
                      "history": self.history.rows, "random": random_states(learn.dls), "settings": self.settings,
                      "smooth_loss": {"count": learn.recorder.smooth_loss.count,
                                      "val": learn.recorder.smooth_loss.val.detach().cpu()}},
-                    Path(learn.path) / self.resume_file)
+                    self.resume_file)
         learn.save("last", with_opt=False)
         if self.history_file is not None:
             tmp = Path(self.history_file).with_name(f".{Path(self.history_file).name}.{os.getpid()}.tmp")

@@ -378,12 +378,11 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
         hist.stage, hist.skip = name, skip
         stage_cbs = cbs + [hist]
         if checkpoint:
-            stage_cbs.append(EpochCheckpoint(settings, hist, stage=index, total=total, done_before=done,
-                                             skip=skip, history_file=history_file,
-                                             resume_file=Run.RESUME))
+            stage_cbs.append(EpochCheckpoint(settings, hist, Path(learn.path) / Run.RESUME, stage=index,
+                                             total=total, done_before=done, skip=skip, history_file=history_file))
         if skip:
             stage_cbs.append(SkipFinishedEpochs(skip, resume.get("smooth_loss")))
-        learn.fit_one_cycle(n_epochs, lr_arg, cbs=stage_cbs, start_epoch=0, **kwargs)
+        learn.fit_one_cycle(n_epochs, lr_arg, cbs=stage_cbs, **kwargs)
         done += n_epochs
     if history:
         pd.DataFrame(hist.rows).to_csv(history_file, index=False)
@@ -537,10 +536,11 @@ def _resumable_state(out_dir: Path, settings: dict, *, restart: bool, device) ->
 
     run = Run(out_dir)
     resume_file, last = run.file(Run.RESUME), run.file(Run.CHECKPOINT)
-    if resume_file.is_file() and not restart and not run.file(Run.METRICS).is_file():
+    interrupted = not run.file(Run.METRICS).is_file()  # a finished run trains again from the start
+    if interrupted and not restart and resume_file.is_file():
         return load_training_state(resume_file, settings, map_location=device)  # ParameterError: other settings
     resume_file.unlink(missing_ok=True)
-    if last.is_file() and not run.file(Run.METRICS).is_file():
+    if interrupted and last.is_file():
         kept = last.with_name(f"last_interrupted_{time.strftime('%Y%m%d-%H%M%S')}.pth")
         last.rename(kept)
         logger.warning("%s: an earlier training here was interrupted; its last weights are kept as %s. "
@@ -762,6 +762,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
                                    save_to=out_dir / "lr_find.png" if main_process else None)
         cfg["lr"] = cfg["lr"] or found["valley"]
         logger.info("lr_find suggests %.2e (valley); training with %.2e", found["valley"], cfg["lr"])
+    lr_found = {k: found[k] for k in ("valley", "minimum", "steep")} if found else None
     try:
         if _distributed():
             from .distributed import distrib_ctx
@@ -771,8 +772,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
                               freeze_epochs=freeze_epochs, schedule=schedule, unfrozen_lr=unfrozen_lr,
                               mixup=cfg["mixup"], history=main_process, checkpoint=main_process)
         else:
-            saved = {**run_settings, "_lr": cfg["lr"], "_lr_find": found and {k: found[k] for k in
-                                                                             ("valley", "minimum", "steep")}}
+            saved = {**run_settings, "_lr": cfg["lr"], "_lr_find": lr_found}
             used_lr = fit(learn, cfg["epochs"], pretrained=use_pretrained, lr=cfg["lr"], freeze_epochs=freeze_epochs,
                           schedule=schedule, unfrozen_lr=unfrozen_lr, mixup=cfg["mixup"], settings=saved,
                           resume=resume)
@@ -784,16 +784,11 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
         raise TrainingInterrupted(f"training interrupted: {said}.") from None
     if main_process:
         Run(out_dir).file(Run.RESUME).unlink(missing_ok=True)  # finished: a new call trains again
-    settings = dict(epochs=int(cfg["epochs"]), seconds=round(time.time() - start, 1), recipe=cfg["recipe"], arch=arch,
-                    pretrained=bool(use_pretrained), weights=str(weights) if weights is not None else None,
-                    img_size=int(cfg["img_size"]), crop_seconds=dls.config["crop_seconds"], normalize=norm,
-                    valid_pct=valid_pct, seed=int(seed), bs=int(cfg["bs"]), lr=used_lr, schedule=schedule,
-                    freeze_epochs=int(freeze_epochs), unfrozen_lr=list(unfrozen_lr) if unfrozen_lr is not None else None,
-                    lr_find={k: found[k] for k in ("valley", "minimum", "steep")} if found else None,
-                    label_smoothing=float(cfg["label_smoothing"]), spec_augment=bool(cfg["spec_augment"]),
-                    time_shift=float(cfg["time_shift"]), mixup=float(cfg["mixup"]), verified_weight=verified_weight,
-                    manually_verified_only=bool(manually_verified_only), group_pattern=group_pattern,
-                    spec_dir=str(folder.path), world_size=int(os.environ.get("WORLD_SIZE", "1")))
+    # metrics.json: the settings the training was started with, and what it found and took
+    settings = {**{k: v for k, v in run_settings.items() if k not in ("lr", "lr_find", "test_fold", "valid_fold",
+                                                                      "n_train")},
+                "seconds": round(time.time() - start, 1), "lr": used_lr, "lr_find": lr_found,
+                "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
     if not main_process:
         return learn, None
     metrics = save_run(learn, dls, out_dir, **settings)
