@@ -131,13 +131,12 @@ def _previous_records(folder: RenderFolder) -> dict:
         df = folder.manifest()
         for cid, g in df.groupby("clip_id", sort=False):
             first = g.iloc[0]
+            # RenderFolder.manifest gives every record column, those of older manifests filled in
             recs[cid] = {"clip_id": cid, "path": first["path"],
                          "images": [i for i in g["image"] if isinstance(i, str) and i],
-                         "duration": first["duration"], "sr": first["sr"], "silent": bool(first["silent"]),
-                         "source_sr": first.get("source_sr", first["sr"]),
-                         "band_limited": bool(first.get("band_limited", False)),
-                         "error": first["error"] if isinstance(first["error"], str) else "",
-                         "source_size": first["source_size"], "source_mtime": first["source_mtime"]}
+                         **{k: first[k] for k in _RECORD_KEYS},
+                         "silent": bool(first["silent"]), "band_limited": bool(first["band_limited"]),
+                         "error": first["error"] if isinstance(first["error"], str) else ""}
     partial = folder.partial_file
     if partial.exists():
         with open(partial, encoding="utf-8") as f:
