@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fastai.callback.core import Callback
+from fastai.learner import Recorder, noop  # noop: the one fastai's no_logging() puts in place
 
 from .dataloaders import (SpecAugment, TimeShift, spectrogram_augmentations,  # noqa: F401  (public names)
                           spectrogram_dataloaders)
@@ -30,6 +33,7 @@ from .exceptions import DatasetError, ParameterError, TrainingInterrupted, Weigh
 from .learner import ARCHS, create_learner, load_imagenet_weights  # noqa: F401  (public names)
 from .metrics import grouped_bootstrap_interval, map_at_k
 from .recipes import RECIPES, auto_normalize, device_name, resolve_recipe  # noqa: F401  (public names)
+from .progress import show_progress
 from .resume import (EpochCheckpoint, EpochHistory, SkipFinishedEpochs, load_training_state,
                      restore_random_states)
 
@@ -389,6 +393,33 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
     return lr
 
 
+class EpochRows(Callback):
+    """fastai's epoch table as plain lines, for output that is no terminal (``make demo > log``, CI).
+
+    fastprogress draws its progress bars with carriage returns into any stdout; where they would
+    pile up in a log, this prints only the header and one row per epoch, as the table looks in a
+    terminal.
+    """
+    order = Recorder.order + 10  # the recorder's metric names are set
+
+    def before_fit(self):
+        self._previous = None
+        if self.learn.logger is noop:  # get_preds / validate: fastai logs nothing there
+            return
+        self._previous, self.learn.logger = self.learn.logger, self._write
+        names = list(self.recorder.metric_names)
+        self._widths = [max(8, len(name)) for name in names]
+        print("  ".join(f"{name:<{w}}" for name, w in zip(names, self._widths)), flush=True)
+
+    def _write(self, log):
+        cells = [f"{v:.6f}" if isinstance(v, float) else str(v) for v in log]
+        print("  ".join(f"{c:<{w}}" for c, w in zip(cells, self._widths)), flush=True)
+
+    def after_fit(self):
+        if self._previous is not None:
+            self.learn.logger, self._previous = self._previous, None
+
+
 def _stages(schedule: str, epochs: int, freeze_epochs: int, lr: float, unfrozen_lr) -> tuple[list, float]:
     """The schedule as stages ``(name, frozen, epochs, lr argument, fit_one_cycle keywords)``, and its lr."""
     if schedule == "fine_tune":  # fastai's Learner.fine_tune, written out
@@ -732,8 +763,10 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
     out_dir = Path(out_dir).resolve()
     learn = create_learner(dls, arch, pretrained=use_pretrained, weights=weights, path=out_dir,
                            label_smoothing=cfg["label_smoothing"])
-    if not progress:
+    if not show_progress(progress, sys.stdout):  # fastprogress would redraw its bars into a log file too
         learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
+        if progress:
+            learn.add_cb(EpochRows())
     main_process = int(os.environ.get("RANK", "0")) == 0
     run_settings = dict(recipe=cfg["recipe"], arch=arch, epochs=int(cfg["epochs"]), img_size=int(cfg["img_size"]),
                         bs=int(cfg["bs"]), lr=cfg["lr"], crop_seconds=dls.config["crop_seconds"],

@@ -74,3 +74,17 @@ def test_a_render_logged_to_a_file_has_no_redrawn_bars(tmp_path):
                           str(tmp_path / "specs"), "--jobs", "1"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "\r" not in out.stderr + out.stdout and "Rendering:" not in out.stderr
+
+
+def test_a_training_logged_to_a_file_shows_epoch_rows_not_redrawn_bars(mini_specs, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "audiospec_utils", "train", str(mini_specs), "--out",
+                          str(tmp_path / "run"), "--epochs", "2", "--img-size", "32", "--bs", "16", "--no-pretrained"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "\r" not in out.stdout + out.stderr and "█" not in out.stdout
+    lines = out.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("epoch") and "train_loss" in line)
+    rows = [line.split()[0] for line in lines[header + 1:header + 3]]
+    assert rows == ["0", "1"], out.stdout
+    # one table: the validation passes after training (get_preds) print no second header
+    assert sum(line.startswith("epoch") and "train_loss" in line for line in lines) == 1, out.stdout
