@@ -257,11 +257,11 @@ class GBMBaseline:
         pandas.DataFrame
             One row per validation clip: ``clip_id``, ``label``, one column per class of
             ``split.vocab`` (probability), ``pred`` (best class); as
-            :func:`audiospec_utils.train.clip_predictions`.
+            :func:`audiospec_utils.inference.clip_predictions`.
         """
         from threadpoolctl import threadpool_limits
 
-        from .train import clip_predictions
+        from .inference import clip_predictions
 
         valid = split.valid_clips
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
+from .metrics import clip_scores
 from .baselines import STATS, GBMBaseline, clip_features, logmel_stats, small_cnn, stats_feature_names  # noqa: F401
 from .splits import Split, split_clips
 
@@ -268,14 +269,12 @@ class ImageClassifier:
         Returns
         -------
         pandas.DataFrame
-            As :func:`audiospec_utils.train.clip_predictions`: ``clip_id``, ``label``, one column
+            As :func:`audiospec_utils.inference.clip_predictions`: ``clip_id``, ``label``, one column
             per class, ``pred``.
         """
-        from .train import clip_predictions
+        from .inference import valid_clip_predictions
 
-        with self.learn_.no_bar():
-            probs, _ = self.learn_.get_preds(dl=self.dls_.valid)
-        return clip_predictions(probs.float().numpy(), self.dls_.valid_table, list(self.dls_.vocab))
+        return valid_clip_predictions(self.learn_, self.dls_)
 
 
 def _quiet(*args, **kwargs):
@@ -310,18 +309,12 @@ def evaluate(clip_preds: pd.DataFrame, vocab) -> dict:
     DatasetError
         No clip with a label of `vocab`.
     """
-    from sklearn.metrics import f1_score
-
-    from .train import _scores
-
     vocab = list(vocab)
     known = clip_preds[clip_preds["label"].isin(vocab)]
     if known.empty:
         raise DatasetError("no validation clip with a known label to score")
-    scores = _scores(known, vocab)
-    pred = known[vocab].idxmax(axis=1)
-    return {"accuracy": scores["accuracy"], "map_at_3": scores["map_at_3"],
-            "macro_f1": float(f1_score(known["label"], pred, labels=vocab, average="macro", zero_division=0)),
+    scores = clip_scores(known, vocab, macro_f1=True)
+    return {"accuracy": scores["accuracy"], "map_at_3": scores["map_at_3"], "macro_f1": scores["macro_f1"],
             "n_valid": int(len(known))}
 
 

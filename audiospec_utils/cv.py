@@ -297,10 +297,11 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
 
     from .dataloaders import spectrogram_dataloaders
     from .folders import RenderFolder
-    from .predict import _mean_per_image, window_probabilities
+    from .inference import image_probabilities, valid_clip_predictions
     from .recipes import auto_normalize
     from .splits import split_clips
-    from .train import clip_predictions, create_learner, fit
+    from .inference import clip_predictions
+    from .train import create_learner, fit
 
     folder = RenderFolder(spec_dir)
     images = folder.training_images()
@@ -330,14 +331,11 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
             learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
             learn.logger = lambda *a, **k: None
         fit(learn, epochs, pretrained=pretrained or weights is not None, save_best=False, history=False)
-        with learn.no_bar():
-            probs, _ = learn.get_preds(dl=dls.valid)
-        valid = clip_predictions(probs.float().numpy(), dls.valid_table, list(dls.vocab))
+        valid = valid_clip_predictions(learn, dls)
         cache = folder.cache(img_size, progress=False)
         known = test[test["label"].isin(dls.vocab)].reset_index(drop=True)
-        p, of_window = window_probabilities(learn, cache, cache.rows(known["image"]))
         per_image = known.assign(_i=range(len(known)))
-        test_preds = clip_predictions(_mean_per_image(p, of_window, len(known)), per_image, list(dls.vocab))
+        test_preds = clip_predictions(image_probabilities(learn, cache, cache.rows(known["image"])), per_image, list(dls.vocab))
         v_acc = float((valid["pred"] == valid["label"]).mean())
         t_acc = float((test_preds["pred"] == test_preds["label"]).mean())
         rows.append({"validation split": name, "valid_accuracy": round(v_acc, 3), "test_accuracy": round(t_acc, 3),

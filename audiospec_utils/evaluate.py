@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import DatasetError
+from .metrics import clip_scores
 
 __all__ = ["load_test_split", "fallback_labels", "evaluate_run", "write_submission", "format_test_score",
            "per_class_table"]
@@ -166,7 +167,6 @@ def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: b
 
 def _scores_by_usage(scored: pd.DataFrame, info: pd.DataFrame, vocab) -> dict:
     """Accuracy and MAP@3 per ``usage`` (FSDKaggle2018: the Public and Private leaderboards)."""
-    from .train import _scores
 
     if "usage" not in info.columns or not len(scored):
         return {}
@@ -174,7 +174,7 @@ def _scores_by_usage(scored: pd.DataFrame, info: pd.DataFrame, vocab) -> dict:
     out = {}
     for name in sorted(set(usage) - {""}):
         part = scored[usage == name]
-        out[str(name)] = {**_scores(part, vocab), "n_scored": int(len(part))}
+        out[str(name)] = {**clip_scores(part, vocab), "n_scored": int(len(part))}
     return out
 
 
@@ -321,8 +321,8 @@ def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int =
     """
     from .folders import RenderFolder, Run, write_json
     from .interpret import per_class_report
-    from .predict import _mean_per_image, window_probabilities
-    from .train import _scores, clip_predictions, valid_interval
+    from .inference import clip_predictions, image_probabilities
+    from .train import valid_interval
 
     run = Run(run)
     learn = run.learner()
@@ -337,8 +337,7 @@ def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int =
                            f"{missing_img[0]}; render again")
     if len(ok):
         cache = RenderFolder(spec_dir).cache(learn.dls.config["height"], progress=progress)
-        probs, of_window = window_probabilities(learn, cache, cache.rows(ok["image"]), bs=bs)
-        probs = _mean_per_image(probs, of_window, len(ok))
+        probs = image_probabilities(learn, cache, cache.rows(ok["image"]), bs=bs)
         preds = clip_predictions(probs, ok, vocab)
     else:
         preds = pd.DataFrame(columns=["clip_id", "label", *vocab, "pred"])
@@ -370,7 +369,7 @@ def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int =
     report = per_class_report(y, scored[vocab].to_numpy().argmax(1), vocab) if len(y) else pd.DataFrame()
     groups = info["group"] if "group" in info.columns else None
     result = {
-        **(_scores(scored, vocab) if len(y) else {"accuracy": None, "error_rate": None, "map_at_3": None}),
+        **(clip_scores(scored, vocab) if len(y) else {"accuracy": None, "error_rate": None, "map_at_3": None}),
         "interval": valid_interval(scored, vocab, groups) if len(y) else None,
         "macro_f1": _macro_f1(y, scored[vocab].to_numpy().argmax(1)) if len(y) else None,
         "selected": man.attrs.get("selected", ""),

@@ -141,7 +141,8 @@ def train_variant(spec_dir, split, *, epochs: int, img_size: int, bs: int, crop_
     from .folders import RenderFolder
     from .metrics import grouped_bootstrap_interval, map_at_k
     from .recipes import auto_normalize
-    from .train import clip_predictions, create_learner, fit, spectrogram_dataloaders
+    from .inference import valid_clip_predictions
+    from .train import create_learner, fit, spectrogram_dataloaders
 
     start = time.time()
     set_seed(seed, reproducible=True)
@@ -156,10 +157,8 @@ def train_variant(spec_dir, split, *, epochs: int, img_size: int, bs: int, crop_
     learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
     learn.logger = lambda *a, **k: None
     fit(learn, int(epochs), pretrained=use_pretrained, lr=lr, mixup=mixup, checkpoint=False, history=False)
-    with learn.no_bar():
-        probs, _ = learn.get_preds(dl=dls.valid)
     vocab = list(dls.vocab)
-    preds = clip_predictions(probs.float().numpy(), dls.valid_table, vocab)
+    preds = valid_clip_predictions(learn, dls)
     y = preds["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
     correct = pd.Series((preds["pred"] == preds["label"]).astype(float).to_numpy(), index=preds["clip_id"])
     groups = split.clips.set_index("clip_id")["group"].reindex(correct.index).fillna("").to_numpy()

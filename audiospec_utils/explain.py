@@ -684,7 +684,7 @@ def explain_clip(run, path, *, label: str | None = None, method: str = "gradcam"
     from .audio import load_audio
     from .folders import Run
     from .image_cache import SpectrogramCache
-    from .predict import window_probabilities
+    from .inference import window_probabilities
     from .spectrogram import render_clip
 
     _check_method(method)

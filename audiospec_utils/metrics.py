@@ -1,4 +1,9 @@
-"""Evaluation metrics, MAP@3 (the FSDKaggle2018 competition metric) first among them."""
+"""Evaluation metrics, MAP@3 (the FSDKaggle2018 competition metric) first among them.
+
+Clip scoring is written once, here: :func:`clip_scores` is what training, ``evaluate``, ``cv`` and
+``compare`` report for a table of clip predictions (:func:`audiospec_utils.inference.clip_predictions`),
+and :func:`grouped_bootstrap_interval` gives its interval.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["map_at_k", "top_k_labels", "map_at_3", "grouped_bootstrap_interval"]
+__all__ = ["map_at_k", "top_k_labels", "map_at_3", "clip_scores", "grouped_bootstrap_interval"]
 
 
 def top_k_labels(scores, k: int = 3) -> np.ndarray:
@@ -92,6 +97,43 @@ def map_at_3(preds, targs) -> float:
     top = preds.topk(k, dim=-1).indices
     hits = (top == targs.view(-1, 1)).float()
     return (hits / torch.arange(1, k + 1, device=preds.device).float()).sum(dim=1).mean()
+
+
+def clip_scores(clip_preds, vocab, *, macro_f1: bool = False) -> dict:
+    """Accuracy, error rate and MAP@3 (and macro F1) of clip predictions with a known label.
+
+    Parameters
+    ----------
+    clip_preds : pandas.DataFrame
+        ``label`` and one probability column per class of `vocab`, one row per clip
+        (:func:`audiospec_utils.inference.clip_predictions`). Rows whose label is not in `vocab`
+        (unlabelled test clips, labels the model never saw) are left out.
+    vocab : sequence of str
+        The classes, in column order.
+    macro_f1 : bool
+        Also give ``macro_f1``: :func:`sklearn.metrics.f1_score` with ``average="macro"`` over the
+        labels of `vocab` (every label counts the same; a label never predicted scores 0).
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (fraction of clips whose best class is right), ``error_rate``
+        (1 - accuracy) and ``map_at_3`` (:func:`map_at_k`, k = 3), floats in [0, 1], NaN when
+        no clip has a known label; with `macro_f1`, ``macro_f1`` too.
+    """
+    vocab = list(vocab)
+    known = clip_preds[clip_preds["label"].isin(vocab)]
+    y = known["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
+    p = known[vocab].to_numpy()
+    acc = float((p.argmax(1) == y).mean()) if len(y) else float("nan")
+    out = {"accuracy": acc, "error_rate": 1 - acc, "map_at_3": map_at_k(y, p, 3)}
+    if macro_f1:
+        from sklearn.metrics import f1_score
+
+        pred = [vocab[i] for i in p.argmax(1)] if len(y) else []
+        out["macro_f1"] = (float(f1_score(known["label"], pred, labels=vocab, average="macro", zero_division=0))
+                           if len(y) else float("nan"))
+    return out
 
 
 def grouped_bootstrap_interval(values, groups=None, *, confidence: float = 0.95, n_resamples: int = 2000,

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from .exceptions import AudiospecError, ParameterError
+from .inference import image_probabilities, window_probabilities  # noqa: F401  (window_probabilities: public name)
 
 __all__ = ["load_model", "run_spectrogram_params", "run_metrics", "window_probabilities", "predict_images",
            "predict_files", "format_predictions"]
@@ -79,44 +80,6 @@ def run_spectrogram_params(run):
     return Run(run).spec_params
 
 
-def window_probabilities(learn, cache, rows, *, bs: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities of every window of some images.
-
-    Parameters
-    ----------
-    learn : fastai.learner.Learner
-        Trained on :class:`~audiospec_utils.dataloaders.SpectrogramDataLoaders`.
-    cache : SpectrogramCache
-        Images at the learner's height.
-    rows : array-like of int
-        Positions of the images in `cache`.
-    bs : int
-        Windows per batch.
-
-    Returns
-    -------
-    probs : np.ndarray, float32, shape (n_windows, n_classes)
-        Softmax probabilities, columns in the order of ``learn.dls.vocab``.
-    image_of_window : np.ndarray, int64, shape (n_windows,)
-        The position in `rows` of each window's image.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) == 0:
-        return np.zeros((0, len(learn.dls.vocab)), np.float32), np.zeros(0, np.int64)
-    dl, image_of_window = learn.dls.windows_dl(cache, rows, bs=bs)
-    with warnings.catch_warnings(), learn.no_bar():
-        warnings.filterwarnings("ignore", category=UserWarning)
-        probs, _ = learn.get_preds(dl=dl)
-    return probs.float().numpy(), image_of_window
-
-
-def _mean_per_image(probs: np.ndarray, image_of_window: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((n, probs.shape[1]), np.float64)
-    np.add.at(out, image_of_window, probs)
-    counts = np.bincount(image_of_window, minlength=n).clip(min=1)
-    return (out / counts[:, None]).astype(np.float32)
-
-
 def predict_images(learn, images, bs: int = 64) -> np.ndarray:
     """Class probabilities of spectrogram images, each the mean over its windows.
 
@@ -149,8 +112,7 @@ def predict_images(learn, images, bs: int = 64) -> np.ndarray:
             with Image.open(im) as pil:
                 arrays.append(np.asarray(pil if pil.mode in ("L", "RGB") else pil.convert("RGB")))
     cache = SpectrogramCache.from_arrays(arrays, learn.dls.config["height"])
-    probs, of_window = window_probabilities(learn, cache, np.arange(len(arrays)), bs=bs)
-    return _mean_per_image(probs, of_window, len(arrays))
+    return image_probabilities(learn, cache, np.arange(len(arrays)), bs=bs)
 
 
 def _top(probs: np.ndarray, vocab, k: int) -> list[dict]:

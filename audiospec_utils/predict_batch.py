@@ -124,7 +124,7 @@ class FastaiBackend:
     def _with_windows(self, path, k: int) -> dict:
         from .dataloaders import window_starts
         from .image_cache import SpectrogramCache
-        from .predict import window_probabilities
+        from .inference import window_probabilities
         from .spectrogram import render_clip
 
         out = render_clip(path, None, self.params)

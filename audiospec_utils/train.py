@@ -31,7 +31,8 @@ from .dataloaders import (SpecAugment, TimeShift, spectrogram_augmentations,  # 
                           spectrogram_dataloaders)
 from .exceptions import DatasetError, ParameterError, TrainingInterrupted, WeightsUnavailableError  # noqa: F401
 from .learner import ARCHS, create_learner, load_imagenet_weights  # noqa: F401  (public names)
-from .metrics import grouped_bootstrap_interval, map_at_k
+from .inference import clip_predictions, valid_clip_predictions  # noqa: F401  (clip_predictions: public name)
+from .metrics import clip_scores, grouped_bootstrap_interval, map_at_k
 from .recipes import RECIPES, auto_normalize, device_name, resolve_recipe  # noqa: F401  (public names)
 from .progress import show_progress
 from .resume import (EpochCheckpoint, EpochHistory, SkipFinishedEpochs, load_training_state,
@@ -95,41 +96,6 @@ def training_table(spec_dir, *, split: str = "train", manually_verified_only: bo
     if df.empty:
         raise DatasetError(f"{folder.path}: no rendered {split} images in manifest.csv")
     return df
-
-
-def clip_predictions(probs, table: pd.DataFrame, vocab) -> pd.DataFrame:
-    """Average image probabilities per clip (windows of one clip become one prediction).
-
-    Parameters
-    ----------
-    probs : array-like, shape (n_images, n_classes)
-    table : pandas.DataFrame
-        The images' rows (``clip_id``, ``label``), aligned with `probs`.
-    vocab : sequence of str
-        Class names, in the order of the columns of `probs`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per clip: ``clip_id``, ``label``, one column per class (mean probability), and
-        ``pred`` (best class).
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    frame = pd.DataFrame(probs, columns=list(vocab))
-    frame.insert(0, "clip_id", table["clip_id"].to_numpy())
-    labels = table.drop_duplicates("clip_id").set_index("clip_id")["label"]
-    out = frame.groupby("clip_id", sort=False).mean()
-    out.insert(0, "label", labels.reindex(out.index).to_numpy())
-    out["pred"] = out[list(vocab)].idxmax(axis=1)
-    return out.reset_index()
-
-
-def _scores(clip_preds: pd.DataFrame, vocab) -> dict:
-    known = clip_preds[clip_preds["label"].isin(list(vocab))]
-    y = known["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
-    p = known[list(vocab)].to_numpy()
-    acc = float((p.argmax(1) == y).mean()) if len(y) else float("nan")
-    return {"accuracy": acc, "error_rate": 1 - acc, "map_at_3": map_at_k(y, p, 3)}
 
 
 def find_learning_rate(learn, *, num_it: int = 100, start_lr: float = 1e-7, end_lr: float = 10.0,
@@ -524,17 +490,15 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     run = Run(out_dir)
     out_dir = run.path
     out_dir.mkdir(parents=True, exist_ok=True)
-    with learn.no_bar():
-        probs, _ = learn.get_preds(dl=dls.valid)
     vocab = list(dls.vocab)
-    clip_preds = clip_predictions(probs.float().numpy(), dls.valid_table, vocab)
+    clip_preds = valid_clip_predictions(learn, dls)
     clip_preds.to_csv(run.file(Run.VALID_PREDICTIONS), index=False)
     train_clips = dls.train_table.drop_duplicates("clip_id")
     counts = train_clips["label"].value_counts()
     split = dls.split
     groups = split.clips.set_index("clip_id")["group"] if split is not None else None
     metrics = {
-        **_scores(clip_preds, vocab),
+        **clip_scores(clip_preds, vocab),
         "valid_interval": valid_interval(clip_preds, vocab, groups),
         "split": split.to_dict() if split is not None else None,
         "n_train": int(len(train_clips)),

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 #: Named configurations: options of train_classifier (the recipe fills in what is not given).
@@ -49,6 +51,22 @@ CONFIGS = {
     "quick_resnet18": {"recipe": "quick", "arch": "resnet18"},
     "full": {"recipe": "full"},
     "full_10ep": {"recipe": "full", "epochs": 10},
+    # Issue 21's candidates for a cheaper CPU recipe: ResNet-18 on 1 s crops is the base ("r18_1s"),
+    # each other row changes one ingredient of it.
+    "r18_1s": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0},
+    "r18_1s_48px": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "img_size": 48},
+    "r18_1s_32px": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "img_size": 32},
+    "r18_1s_20ep": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "epochs": 20},
+    "r18_1s_ls": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "label_smoothing": 0.1},
+    "r18_1s_specaug": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "spec_augment": True},
+    "r18_1s_mixup": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "mixup": 0.4},
+    "r18_1s_shift": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "time_shift": 0.5},
+    "r18_1s_bs64": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "bs": 64},
+    "r18_1s_bs16": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "bs": 16},
+    "r18_2s": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 2.0},
+    "r18_whole": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 4.0},
+    "r18_1s_20ep_aug": {"recipe": "quick", "arch": "resnet18", "crop_seconds": 1.0, "epochs": 20,
+                        "spec_augment": True, "mixup": 0.4, "label_smoothing": 0.1},
 }
 
 
@@ -58,10 +76,57 @@ def _machine() -> str:
     return machine_description()
 
 
-def run_config(name: str, spec_dir, out: Path, *, test_fold=None, cv: bool = False, seed: int = 42,
-               pretrained: bool = False, weights=None) -> dict:
-    """Train and score one configuration (or cross-validate it); the row of the table."""
+def _epoch_seconds_per_1000(run_dir: Path) -> float:
+    """Mean wall time of one training epoch (its validation pass included) per 1,000 training clips."""
+    hist = pd.read_csv(run_dir / "history.csv")
+    seconds = hist["time"].astype(str).map(lambda t: sum(int(x) * 60 ** i for i, x in enumerate(reversed(t.split(":")))))
+    n_train = json.loads((run_dir / "metrics.json").read_text())["n_train"]
+    return float(seconds.mean()) / n_train * 1000
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (user + system), in seconds.
+
+    Less sensitive than wall time to other jobs on the machine: compare recipes by both."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _cv_seed(name: str, spec_dir, folder: Path, seed: int, options: dict) -> dict:
+    """One seed of a cross-validated configuration: the mean over the folds, minutes and epoch time."""
     from audiospec_utils.cv import cross_validate
+
+    done = folder / "seed_result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    start, cpu_start = time.time(), _cpu_seconds()
+    table = cross_validate(spec_dir, folder, seed=seed, progress=False, **options)
+    per_fold = table[~table["fold"].astype(str).isin(["mean", "std"])]
+    if per_fold["error"].fillna("").astype(str).str.len().gt(0).any():
+        raise RuntimeError(f"{name}, seed {seed}: a fold failed, see {folder / 'cv.csv'}")
+    fold_dirs = sorted(folder.glob("fold_*"))
+    result = {"seed": seed, "folds": len(per_fold), "accuracy": float(per_fold["accuracy"].astype(float).mean()),
+              "map_at_3": float(per_fold["map_at_3"].astype(float).mean()),
+              "fold_std": float(per_fold["accuracy"].astype(float).std(ddof=1)),
+              "minutes": (time.time() - start) / 60,
+              "minutes_per_fit": (time.time() - start) / 60 / len(per_fold),
+              "cpu_minutes_per_fit": (_cpu_seconds() - cpu_start) / 60 / len(per_fold),
+              "epoch_s_per_1000": float(np.mean([_epoch_seconds_per_1000(d) for d in fold_dirs]))}
+    done.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run_config(name: str, spec_dir, out: Path, *, test_fold=None, cv: bool = False, seed: int = 42,
+               seeds=None, pretrained: bool = False, weights=None) -> dict:
+    """Train and score one configuration (or cross-validate it over `seeds`); the row of the table.
+
+    With `cv`, every fold is held out once for every seed of `seeds` (the seed sets the validation
+    split inside each fold, the initial weights, the shuffling and the crops). The row gives the
+    mean over seeds of each seed's mean over the folds, ``accuracy_seed_std`` the standard deviation
+    of those means over the seeds (the spread a rerun would show), ``accuracy_fold_std`` the mean
+    standard deviation over the folds, ``minutes_per_fit`` the mean wall time of training and
+    scoring one fold, and ``epoch_s_per_1000`` the wall time of one epoch per 1,000 training clips.
+    """
     from audiospec_utils.evaluate import evaluate_run
     from audiospec_utils.train import train_classifier
 
@@ -73,12 +138,19 @@ def run_config(name: str, spec_dir, out: Path, *, test_fold=None, cv: bool = Fal
         return json.loads(done.read_text())
     start = time.time()
     if cv:
-        table = cross_validate(spec_dir, folder, seed=seed, progress=False, **options)
-        mean = table.set_index("fold").loc["mean"]
-        std = table.set_index("fold").loc["std"]
-        row = {"config": name, "protocol": f"cv over {len(table) - 2} folds", "accuracy": mean["accuracy"],
-               "accuracy_std": std["accuracy"], "map_at_3": mean["map_at_3"], "map_at_3_std": std["map_at_3"],
-               "valid_accuracy": mean["valid_accuracy"]}
+        seeds = list(seeds or [seed])
+        per_seed = [_cv_seed(name, spec_dir, folder / f"seed_{s}", s, options) for s in seeds]
+        frame = pd.DataFrame(per_seed)
+        row = {"config": name, "protocol": f"cv over {int(frame['folds'].iloc[0])} folds x {len(seeds)} seeds",
+               "accuracy": frame["accuracy"].mean(),
+               "accuracy_seed_std": frame["accuracy"].std(ddof=1) if len(frame) > 1 else 0.0,
+               "accuracy_fold_std": frame["fold_std"].mean(),
+               "map_at_3": frame["map_at_3"].mean(),
+               "map_at_3_seed_std": frame["map_at_3"].std(ddof=1) if len(frame) > 1 else 0.0,
+               "minutes_per_fit": frame["minutes_per_fit"].mean(),
+               "cpu_minutes_per_fit": frame["cpu_minutes_per_fit"].mean(),
+               "epoch_s_per_1000": frame["epoch_s_per_1000"].mean(),
+               "seed_accuracies": " ".join(f"{a:.3f}" for a in frame["accuracy"])}
     else:
         _, m = train_classifier(spec_dir, folder, test_fold=test_fold, seed=seed, progress=False, **options)
         t = evaluate_run(folder, progress=False)
@@ -86,7 +158,7 @@ def run_config(name: str, spec_dir, out: Path, *, test_fold=None, cv: bool = Fal
                "accuracy_interval": t["interval"]["accuracy"], "map_at_3": t["map_at_3"],
                "valid_accuracy": m["accuracy"], "valid_interval": m["valid_interval"]["accuracy"],
                "epochs": m["epochs"], "img_size": m["img_size"], "crop_seconds": m["crop_seconds"],
-               "normalize": m["normalize"]}
+               "normalize": m["normalize"], "epoch_s_per_1000": _epoch_seconds_per_1000(folder)}
     row.update(minutes=round((time.time() - start) / 60, 1), options=json.dumps(CONFIGS[name]), machine=_machine())
     done.write_text(json.dumps(row, indent=2, default=str))
     return row
@@ -100,6 +172,8 @@ def main(argv=None) -> None:
     p.add_argument("--test-fold", default=None, help="held-out fold (default: the data's test split)")
     p.add_argument("--cv", action="store_true", help="cross-validate every configuration instead")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="with --cv: cross-validate once per seed (default: --seed only)")
     p.add_argument("--weights", default=None, help="ImageNet ResNet-34 weights file (pretrained rows)")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -107,10 +181,12 @@ def main(argv=None) -> None:
     rows = []
     for name in args.configs:
         rows.append(run_config(name, args.spec_dir, out, test_fold=args.test_fold, cv=args.cv, seed=args.seed,
-                               weights=args.weights))
+                               seeds=args.seeds, weights=args.weights))
         pd.DataFrame(rows).to_csv(out / "recipes.csv", index=False)
-        print(f"{name}: held-out accuracy {rows[-1]['accuracy']:.3f}, MAP@3 {rows[-1]['map_at_3']:.3f} "
-              f"({rows[-1]['minutes']} min)", flush=True)
+        r = rows[-1]
+        spread = f" +/- {r['accuracy_seed_std']:.3f} over seeds" if "accuracy_seed_std" in r else ""
+        print(f"{name}: held-out accuracy {r['accuracy']:.3f}{spread}, MAP@3 {r['map_at_3']:.3f} "
+              f"({r['minutes']} min)", flush=True)
     table = pd.DataFrame(rows)
     print(table.drop(columns=["options", "machine"]).round(3).to_string(index=False))
     print(f"machine: {rows[0]['machine']}")
