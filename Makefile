@@ -35,6 +35,7 @@ browser-deps:
 	fi
 
 test: $(STAMP) browser-deps
+	$(BIN)/lint-imports --no-cache
 	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 bench: $(STAMP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -190,8 +191,6 @@ def most_common_rate(paths, *, max_files: int = 500, default: int = 22050) -> in
     Files libsndfile cannot parse (e.g. AAC) are decoded to learn their rate; unreadable files
     are skipped (the render records them as failed).
     """
-    from collections import Counter
-
     paths = list(paths)
     if len(paths) > max_files:
         paths = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, max_files)]

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .progress import show_progress
+from .audio import load_audio
 from .exceptions import AudiospecError, ParameterError
+from .fileio import atomic_path
+from .inference import clip_predictions
+from .progress import show_progress
+from .spectrogram import SpectrogramParams, logmel
 from .splits import Split
 
 __all__ = ["STATS", "logmel_stats", "stats_feature_names", "clip_features", "GBMBaseline", "small_cnn"]
@@ -82,9 +85,6 @@ def stats_feature_names(n_mels: int) -> list[str]:
 
 
 def _stats_one(path: str, params) -> np.ndarray | None:
-    from .audio import load_audio
-    from .spectrogram import logmel
-
     try:
         y, sr = load_audio(path, sr=params.target_sr)
         return logmel_stats(logmel(y, sr, params))
@@ -119,8 +119,6 @@ def clip_features(table: pd.DataFrame, params=None, *, n_jobs: int = -1, cache=N
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    from .spectrogram import SpectrogramParams
-
     params = dataclasses.replace(params or SpectrogramParams(n_mels=40), kind="logmel", cmap=None)
     n_feat = len(STATS) * params.n_mels
     key = params.to_json()
@@ -142,11 +140,9 @@ def clip_features(table: pd.DataFrame, params=None, *, n_jobs: int = -1, cache=N
         for i, feats in zip(todo, results):
             known[ids[i]] = np.full(n_feat, np.nan, np.float32) if feats is None else feats
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
             all_ids = list(known)
-            tmp = cache.with_name(cache.name + ".tmp.npz")
-            np.savez(tmp, clip_id=np.array(all_ids), X=np.stack([known[c] for c in all_ids]), params=np.array(key))
-            os.replace(tmp, cache)
+            with atomic_path(cache) as tmp, open(tmp, "wb") as fh:  # a file object: np.savez adds no ".npz"
+                np.savez(fh, clip_id=np.array(all_ids), X=np.stack([known[c] for c in all_ids]), params=np.array(key))
     if not ids:
         return np.zeros((0, n_feat), np.float32)
     return np.stack([known[c] for c in ids]).astype(np.float32)
@@ -196,8 +192,6 @@ class GBMBaseline:
     def __init__(self, params=None, *, max_iter: int = 200, learning_rate: float = 0.1,
                  min_samples_leaf: int | None = None, seed: int = 42,
                  n_jobs: int = -1, n_threads: int | None = 1, cache=None, progress: bool = False):
-        from .spectrogram import SpectrogramParams
-
         self.params = dataclasses.replace(params or SpectrogramParams(n_mels=40), kind="logmel", cmap=None)
         self.max_iter, self.learning_rate, self.seed = int(max_iter), float(learning_rate), int(seed)
         self.min_samples_leaf = min_samples_leaf
@@ -260,8 +254,6 @@ class GBMBaseline:
             :func:`audiospec_utils.inference.clip_predictions`.
         """
         from threadpoolctl import threadpool_limits
-
-        from .inference import clip_predictions
 
         valid = split.valid_clips
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):

@@ -4,8 +4,9 @@ This module's concern is knowing each benchmark's published layout (folders, met
 columns, folds) and turning it into the common clip table of :mod:`audiospec_utils.datasets`,
 with the clear errors a malformed copy deserves:
 
-* FSDKaggle2018 (:func:`load_fsdkaggle2018`): Zenodo or Kaggle layout; ``group`` is the
-  Freesound id of the recording, there are no folds (it has a train and a test split);
+* FSDKaggle2018 (:func:`load_fsdkaggle2018`): Zenodo or Kaggle layout (their names are in
+  :mod:`audiospec_utils.fsdkaggle2018`); ``group`` is the Freesound id of the recording, there
+  are no folds (it has a train and a test split);
 * UrbanSound8K (:func:`load_urbansound8k`): ten predefined folds; ``group`` is the Freesound
   id of the recording the 4 s slices were cut from;
 * ESC-50 (:func:`load_esc50`): five predefined folds; ``group`` is the source Freesound clip.
@@ -13,7 +14,8 @@ with the clear errors a malformed copy deserves:
 Scoring on UrbanSound8K or ESC-50 with a random per-clip split mixes slices of one recording
 into training and validation, and the score is optimistic; use their folds (or the groups).
 :func:`audiospec_utils.datasets.load_source` recognises each layout from the folder, and every
-public name here can also be imported from :mod:`audiospec_utils.datasets`.
+public name here can also be imported from :mod:`audiospec_utils.datasets`. The steps every
+loader shares (reading a CSV, folds as text, column order) are in :mod:`audiospec_utils.clip_table`.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets import (COLUMNS, OPTIONAL_COLUMNS, _fold_string, _read_csv, _warn_missing_files,
-                       _with_optional_columns, sample_per_label)
+from .clip_table import (COLUMNS, OPTIONAL_COLUMNS, fold_string, read_metadata_csv, sample_per_label,
+                         warn_missing_files, with_optional_columns)
 from .exceptions import DatasetError, ParameterError
+from .fsdkaggle2018 import (AUDIO_FOLDERS, FSDKAGGLE2018_LABELS, KAGGLE_FILES,  # noqa: F401  (public names)
+                            KAGGLE_POST_COMPETITION, META_FOLDER, SCORED_USAGES, ZENODO_FILES, find_fsdkaggle2018)
 
 __all__ = [
     "FSDKAGGLE2018_LABELS",
@@ -43,64 +47,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The 41 labels of FSDKaggle2018 (Fonseca et al., DCASE 2018 task 2), in alphabetical order.
-FSDKAGGLE2018_LABELS = (
-    "Acoustic_guitar", "Applause", "Bark", "Bass_drum", "Burping_or_eructation", "Bus", "Cello",
-    "Chime", "Clarinet", "Computer_keyboard", "Cough", "Cowbell", "Double_bass",
-    "Drawer_open_or_close", "Electric_piano", "Fart", "Finger_snapping", "Fireworks", "Flute",
-    "Glockenspiel", "Gong", "Gunshot_or_gunfire", "Harmonica", "Hi-hat", "Keys_jangling", "Knock",
-    "Laughter", "Meow", "Microwave_oven", "Oboe", "Saxophone", "Scissors", "Shatter", "Snare_drum",
-    "Squeak", "Tambourine", "Tearing", "Telephone", "Trumpet", "Violin_or_fiddle", "Writing",
-)
-
 #: Columns of UrbanSound8K's ``metadata/UrbanSound8K.csv``.
 URBANSOUND8K_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
 #: Columns of ESC-50's ``meta/esc50.csv``.
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 
-# (audio folder, csv) per split, for the two published layouts of FSDKaggle2018.
-_ZENODO = {
-    "train": ("FSDKaggle2018.audio_train", "FSDKaggle2018.meta/train_post_competition.csv"),
-    "test": ("FSDKaggle2018.audio_test", "FSDKaggle2018.meta/test_post_competition_scoring_clips.csv"),
-}
-_KAGGLE = {
-    "train": ("audio_train", "train.csv"),
-    "test": ("audio_test", "sample_submission.csv"),
-}
-# Published on the competition's page after it ended, beside the files above: the labels and the
-# ``usage`` (Public, Private; Ignored for the padding clips) of the test clips, and the recordings'
-# freesound_id of both splits.
-_KAGGLE_POST = {"train": "train_post_competition.csv", "test": "test_post_competition.csv"}
-#: ``usage`` of the test clips the competition scored (its public and private leaderboards).
-SCORED_USAGES = ("Public", "Private")
 _US8K_CSV = Path("metadata") / "UrbanSound8K.csv"
 _ESC50_CSV = Path("meta") / "esc50.csv"
 
 
 # ---------------------------------------------------------------------------------------- FSDKaggle2018
-
-def find_fsdkaggle2018(root) -> tuple[str, Path] | None:
-    """Recognise an FSDKaggle2018 folder.
-
-    Parameters
-    ----------
-    root : str or os.PathLike
-        A folder that may hold the dataset.
-
-    Returns
-    -------
-    (layout, root) or None
-        ``layout`` is ``"zenodo"`` (extracted Zenodo archives: ``FSDKaggle2018.audio_train/``,
-        ``FSDKaggle2018.meta/``...) or ``"kaggle"`` (competition files: ``audio_train/``,
-        ``train.csv``); ``None`` when neither layout is there.
-    """
-    root = Path(root)
-    if (root / _ZENODO["train"][1]).is_file() or (root / _ZENODO["test"][1]).is_file():
-        return "zenodo", root
-    if (root / "train.csv").is_file() and (root / "audio_train").is_dir():
-        return "kaggle", root
-    return None
-
 
 def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool = False,
                        n_per_label: int | None = None, seed: int = 0) -> pd.DataFrame:
@@ -157,38 +113,17 @@ def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool
     if found is None:
         raise DatasetError(
             f"{root}: not an FSDKaggle2018 folder. Expected the extracted Zenodo archives "
-            f"({_ZENODO['train'][0]}/, {_ZENODO['test'][0]}/, FSDKaggle2018.meta/) or the Kaggle "
-            f"competition files (audio_train/, train.csv). Download it with "
+            f"({AUDIO_FOLDERS['train']}/, {AUDIO_FOLDERS['test']}/, {META_FOLDER}/) or the Kaggle "
+            f"competition files ({KAGGLE_FILES['train'][0]}/, {KAGGLE_FILES['train'][1]}). Download it with "
             f"`audiospec download fsdkaggle2018 --dest {root}`."
         )
     layout, root = found
     root = root.resolve()
-    files = _ZENODO if layout == "zenodo" else _KAGGLE
     frames = []
     for part in ("train", "test") if split == "all" else (split,):
-        audio_dir, csv_name = files[part]
-        csv_path = root / csv_name
-        if not csv_path.is_file():
-            if split == "all":
-                logger.warning("%s not found: no %s clips loaded", csv_path, part)
-                continue
-            raise DatasetError(f"{csv_path}: CSV of the {part} split not found")
-        df = _read_csv(csv_path, required=("fname",) if (layout, part) == ("kaggle", "test") else ("fname", "label"))
-        df["fname"] = df["fname"].str.strip()
-        if layout == "kaggle":
-            df = _with_post_competition(df, root / _KAGGLE_POST[part], part)
-        df["path"] = [str(root / audio_dir / f) for f in df["fname"]]
-        df["split"] = part
-        df["clip_id"] = [f"{part}/{Path(f).stem}" for f in df["fname"]]
-        df["group"] = df["freesound_id"].str.strip() if "freesound_id" in df.columns else ""
-        df["fold"] = ""
-        if "manually_verified" in df.columns:
-            df["manually_verified"] = pd.to_numeric(df["manually_verified"], errors="coerce").fillna(0).astype(int)
-        else:
-            df["manually_verified"] = 1 if part == "test" else 0
-        if "usage" not in df.columns:
-            df["usage"] = ""
-        frames.append(df[COLUMNS + list(OPTIONAL_COLUMNS) + ["manually_verified", "usage"]])
+        df = _fsdkaggle2018_split(root, layout, part, required=split != "all")
+        if df is not None:
+            frames.append(df)
     if not frames:
         raise DatasetError(f"{root}: no FSDKaggle2018 CSV found")
     table = pd.concat(frames, ignore_index=True)
@@ -196,7 +131,39 @@ def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool
         table = table[(table["split"] == "test") | (table["manually_verified"] == 1)]
     if n_per_label is not None:
         table = sample_per_label(table, n_per_label, seed=seed)
-    return _with_optional_columns(table)
+    return with_optional_columns(table)
+
+
+def _fsdkaggle2018_split(root: Path, layout: str, part: str, *, required: bool) -> pd.DataFrame | None:
+    """The clips of one split (``part``) of an FSDKaggle2018 folder in `layout`, as table rows.
+
+    None (with a warning) when the split's CSV is missing and not `required`; DatasetError when
+    it is missing and `required`.
+    """
+    audio_dir, csv_name = (ZENODO_FILES if layout == "zenodo" else KAGGLE_FILES)[part]
+    csv_path = root / csv_name
+    if not csv_path.is_file():
+        if not required:
+            logger.warning("%s not found: no %s clips loaded", csv_path, part)
+            return None
+        raise DatasetError(f"{csv_path}: CSV of the {part} split not found")
+    required_columns = ("fname",) if (layout, part) == ("kaggle", "test") else ("fname", "label")
+    df = read_metadata_csv(csv_path, required=required_columns)
+    df["fname"] = df["fname"].str.strip()
+    if layout == "kaggle":
+        df = _with_post_competition(df, root / KAGGLE_POST_COMPETITION[part], part)
+    df["path"] = [str(root / audio_dir / f) for f in df["fname"]]
+    df["split"] = part
+    df["clip_id"] = [f"{part}/{Path(f).stem}" for f in df["fname"]]
+    df["group"] = df["freesound_id"].str.strip() if "freesound_id" in df.columns else ""
+    df["fold"] = ""
+    if "manually_verified" in df.columns:
+        df["manually_verified"] = pd.to_numeric(df["manually_verified"], errors="coerce").fillna(0).astype(int)
+    else:
+        df["manually_verified"] = 1 if part == "test" else 0
+    if "usage" not in df.columns:
+        df["usage"] = ""
+    return df[COLUMNS + list(OPTIONAL_COLUMNS) + ["manually_verified", "usage"]]
 
 
 def _with_post_competition(df: pd.DataFrame, post_csv: Path, part: str) -> pd.DataFrame:
@@ -207,7 +174,7 @@ def _with_post_competition(df: pd.DataFrame, post_csv: Path, part: str) -> pd.Da
         if part == "test":
             logger.info("%s not found: the test clips have no labels (submission only)", post_csv)
         return df
-    post = _read_csv(post_csv, required=("fname", "label") + (("usage",) if part == "test" else ()))
+    post = read_metadata_csv(post_csv, required=("fname", "label") + (("usage",) if part == "test" else ()))
     post = post.assign(fname=post["fname"].str.strip()).drop_duplicates("fname").set_index("fname")
     known = df["fname"].isin(post.index)
     if part == "test":
@@ -236,7 +203,7 @@ def _metadata(csv_path: Path, required: tuple[str, ...], name: str) -> pd.DataFr
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: {name} metadata CSV not found (the {name} layout has it there; "
                            f"extract the whole archive)")
-    df = _read_csv(csv_path, required=required)
+    df = read_metadata_csv(csv_path, required=required)
     if df.empty:
         raise DatasetError(f"{csv_path}: the CSV has a header but no rows")
     for col in df.columns:
@@ -246,7 +213,7 @@ def _metadata(csv_path: Path, required: tuple[str, ...], name: str) -> pd.DataFr
 
 def _folds_of(df: pd.DataFrame, csv_path: Path, file_col: str, n_folds: int) -> list[str]:
     """The fold of each row as ``"1"`` ... ``str(n_folds)``; DatasetError naming the first bad one."""
-    folds = [_fold_string(v) for v in df["fold"]]
+    folds = [fold_string(v) for v in df["fold"]]
     bad = [i for i, f in enumerate(folds) if not (f.isdigit() and 1 <= int(f) <= n_folds)]
     if bad:
         i = bad[0]
@@ -266,7 +233,7 @@ def _wanted_folds(folds, n_folds: int, present, csv_path: Path, name: str) -> se
         folds = [folds]
     wanted = set()
     for f in folds:
-        text = _fold_string(f)
+        text = fold_string(f)
         if not (text.isdigit() and 1 <= int(text) <= n_folds):
             raise ParameterError(f"folds: {name} has folds 1 to {n_folds}, got {f!r}")
         if text not in present:
@@ -396,9 +363,9 @@ def load_urbansound8k(root, *, folds=None) -> pd.DataFrame:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     for col in ("salience", "classID"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-    _warn_missing_files(df["path"].tolist(), csv_path, root / "audio")
+    warn_missing_files(df["path"].tolist(), csv_path, root / "audio")
     extra = [c for c in df.columns if c not in URBANSOUND8K_COLUMNS and c not in COLUMNS and c not in OPTIONAL_COLUMNS]
-    return _with_optional_columns(df[COLUMNS + list(OPTIONAL_COLUMNS) + ["start", "end", "salience", "classID"]
+    return with_optional_columns(df[COLUMNS + list(OPTIONAL_COLUMNS) + ["start", "end", "salience", "classID"]
                                      + extra])
 
 
@@ -497,6 +464,6 @@ def load_esc50(root, *, folds=None, esc10_only: bool = False) -> pd.DataFrame:
     df["split"] = "train"
     df["group"] = df["src_file"]
     df["target"] = pd.to_numeric(df["target"], errors="coerce").astype("Int64")
-    _warn_missing_files(df["path"].tolist(), csv_path, root / "audio")
+    warn_missing_files(df["path"].tolist(), csv_path, root / "audio")
     extra = [c for c in df.columns if c not in ESC50_COLUMNS and c not in COLUMNS and c not in OPTIONAL_COLUMNS]
-    return _with_optional_columns(df[COLUMNS + list(OPTIONAL_COLUMNS) + ["target", "esc10", "take"] + extra])
+    return with_optional_columns(df[COLUMNS + list(OPTIONAL_COLUMNS) + ["target", "esc10", "take"] + extra])

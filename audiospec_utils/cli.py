@@ -23,13 +23,16 @@ status 2; an interrupted command says how to continue (run it again).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from .exceptions import AudiospecError, TrainingInterrupted
+from .exceptions import AudiospecError, ParameterError, TrainingInterrupted
 
 __all__ = ["main", "build_parser"]
 
@@ -119,13 +122,6 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or not action.option_strings):
             return text
         return super()._get_help_string(action)
-
-
-def _interval(iv: dict | None, key: str = "accuracy") -> str:
-    if not iv or key not in iv or any(v is None or v != v for v in iv[key]):
-        return ""
-    lo, hi = iv[key]
-    return f" [95% interval {lo:.2f}-{hi:.2f} over {iv['n_groups']} groups]"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,13 +292,15 @@ def _params(args):
 
 
 def _render_summary(manifest, out, seconds) -> str:
+    from .folders import MANIFEST
+
     s = manifest.attrs["summary"]
     line = (f"{s['n_clips']} clips: {s['rendered']} rendered, {s['already_done']} already done, "
             f"{s['failed']} skipped, {s['silent']} silent; {s['n_images']} images in {out}")
     if s["rendered"]:
         line += f" ({s['rendered'] / max(seconds, 1e-9):.0f} clips/s)"
     if s["failed"]:
-        line += f"\n{s['failed']} of {s['n_clips']} clips skipped: see {Path(out) / 'manifest.csv'} (column 'error')"
+        line += f"\n{s['failed']} of {s['n_clips']} clips skipped: see {Path(out) / MANIFEST} (column 'error')"
     return line
 
 
@@ -345,6 +343,7 @@ def _cmd_render(args):
 
 
 def _cmd_train(args):
+    from .evaluate import format_interval
     from .train import train_classifier
 
     _, m = train_classifier(args.spec_dir, args.out, valid_pct=args.valid_pct, seed=args.seed,
@@ -358,7 +357,8 @@ def _cmd_train(args):
     how = {"group": f"grouped by source recording, {sp['n_valid_groups']} groups",
            "fold": f"fold {sp['valid_fold']}",
            "clip": "per clip: no groups, may be optimistic"}[sp["split_by"]]
-    print(f"validation: accuracy {m['accuracy']:.3f}{_interval(m.get('valid_interval'))}, error_rate "
+    interval = format_interval(m.get("valid_interval"))
+    print(f"validation: accuracy {m['accuracy']:.3f}{f' [{interval}]' if interval else ''}, error_rate "
           f"{m['error_rate']:.3f}, MAP@3 {m['map_at_3']:.3f} ({m['n_valid']} clips, {how}; {m['n_train']} train "
           f"clips, {len(m['classes'])} labels; recipe {m['recipe']}, {m['epochs']} epochs, {m['seconds']:.0f} s)")
     if sp.get("test_fold") is not None:
@@ -369,7 +369,7 @@ def _cmd_train(args):
 def _cmd_cv(args):
     import pandas as pd
 
-    from .cv import cross_validate
+    from .cv import CV_CHART, CV_TABLE, cross_validate
 
     table = cross_validate(args.source, args.out, folds=args.folds, k=args.k, seed=args.seed, params=_params(args),
                            n_jobs=args.jobs, progress=not args.quiet, force=args.force, **_training_kwargs(args))
@@ -380,8 +380,8 @@ def _cmd_cv(args):
         print(table.round(3).drop(columns=["error"]).to_string(index=False))
     failed = table["error"].fillna("").astype(bool)
     if failed.any():
-        print(f"{int(failed.sum())} fold(s) failed: see {out / 'cv.csv'} (column error)", file=sys.stderr)
-    print(f"table: {out / 'cv.csv'}\nchart: {out / 'cv.png'}")
+        print(f"{int(failed.sum())} fold(s) failed: see {out / CV_TABLE} (column error)", file=sys.stderr)
+    print(f"table: {out / CV_TABLE}\nchart: {out / CV_CHART}")
     return 1 if failed.all() else 0
 
 
@@ -409,9 +409,8 @@ def _cmd_interpret(args):
 
 
 def _cmd_evaluate(args):
-    import warnings
-
     from .evaluate import evaluate_run, format_test_score
+    from .folders import Run
 
     with warnings.catch_warnings():  # the failed clips are in the result: said once, below, without a traceback line
         warnings.filterwarnings("ignore", message=r".*could not be loaded or rendered", category=UserWarning)
@@ -423,21 +422,17 @@ def _cmd_evaluate(args):
               f"the fallback prediction {' '.join(r['fallback_labels'])} (the most frequent training labels): "
               f"{names}", file=sys.stderr)
     print(format_test_score(r))
-    print(f"scores: {Path(args.run_dir).resolve() / 'test_metrics.json'}")
+    print(f"scores: {Path(args.run_dir).resolve() / Run.TEST_METRICS}")
 
 
 def _cmd_predict(args):
-    import contextlib
-
-    from .exceptions import ParameterError
+    from .folders import Run
     from .predict import format_predictions
-    from .predict_batch import predict_paths
+    from .predict_batch import TIMELINE_CSV, FastaiBackend, OnnxBackend, predict_paths
 
     inputs = list(args.files)
     if args.onnx:  # RUN_DIR is optional: a run folder given anyway is not read
-        from .predict_batch import OnnxBackend
-
-        if not (Path(args.run_dir) / "export.pkl").is_file():
+        if not (Path(args.run_dir) / Run.EXPORT).is_file():
             inputs.insert(0, args.run_dir)
     if not inputs:
         raise ParameterError("give at least one audio FILE or folder after RUN_DIR")
@@ -445,11 +440,7 @@ def _cmd_predict(args):
         raise ParameterError("--explain runs the run's own model (Grad-CAM, occlusion): give RUN_DIR, not --onnx")
     # stdout carries the JSON alone: whatever is printed while predicting goes to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        backend = OnnxBackend(args.onnx) if args.onnx else None
-        if backend is None:
-            from .predict_batch import FastaiBackend
-
-            backend = FastaiBackend(args.run_dir)
+        backend = OnnxBackend(args.onnx) if args.onnx else FastaiBackend(args.run_dir)
         res = predict_paths(backend, inputs, k=args.top, csv_path=args.csv, timeline=args.timeline,
                             progress=not args.quiet and len(inputs) + sum(Path(i).is_dir() for i in inputs) > 1)
         if args.explain:  # the maps of what the model heard in each predicted file (as `audiospec explain`)
@@ -461,7 +452,7 @@ def _cmd_predict(args):
     if args.csv:
         print(f"table: {Path(args.csv).resolve()}", file=sys.stderr)
     if args.timeline:
-        print(f"timeline: {Path(args.timeline).resolve() / 'timeline.csv'}", file=sys.stderr)
+        print(f"timeline: {Path(args.timeline).resolve() / TIMELINE_CSV}", file=sys.stderr)
     return 1 if all("error" in r for r in res) else 0
 
 
@@ -485,7 +476,7 @@ def _cmd_demo(args):
 def _cmd_compare(args):
     import pandas as pd
 
-    from .compare import compare
+    from .compare import COMPARISON_CHART, COMPARISON_TABLE, compare
     from .spectrogram import SpectrogramParams
 
     pretrained = False if args.no_pretrained else (True if args.weights else None)
@@ -499,7 +490,7 @@ def _cmd_compare(args):
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):
         print(df.drop(columns=["n_train", "n_valid"]).round(3).to_string(index=False))
     out = Path(args.out).resolve()
-    print(f"table: {out / 'comparison.csv'}\nchart: {out / 'comparison.png'}")
+    print(f"table: {out / COMPARISON_TABLE}\nchart: {out / COMPARISON_CHART}")
     failed = df["error"].astype(bool)
     if failed.any():
         print(f"{int(failed.sum())} of {len(df)} rows failed: see the error column", file=sys.stderr)
@@ -507,6 +498,8 @@ def _cmd_compare(args):
 
 
 def _explain_rows_summary(rows, out) -> str:
+    from .explain import EXPLAIN_JSON
+
     lines = []
     for r in rows:
         if "error" in r:
@@ -514,7 +507,7 @@ def _explain_rows_summary(rows, out) -> str:
         else:
             where = "" if r["centre_s"] is None else f", centre {r['centre_s']:.2f} s, {r['centre_hz']:.0f} Hz"
             lines.append(f"{r['file']}  {r['label']} ({r['probability']:.2f}){where}")
-    lines.append(f"maps, pictures and sounds in {Path(out).resolve()} ({Path(out).resolve() / 'explain.json'})")
+    lines.append(f"maps, pictures and sounds in {Path(out).resolve()} ({Path(out).resolve() / EXPLAIN_JSON})")
     return "\n".join(lines)
 
 
@@ -527,8 +520,6 @@ def _explain_predicted(args, backend, res) -> None:
 
 
 def _cmd_explain(args):
-    import contextlib
-
     from .explain import explain_files
 
     # stdout carries the JSON alone: whatever is printed while explaining goes to stderr
@@ -555,9 +546,6 @@ NOISY_LIBRARIES = r"(torch|torchvision|fastai|fastcore|fastprogress|fasttransfor
 
 def _filter_library_noise() -> None:
     """Ignore the libraries' FutureWarning/DeprecationWarning (also in worker processes, via the environment)."""
-    import os
-    import warnings
-
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
     for category in (FutureWarning, DeprecationWarning, PendingDeprecationWarning):
         warnings.filterwarnings("ignore", category=category, module=NOISY_LIBRARIES)

@@ -52,15 +52,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
-from .metrics import clip_scores
 from .baselines import STATS, GBMBaseline, clip_features, logmel_stats, small_cnn, stats_feature_names  # noqa: F401
+from .datasets import COLUMNS as CLIP_COLUMNS
+from .datasets import load_source, sample_per_label
+from .exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
+from .fileio import write_csv_atomic, write_json_atomic
+from .folders import Run
+from .image_classifier import ImageClassifier, check_positive_ints
+from .learner import load_imagenet_weights
+from .metrics import clip_scores
+from .spectrogram import SpectrogramParams, with_fixed_rate
 from .splits import Split, split_clips
 
 __all__ = [
     "ROWS",
     "ROW_GROUPS",
     "COLUMNS",
+    "COMPARISON_TABLE",
+    "COMPARISON_CHART",
+    "ROW_RESULT",
     "STATS",
     "logmel_stats",
     "stats_feature_names",
@@ -68,6 +78,7 @@ __all__ = [
     "GBMBaseline",
     "small_cnn",
     "ImageClassifier",
+    "score_clip_predictions",
     "evaluate",
     "compare",
     "plot_comparison",
@@ -99,7 +110,11 @@ ROW_GROUPS = {
 COLUMNS = ["row", "method", "feature", "pretrained", "accuracy", "map_at_3", "macro_f1", "train_seconds",
            "predict_ms_per_clip", "n_train", "n_valid", "error"]
 
-#: Statistics computed per mel band by :func:`logmel_stats`, in this order.
+#: The files of a comparison's output folder; each row has its folder ``rows/<row>/`` (with
+#: :data:`ROW_RESULT`, ``valid_predictions.csv`` and ``history.csv``), the split is ``split.csv``.
+COMPARISON_TABLE = "comparison.csv"
+COMPARISON_CHART = "comparison.png"
+ROW_RESULT = "result.json"
 
 _VERSION = 1  # of the cached row results; bump when a method changes
 
@@ -144,149 +159,12 @@ def select_rows(methods=None) -> list[str]:
     return [r for r in ROWS if r in wanted]
 
 
-class ImageClassifier:
-    """A CNN on spectrogram images, trained with fastai on the course's DataLoaders.
-
-    :func:`audiospec_utils.train.spectrogram_dataloaders` (given the split's clips, so that its
-    validation split is the comparison's), then a learner (:func:`small_cnn` in a fastai
-    ``Learner``, or :func:`audiospec_utils.train.create_learner` for a ResNet), trained with
-    :func:`audiospec_utils.train.fit`: ``fine_tune`` (one frozen epoch, then `epochs`) from
-    ImageNet weights, else ``fit_one_cycle(epochs)``. The last epoch is kept (no best-epoch
-    selection on the validation clips, which are the ones scored).
-
-    Parameters
-    ----------
-    spec_dir : str or os.PathLike
-        Render folder of this kind (created by :meth:`prepare`).
-    arch : {"small_cnn", "resnet18", "resnet34", "resnet50"}
-    params : SpectrogramParams
-        How this kind is rendered (``kind`` included).
-    epochs, img_size, bs : int
-        Training epochs, image height in pixels, batch size.
-    crop_seconds : float or None
-        Length (s) of the training crops and validation windows; None: from the clips' durations
-        (:func:`audiospec_utils.dataloaders.default_crop_seconds`).
-    pretrained : bool
-        ImageNet weights (ResNets only).
-    weights : str or os.PathLike or None
-        Local ImageNet weights file (see :func:`audiospec_utils.train.load_imagenet_weights`).
-    lr : float or None
-        Peak learning rate; default that of :func:`audiospec_utils.train.fit`.
-    path : str or os.PathLike or None
-        Folder for the learner's files (``history.csv``).
-    n_jobs : int
-        Render workers.
-    progress : bool
-        Progress bars.
-
-    Attributes
-    ----------
-    method, feature, pretrained
-        The row's identity: `arch`, ``params.kind``, `pretrained`.
-    """
-
-    def __init__(self, spec_dir, arch: str = "resnet34", *, params=None, epochs: int = 3, img_size: int = 64,
-                 bs: int = 32, crop_seconds: float | None = None, pretrained: bool = False, weights=None,
-                 lr: float | None = None, path=None, n_jobs: int = -1, progress: bool = False):
-        from .spectrogram import SpectrogramParams
-        from .train import ARCHS
-
-        if arch != "small_cnn" and arch not in ARCHS:
-            raise ParameterError(f"arch must be 'small_cnn' or one of {', '.join(ARCHS)}, got {arch!r}")
-        if arch == "small_cnn" and pretrained:
-            raise ParameterError("the small CNN has no pretrained weights; use pretrained=False")
-        for name, value in (("epochs", epochs), ("img_size", img_size), ("bs", bs)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-        self.spec_dir = Path(spec_dir)
-        self.arch, self.params = arch, params or SpectrogramParams()
-        self.method, self.feature, self.pretrained = arch, self.params.kind, bool(pretrained)
-        self.epochs, self.img_size, self.bs, self.lr = int(epochs), int(img_size), int(bs), lr
-        self.crop_seconds = None if crop_seconds is None else float(crop_seconds)
-        self.weights, self.n_jobs, self.progress = weights, n_jobs, progress
-        self.path = Path(path) if path is not None else self.spec_dir / f"run_{arch}"
-
-    def prepare(self, table: pd.DataFrame) -> set:
-        """Render the clips into :attr:`spec_dir` (only what is missing); return the rendered ids.
-
-        Raises
-        ------
-        ParameterError
-            The folder holds images rendered with other parameters, or the kind is unknown.
-        """
-        from .render import render_spectrograms
-
-        manifest = render_spectrograms(table, self.spec_dir, self.params, n_jobs=self.n_jobs,
-                                       progress=self.progress)
-        return set(manifest.loc[manifest["image"] != "", "clip_id"])
-
-    def fit(self, split: Split) -> "ImageClassifier":
-        """Train on the training clips of `split` (seeded with ``split.seed``).
-
-        Raises
-        ------
-        AudiospecError
-            Some of the split's validation clips have no image in this render.
-        WeightsUnavailableError
-            `pretrained` and no ImageNet weights can be had.
-        """
-        from fastai.vision.all import CrossEntropyLossFlat, Learner, accuracy, set_seed
-
-        from .metrics import map_at_3
-        from .recipes import auto_normalize
-        from .train import create_learner, device_name, fit, spectrogram_dataloaders, training_table
-
-        set_seed(split.seed, reproducible=True)
-        images = training_table(self.spec_dir)
-        images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
-        dls = spectrogram_dataloaders(self.spec_dir, table=images, img_size=self.img_size, bs=self.bs,
-                                      crop_seconds=self.crop_seconds, split=split, seed=split.seed,
-                                      normalize=auto_normalize(self.pretrained))
-        got = sorted(set(dls.valid_table["clip_id"]))
-        if got != sorted(split.valid_ids):
-            raise AudiospecError(f"{self.spec_dir}: {len(got)} of the split's {len(split.valid_ids)} validation "
-                                 f"clips have images; clips are missing from this render")
-        if list(dls.vocab) != list(split.vocab):
-            raise AudiospecError(f"{self.spec_dir}: labels differ from the split's")
-        self.path.mkdir(parents=True, exist_ok=True)
-        if self.arch == "small_cnn":
-            learn = Learner(dls, small_cnn(len(dls.vocab)), loss_func=CrossEntropyLossFlat(),
-                            metrics=[accuracy, map_at_3], path=self.path)
-            if device_name() == "cuda":
-                learn = learn.to_fp16()
-        else:
-            learn = create_learner(dls, self.arch, pretrained=self.pretrained, weights=self.weights, path=self.path)
-        if not self.progress:
-            learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
-            learn.logger = _quiet  # no per-epoch lines either
-        fit(learn, self.epochs, pretrained=self.pretrained, lr=self.lr, save_best=False)
-        self.learn_, self.dls_ = learn, dls
-        return self
-
-    def predict(self, split: Split) -> pd.DataFrame:
-        """Per-clip class probabilities on the validation clips (windows of a clip averaged).
-
-        Returns
-        -------
-        pandas.DataFrame
-            As :func:`audiospec_utils.inference.clip_predictions`: ``clip_id``, ``label``, one column
-            per class, ``pred``.
-        """
-        from .inference import valid_clip_predictions
-
-        return valid_clip_predictions(self.learn_, self.dls_)
-
-
-def _quiet(*args, **kwargs):
-    return None
-
-
 # ----------------------------------------------------------------------------------------------
-# Scores, the whole comparison, the chart
+# Scores, the rows, the chart
 
 
-def evaluate(clip_preds: pd.DataFrame, vocab) -> dict:
-    """Accuracy, MAP@3 and macro F1 of per-clip predictions.
+def score_clip_predictions(clip_preds: pd.DataFrame, vocab) -> dict:
+    """Accuracy, MAP@3 and macro F1 of per-clip predictions (:func:`audiospec_utils.metrics.clip_scores`).
 
     Parameters
     ----------
@@ -318,10 +196,12 @@ def evaluate(clip_preds: pd.DataFrame, vocab) -> dict:
             "n_valid": int(len(known))}
 
 
+#: The name of :func:`score_clip_predictions` in earlier versions.
+evaluate = score_clip_predictions
+
+
 def _resolve_pretrained(pretrained, weights, arch="resnet34") -> tuple[bool, str, str]:
     """(use ImageNet weights, note, error): `pretrained` None = when available; error when required."""
-    from .train import load_imagenet_weights
-
     if pretrained is False:
         return False, "from scratch (pretrained=False)", ""
     try:
@@ -335,11 +215,51 @@ def _resolve_pretrained(pretrained, weights, arch="resnet34") -> tuple[bool, str
     return True, "ImageNet weights" + (f" from {weights}" if weights else ""), ""
 
 
+@dataclasses.dataclass
+class _RowFactory:
+    """How the rows of one comparison are built, and the settings that identify a row's result."""
+
+    out_dir: Path
+    base: SpectrogramParams
+    epochs: int
+    img_size: int
+    bs: int
+    crop_seconds: float | None
+    seed: int
+    n_jobs: int
+    progress: bool
+    use_pretrained: bool
+    weights: object
+
+    def model(self, row: str):
+        """The row's model (not yet prepared): a :class:`GBMBaseline` or an :class:`ImageClassifier`."""
+        method, feature = ROWS[row]
+        if method == "gbm":
+            return GBMBaseline(dataclasses.replace(self.base, n_mels=40, kind="logmel", cmap=None), seed=self.seed,
+                               n_jobs=self.n_jobs, cache=self.out_dir / "features" / "logmel_stats.npz",
+                               progress=self.progress)
+        kind_params = dataclasses.replace(self.base, kind=feature, cmap=None)  # ParameterError if unknown kind
+        return ImageClassifier(self.out_dir / "spectrograms" / feature, method, params=kind_params, epochs=self.epochs,
+                               img_size=self.img_size, bs=self.bs, crop_seconds=self.crop_seconds,
+                               pretrained=self.use_pretrained and method == "resnet34",
+                               weights=self.weights if self.use_pretrained else None,  # none for a row from scratch
+                               path=self.out_dir / "rows" / row, n_jobs=self.n_jobs, progress=self.progress)
+
+    def settings(self, model) -> dict:
+        """What a row's cached result must match: the model's rendering and training settings."""
+        settings = {"params": json.loads(model.params.to_json())}
+        if model.method == "gbm":
+            settings.update(max_iter=model.max_iter, learning_rate=model.learning_rate)
+        else:
+            settings.update(epochs=int(self.epochs), img_size=int(self.img_size), bs=int(self.bs),
+                            crop_seconds=self.crop_seconds,
+                            weights=str(self.weights) if self.weights and model.pretrained else None)
+        return settings
+
+
 def _write_table(rows: list[dict], out_dir: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=COLUMNS)
-    tmp = out_dir / "comparison.csv.tmp"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, out_dir / "comparison.csv")
+    write_csv_atomic(df, out_dir / COMPARISON_TABLE)
     return df
 
 
@@ -383,7 +303,7 @@ def plot_comparison(table: pd.DataFrame, save_to=None, *, title: str | None = No
                 ax.text(v + 0.005, bar.get_y() + bar.get_height() / 2, f"{v:.3f}", va="center", fontsize=8)
     for y, err in zip(ypos, df.get("error", pd.Series([""] * n)).fillna("")):
         if err:
-            ax.text(0.01, y, "failed: see comparison.csv", va="center", fontsize=8, color="firebrick")
+            ax.text(0.01, y, f"failed: see {COMPARISON_TABLE}", va="center", fontsize=8, color="firebrick")
     ax.set_yticks(ypos, [_row_label(r) for _, r in df.iterrows()], fontsize=8)
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("validation score (same clips for every row)")
@@ -393,6 +313,99 @@ def plot_comparison(table: pd.DataFrame, save_to=None, *, title: str | None = No
     if save_to is not None:
         fig.savefig(save_to, dpi=110)
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# The whole comparison, step by step
+
+
+def _check_settings(*, epochs, img_size, bs, valid_pct) -> None:
+    """Refuse settings out of range (ParameterError) before any work."""
+    check_positive_ints(epochs=epochs, img_size=img_size, bs=bs)
+    if img_size < 16:
+        raise ParameterError(f"img_size must be at least 16 pixels, got {img_size}")
+    if not 0 < valid_pct < 1:
+        raise ParameterError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct!r}")
+
+
+def _labelled_training_clips(source, *, n_per_label: int | None, seed: int) -> pd.DataFrame:
+    """The labelled training clips of `source` (at most `n_per_label` per label), sorted by id.
+
+    Raises
+    ------
+    DatasetError
+        The clip table lacks a column, or has no labelled training clip.
+    """
+    table = load_source(source) if isinstance(source, (str, os.PathLike)) else source.copy()
+    missing = [c for c in CLIP_COLUMNS if c not in table.columns]
+    if missing:
+        raise DatasetError(f"clip table lacks column(s) {', '.join(missing)}")
+    table = table[(table["split"] == "train") & (table["label"] != "")]
+    if n_per_label is not None:
+        table = sample_per_label(table, n_per_label, seed=seed)
+    for col in ("group", "fold"):
+        if col not in table.columns:
+            table[col] = ""
+    table = table[CLIP_COLUMNS + ["group", "fold"]].sort_values("clip_id", kind="stable").reset_index(drop=True)
+    if table.empty:
+        raise DatasetError(f"{source}: no labelled training clips")
+    return table
+
+
+def _prepare_rows(rows: list[str], factory: _RowFactory, table: pd.DataFrame,
+                  weights_error: str) -> tuple[dict, dict, set]:
+    """Build every row's model and render (or compute the features of) each feature once.
+
+    Returns
+    -------
+    models : dict
+        Row -> model, for the rows that could be prepared.
+    errors : dict
+        Row -> why it cannot run.
+    usable : set of str
+        The clips every prepared feature could use.
+    """
+    models, errors, usable, prepared = {}, {}, set(table["clip_id"]), {}
+    for row in rows:
+        method, feature = ROWS[row]
+        if method == "resnet34" and weights_error:
+            errors[row] = weights_error
+            continue
+        try:
+            models[row] = factory.model(row)
+            if feature not in prepared:
+                start = time.time()
+                prepared[feature] = models[row].prepare(table)
+                logger.info("%s: %d of %d clips ready in %.0f s", feature, len(prepared[feature]), len(table),
+                            time.time() - start)
+            usable &= prepared[feature]
+        except (AudiospecError, ValueError, TypeError, OSError) as err:  # TypeError: no such parameter
+            errors[row] = f"{type(err).__name__}: {err}"
+            logger.warning("%s: cannot prepare (%s)", row, errors[row])
+    return models, errors, usable
+
+
+def _run_rows(rows: list[str], models: dict, errors: dict, split: Split, factory: _RowFactory, *,
+              force: bool) -> pd.DataFrame:
+    """Fit and score every row in turn (``comparison.csv`` rewritten after each); the table."""
+    results = []
+    for row in rows:
+        method, feature = ROWS[row]
+        model = models.get(row)
+        res = {"row": row, "method": method, "feature": feature,
+               "pretrained": bool(getattr(model, "pretrained", method == "resnet34" and factory.use_pretrained)),
+               "accuracy": np.nan, "map_at_3": np.nan, "macro_f1": np.nan, "train_seconds": np.nan,
+               "predict_ms_per_clip": np.nan,
+               "n_train": len(split.train_clips), "n_valid": len(split.valid_clips), "error": errors.get(row, "")}
+        if model is not None and not res["error"]:
+            res.update(_run_row(row, model, split, factory.out_dir / "rows" / row, force=force,
+                                settings=factory.settings(model)))
+            for attr in ("learn_", "dls_", "model_"):  # free each row's model before the next one
+                if hasattr(model, attr):
+                    delattr(model, attr)
+        results.append(res)
+        _write_table(results, factory.out_dir)
+    return _write_table(results, factory.out_dir)
 
 
 def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 64, bs: int = 32,
@@ -489,103 +502,30 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     digits, against 0.97 after the 8 epochs of ``audiospec train``): compare the baselines alone
     with more epochs (``methods=["baselines"], epochs=8``, about 6 minutes) to see the gap.
     """
-    from .datasets import COLUMNS as CLIP_COLUMNS
-    from .datasets import load_source, sample_per_label
-    from .spectrogram import SpectrogramParams, with_fixed_rate
-
     rows = select_rows(methods)
-    for name, value in (("epochs", epochs), ("img_size", img_size), ("bs", bs)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    if img_size < 16:
-        raise ParameterError(f"img_size must be at least 16 pixels, got {img_size}")
-    if not 0 < valid_pct < 1:
-        raise ParameterError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct!r}")
+    _check_settings(epochs=epochs, img_size=img_size, bs=bs, valid_pct=valid_pct)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = params or SpectrogramParams()
-    table = load_source(source) if isinstance(source, (str, os.PathLike)) else source.copy()
-    missing = [c for c in CLIP_COLUMNS if c not in table.columns]
-    if missing:
-        raise DatasetError(f"clip table lacks column(s) {', '.join(missing)}")
-    table = table[(table["split"] == "train") & (table["label"] != "")]
-    if n_per_label is not None:
-        table = sample_per_label(table, n_per_label, seed=seed)
-    for col in ("group", "fold"):
-        if col not in table.columns:
-            table[col] = ""
-    table = table[CLIP_COLUMNS + ["group", "fold"]].sort_values("clip_id", kind="stable").reset_index(drop=True)
-    if table.empty:
-        raise DatasetError(f"{source}: no labelled training clips")
-    base = with_fixed_rate(base, table["path"])  # one rate, one frequency axis, for every row
+    table = _labelled_training_clips(source, n_per_label=n_per_label, seed=seed)
+    base = with_fixed_rate(params or SpectrogramParams(), table["path"])  # one rate, one frequency axis, every row
 
     need_resnet = any(ROWS[r][0] == "resnet34" for r in rows)
     use_pretrained, note, weights_error = _resolve_pretrained(pretrained, weights) if need_resnet else (False, "", "")
-
-    def build(row):
-        method, feature = ROWS[row]
-        if method == "gbm":
-            return GBMBaseline(dataclasses.replace(base, n_mels=40, kind="logmel", cmap=None), seed=seed, n_jobs=n_jobs,
-                               cache=out_dir / "features" / "logmel_stats.npz", progress=progress)
-        kind_params = dataclasses.replace(base, kind=feature, cmap=None)  # ParameterError if unknown kind
-        return ImageClassifier(out_dir / "spectrograms" / feature, method, params=kind_params, epochs=epochs,
-                               img_size=img_size, bs=bs, crop_seconds=crop_seconds,
-                               pretrained=use_pretrained and method == "resnet34",
-                               weights=weights if use_pretrained else None,  # no weights for a row from scratch
-                               path=out_dir / "rows" / row, n_jobs=n_jobs, progress=progress)
-
-    models, errors, usable = {}, {}, set(table["clip_id"])
-    prepared = {}
-    for row in rows:
-        method, feature = ROWS[row]
-        if method == "resnet34" and weights_error:
-            errors[row] = weights_error
-            continue
-        try:
-            models[row] = build(row)
-            if feature not in prepared:
-                start = time.time()
-                prepared[feature] = models[row].prepare(table)
-                logger.info("%s: %d of %d clips ready in %.0f s", feature, len(prepared[feature]), len(table),
-                            time.time() - start)
-            usable &= prepared[feature]
-        except (AudiospecError, ValueError, TypeError, OSError) as err:  # TypeError: no such parameter
-            errors[row] = f"{type(err).__name__}: {err}"
-            logger.warning("%s: cannot prepare (%s)", row, errors[row])
+    factory = _RowFactory(out_dir, base, epochs=epochs, img_size=img_size, bs=bs, crop_seconds=crop_seconds,
+                          seed=seed, n_jobs=n_jobs, progress=progress, use_pretrained=use_pretrained, weights=weights)
+    models, errors, usable = _prepare_rows(rows, factory, table, weights_error)
     table = table[table["clip_id"].isin(usable)].reset_index(drop=True)
     if table.empty:
         raise DatasetError("no clip could be used by every selected method; see the render manifests")
     split = split_clips(table, valid_pct=valid_pct, seed=seed)
-    split.clips[["clip_id", "label", "group", "fold", "side"]].to_csv(out_dir / "split.csv", index=False)
+    write_csv_atomic(split.clips[["clip_id", "label", "group", "fold", "side"]], out_dir / Run.SPLIT)
     logger.info("split: %d training and %d validation clips, %d labels (fingerprint %s)",
                 len(split.train_clips), len(split.valid_clips), len(split.vocab), split.fingerprint())
 
-    results = []
-    for row in rows:
-        method, feature = ROWS[row]
-        model = models.get(row)
-        res = {"row": row, "method": method, "feature": feature,
-               "pretrained": bool(getattr(model, "pretrained", method == "resnet34" and use_pretrained)),
-               "accuracy": np.nan, "map_at_3": np.nan, "macro_f1": np.nan, "train_seconds": np.nan,
-               "predict_ms_per_clip": np.nan,
-               "n_train": len(split.train_clips), "n_valid": len(split.valid_clips), "error": errors.get(row, "")}
-        if model is not None and not res["error"]:
-            settings = {"params": json.loads(model.params.to_json())}
-            if method == "gbm":
-                settings.update(max_iter=model.max_iter, learning_rate=model.learning_rate)
-            else:
-                settings.update(epochs=int(epochs), img_size=int(img_size), bs=int(bs), crop_seconds=crop_seconds,
-                                weights=str(weights) if weights and model.pretrained else None)
-            res.update(_run_row(row, model, split, out_dir / "rows" / row, force=force, settings=settings))
-            for attr in ("learn_", "dls_", "model_"):  # free each row's model before the next one
-                if hasattr(model, attr):
-                    delattr(model, attr)
-        results.append(res)
-        _write_table(results, out_dir)
-    df = _write_table(results, out_dir)
+    df = _run_rows(rows, models, errors, split, factory, force=force)
     import matplotlib.pyplot as plt
 
-    fig = plot_comparison(df, out_dir / "comparison.png",
+    fig = plot_comparison(df, out_dir / COMPARISON_CHART,
                           title=f"{len(split.clips)} clips, {len(split.vocab)} labels, {len(split.valid_clips)} "
                                 f"validation clips; {epochs} epochs, {img_size} px")
     plt.close(fig)
@@ -594,20 +534,29 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
     return df
 
 
+def _read_row_result(result_file: Path, key: dict) -> dict | None:
+    """The scores of a row that finished with the same settings and split, or None."""
+    if not result_file.is_file():
+        return None
+    try:
+        old = json.loads(result_file.read_text())
+        if old.get("key") == json.loads(json.dumps(key)) and not old.get("error"):
+            return {k: old[k] for k in ("accuracy", "map_at_3", "macro_f1", "train_seconds",
+                                        "predict_ms_per_clip", "n_train", "n_valid", "pretrained")}
+    except (OSError, ValueError, KeyError):
+        pass
+    return None
+
+
 def _run_row(row: str, model, split: Split, row_dir: Path, *, force: bool, settings: dict) -> dict:
     """Fit, predict and score one row, or read back its earlier result; errors become a field."""
     key = {"version": _VERSION, "row": row, "split": split.fingerprint(), "seed": split.seed,
            "pretrained": bool(model.pretrained), **settings}
-    result_file = row_dir / "result.json"
-    if result_file.is_file() and not force:
-        try:
-            old = json.loads(result_file.read_text())
-            if old.get("key") == json.loads(json.dumps(key)) and not old.get("error"):
-                logger.info("%s: done before, read back from %s", row, result_file)
-                return {k: old[k] for k in ("accuracy", "map_at_3", "macro_f1", "train_seconds",
-                                            "predict_ms_per_clip", "n_train", "n_valid", "pretrained")}
-        except (OSError, ValueError, KeyError):
-            pass
+    result_file = row_dir / ROW_RESULT
+    old = None if force else _read_row_result(result_file, key)
+    if old is not None:
+        logger.info("%s: done before, read back from %s", row, result_file)
+        return old
     row_dir.mkdir(parents=True, exist_ok=True)
     logger.info("%s: fitting %s on %s", row, model.method, model.feature)
     try:
@@ -617,18 +566,18 @@ def _run_row(row: str, model, split: Split, row_dir: Path, *, force: bool, setti
         start = time.perf_counter()
         preds = model.predict(split)
         predict_s = time.perf_counter() - start
-        scores = evaluate(preds, split.vocab)
+        scores = score_clip_predictions(preds, split.vocab)
     except KeyboardInterrupt:
         raise
     except Exception as err:  # one row's failure must not stop the comparison
         logger.warning("%s failed: %s: %s", row, type(err).__name__, err, exc_info=logger.isEnabledFor(logging.DEBUG))
         return {"error": f"{type(err).__name__}: {err}"}
-    preds.to_csv(row_dir / "valid_predictions.csv", index=False)
+    write_csv_atomic(preds, row_dir / Run.VALID_PREDICTIONS)
     out = {"accuracy": scores["accuracy"], "map_at_3": scores["map_at_3"], "macro_f1": scores["macro_f1"],
            "train_seconds": round(train_seconds, 2),
            "predict_ms_per_clip": round(1000 * predict_s / max(scores["n_valid"], 1), 3),
            "n_train": int(len(split.train_clips)), "n_valid": scores["n_valid"], "pretrained": bool(model.pretrained)}
-    result_file.write_text(json.dumps({**out, "error": "", "key": key}, indent=2, default=str))
+    write_json_atomic(result_file, {**out, "error": "", "key": key}, default=str)
     logger.info("%s: accuracy %.3f, MAP@3 %.3f, macro F1 %.3f (%.0f s)", row, out["accuracy"], out["map_at_3"],
                 out["macro_f1"], train_seconds)
     return out

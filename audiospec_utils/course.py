@@ -42,16 +42,26 @@ The size variables change numbers only, never the code path: the real course wit
 minutes on a CPU (what the tests do), and a learner with a GPU can ask for more.
 
 Every step here can be run again: what is already there is not redone.
+
+The steps import the toolkit's modules that need pandas, scipy, requests or fastai when they run,
+not when this module is imported: a notebook's first cell imports it to check the runtime
+(:func:`check_runtime`), which must work, and name what is missing, before those are installed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata as md
+import importlib.util
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .exceptions import ParameterError
+from .exceptions import DatasetError, ParameterError
+from .fsdkaggle2018 import AUDIO_FOLDERS, DEFAULT_PARTS, KAGGLE_COMPETITION, find_fsdkaggle2018
+from .recipes import auto_normalize, resolve_recipe
 from .spectrogram import SpectrogramParams
 
 __all__ = ["CourseConfig", "course_config", "project_root", "detect_platform", "platform_dirs",
@@ -107,8 +117,6 @@ def detect_platform() -> str:
     ParameterError
         ``AUDIOSPEC_PLATFORM`` is set to something else than ``local``, ``colab`` or ``kaggle``.
     """
-    import sys
-
     forced = _env("AUDIOSPEC_PLATFORM")
     if forced:
         if forced.lower() not in PLATFORMS:
@@ -136,12 +144,10 @@ def find_fsdkaggle2018_root(candidates=None, *, input_dir=None) -> Path | None:
     -------
     Path or None
     """
-    from .datasets import find_fsdkaggle2018
-
     tried = [Path(c) for c in (candidates or [])]
     base = Path(input_dir) if input_dir is not None else platform_dirs()["kaggle_input"]
     if base.is_dir():
-        tried += [base / "freesound-audio-tagging"] + sorted(p for p in base.glob("*") if p.is_dir())
+        tried += [base / KAGGLE_COMPETITION] + sorted(p for p in base.glob("*") if p.is_dir())
         tried += sorted(p for p in base.glob("*/*") if p.is_dir())
     for folder in tried:
         try:
@@ -199,8 +205,6 @@ def check_runtime(before: dict | None = None) -> list[str]:
         The stale modules, ``"name old -> new"``, or the missing ones, ``"name missing"`` (each
         named with the ``pip install`` command that adds it); empty: nothing to do.
     """
-    import importlib.metadata as md
-
     missing = missing_dependencies()
     if missing:
         names = " ".join(dict.fromkeys(missing.values()))
@@ -241,8 +245,6 @@ def missing_dependencies() -> dict:
     An install with ``--no-deps`` (the offline wheel) or the package used from a read-only folder
     on ``sys.path`` relies on the platform's own packages; this says which are missing.
     """
-    import importlib.util
-
     return {mod: pkg for mod, pkg in RUNTIME_MODULES.items() if importlib.util.find_spec(mod) is None}
 
 
@@ -324,7 +326,7 @@ class CourseConfig:
     bs: int = 64
     pretrained: bool = True
     n_per_label: int | None = None
-    parts: tuple = ("train", "test", "meta")
+    parts: tuple = DEFAULT_PARTS
     platform: str = "local"
     weights: Path | None = None
     lr_find_iters: int = 100
@@ -341,8 +343,6 @@ class CourseConfig:
 
     def apply_recipe(self, name: str) -> None:
         """Fill the training settings from a recipe (:func:`audiospec_utils.recipes.resolve_recipe`)."""
-        from .recipes import resolve_recipe
-
         r = resolve_recipe(name)
         self.recipe = r["recipe"]
         for key in ("epochs", "img_size", "bs", "crop_seconds", "spec_augment", "time_shift", "mixup",
@@ -352,8 +352,6 @@ class CourseConfig:
     @property
     def normalize(self) -> str:
         """Image statistics: ImageNet's for pretrained weights, the data set's own from scratch."""
-        from .recipes import auto_normalize
-
         return auto_normalize(self.pretrained)
 
     def __str__(self):
@@ -373,8 +371,6 @@ def _size(name: str, value, smallest: int, given_as: str) -> int:
 
 
 def _mirror(value, given_as: str) -> str:
-    import re
-
     if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value.strip()):
         raise ParameterError(f"{given_as} must be an http(s) base URL such as http://host:8000/fsdkaggle2018/, "
                              f"got {value!r}")
@@ -420,8 +416,6 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         not an http(s) URL, or ``AUDIOSPEC_WEIGHTS`` naming no file. The message names the
         environment variable or argument.
     """
-    from .spectrogram import SpectrogramParams as Params
-
     dataset = (dataset or _env("AUDIOSPEC_DATASET") or "fsdkaggle2018").strip().lower()
     if dataset not in DATASETS:
         raise ParameterError(f"AUDIOSPEC_DATASET must be one of {', '.join(DATASETS)}, got {dataset!r}")
@@ -477,7 +471,7 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg.experiments = dict(n_per_label=40, epochs=5, img_size=64, bs=64, crop_seconds=2.0, crops=(1.0, 2.0, 4.0))
         # notebook 05: 75 clips per label (about 3,000), images 256 px wide; ImageNet weights when they can
         # be had (the file found above, the torch hub cache or a download), else from scratch
-        cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, params=Params(width=256),
+        cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, params=SpectrogramParams(width=256),
                            pretrained=None, weights=weights)
     for name, value in sizes.items():
         setattr(cfg, name, value)
@@ -508,19 +502,15 @@ def get_dataset(cfg: CourseConfig, *, progress: bool = True) -> Path:
         from .mini import make_mini_dataset
 
         return make_mini_dataset(cfg.dataset_dir)
-    from .datasets import find_fsdkaggle2018
-
     found = find_fsdkaggle2018(cfg.dataset_dir)
     if found is not None and (found[0] == "kaggle" or all(
-            (cfg.dataset_dir / d).is_dir() for d in ("FSDKaggle2018.audio_train", "FSDKaggle2018.audio_test"))):
+            (cfg.dataset_dir / d).is_dir() for d in AUDIO_FOLDERS.values())):
         return cfg.dataset_dir
     existing = next((p for p in (cfg.dataset_dir, *cfg.dataset_dir.parents) if p.exists()), cfg.dataset_dir)
     if not os.access(existing, os.W_OK):
-        from .exceptions import DatasetError
-
         raise DatasetError(
             f"{cfg.dataset_dir}: FSDKaggle2018 is not there and the folder is read-only. On Kaggle, attach the "
-            f"competition data (freesound-audio-tagging) or an FSDKaggle2018 dataset; elsewhere set "
+            f"competition data ({KAGGLE_COMPETITION}) or an FSDKaggle2018 dataset; elsewhere set "
             f"AUDIOSPEC_FSDK_ROOT to the folder that holds it.")
     from .download import download_fsdkaggle2018
 

@@ -25,15 +25,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import evaluate
 from .exceptions import AudiospecError, DatasetError, ParameterError, TrainingInterrupted
+from .fileio import write_csv_atomic, write_json_atomic
+from .folders import RenderFolder, Run
+from .inference import clip_predictions, image_probabilities, valid_clip_predictions
+from .learner import create_learner
+from .metrics import clip_scores
+from .recipes import auto_normalize
+from .render import render_spectrograms
+from .splits import assign_folds, clip_table, split_clips
 
-__all__ = ["cross_validate", "CV_COLUMNS", "plot_cv", "split_leakage"]
+__all__ = ["cross_validate", "CV_COLUMNS", "CV_TABLE", "CV_CHART", "FOLDS_TABLE", "FOLD_RESULT", "plot_cv",
+           "split_leakage"]
 
 logger = logging.getLogger(__name__)
 
 #: Columns of ``cv.csv``.
 CV_COLUMNS = ["fold", "accuracy", "map_at_3", "macro_f1", "n_train", "n_valid", "n_test", "valid_accuracy",
               "seconds", "error"]
+
+#: The files of a cross-validation's output folder (each fold's run folder is ``fold_<k>/``).
+CV_TABLE = "cv.csv"
+CV_CHART = "cv.png"
+FOLDS_TABLE = "folds.csv"
+#: A finished fold's row, in its run folder (read back instead of training again).
+FOLD_RESULT = "cv_result.json"
 
 _VERSION = 1  # of a fold's cached result; bump when the protocol changes
 
@@ -57,6 +74,90 @@ def _fold_key(settings: dict, fold: str, fold_clips: list) -> str:
     for cid in sorted(fold_clips):
         h.update(f"{cid}\n".encode())
     return h.hexdigest()[:16]
+
+
+def _render_folder_of(source, out: Path, params, *, n_jobs: int, progress: bool) -> RenderFolder:
+    """`source` itself when it is a render folder, else its audio rendered into ``out/spectrograms``."""
+    folder = RenderFolder(source)
+    if folder.exists():
+        return folder
+    spec = out / "spectrograms"
+    render_spectrograms(source, spec, params, n_jobs=n_jobs, progress=progress)
+    return RenderFolder(spec)
+
+
+def _fold_of_clips(folder: RenderFolder, out: Path, *, k: int, seed: int) -> tuple[pd.Series, str]:
+    """The fold of every training clip (the data's own, else `k` made here); written to ``folds.csv``.
+
+    Returns
+    -------
+    fold_of : pandas.Series
+        Fold name (str) by ``clip_id``.
+    folds_from : {"data", "made"}
+    """
+    images = folder.training_images()
+    clips = clip_table(images)
+    if (clips["fold"] != "").all():
+        fold_of, folds_from = clips.set_index("clip_id")["fold"], "data"
+    else:
+        if (clips["fold"] != "").any():
+            logger.warning("%s: only some clips have a fold; making %d folds of all clips instead", folder.path, k)
+        fold_of, folds_from = assign_folds(images, k, seed=seed), "made"
+    write_csv_atomic(fold_of.rename("fold").reset_index().merge(clips[["clip_id", "label", "group"]], on="clip_id"),
+                     out / FOLDS_TABLE)
+    return fold_of, folds_from
+
+
+def _chosen_folds(folds, fold_of: pd.Series, folder: RenderFolder) -> list[str]:
+    """The folds to hold out: `folds` (checked against the data's), or every fold."""
+    available = sorted(fold_of.unique(), key=lambda f: (len(f), f))
+    wanted = _parse_folds(folds) or available
+    unknown = [f for f in wanted if f not in available]
+    if unknown:
+        raise ParameterError(f"fold(s) {', '.join(unknown)} not in the data; its folds are {', '.join(available)}")
+    if len(available) < 2:
+        raise DatasetError(f"{folder.path}: cross-validation needs at least 2 folds; found {len(available)}")
+    return wanted
+
+
+def _finished_fold(result_file: Path, key: str) -> dict | None:
+    """The row of a fold that finished with the same settings and clips, or None."""
+    if not result_file.is_file():
+        return None
+    try:
+        old = json.loads(result_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if old.get("key") == key and not old.get("error"):
+        return {c: old.get(c) for c in CV_COLUMNS}
+    return None
+
+
+def _run_fold(folder: RenderFolder, fold: str, fold_dir: Path, made_folds, *, seed: int, progress: bool, force: bool,
+              train_options: dict) -> dict:
+    """Train with `fold` held out, then score the held-out clips: one row of ``cv.csv``.
+
+    `made_folds` is the fold of every clip when the folds were made here (None: the data's own).
+
+    A fold that fails gets its error in the row (NaN scores); an interruption stops everything
+    (running again resumes the fold at its next epoch).
+    """
+    from .train import train_classifier  # torch and fastai
+
+    start = time.time()
+    try:
+        # an interrupted fold resumes at its next epoch (same settings); force starts it over
+        _, m = train_classifier(folder.path, fold_dir, test_fold=fold, seed=seed, folds=made_folds, progress=progress,
+                                restart=force, **train_options)
+        t = evaluate.evaluate_run(Run(fold_dir), progress=progress)
+    except (KeyboardInterrupt, TrainingInterrupted):  # stop cv; running it again resumes this fold
+        raise
+    except (AudiospecError, ValueError, RuntimeError) as err:
+        logger.warning("fold %s failed: %s: %s", fold, type(err).__name__, err)
+        return {"fold": fold, **{c: np.nan for c in CV_COLUMNS[1:-1]}, "error": f"{type(err).__name__}: {err}"}
+    return {"fold": fold, "accuracy": t["accuracy"], "map_at_3": t["map_at_3"], "macro_f1": t["macro_f1"],
+            "n_train": m["n_train"], "n_valid": m["n_valid"], "n_test": t["n_scored"],
+            "valid_accuracy": m["accuracy"], "seconds": round(time.time() - start, 1), "error": ""}
 
 
 def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, params=None, n_jobs: int = -1,
@@ -106,40 +207,14 @@ def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, p
     ParameterError
         A fold that the data does not have, `k` < 2, or a training option out of range.
     """
-    from .folders import RenderFolder, Run
-    from .render import render_spectrograms
-    from .splits import assign_folds, clip_table
-    from .train import train_classifier
-
     for bad in ("test_fold", "valid_fold", "folds", "spec_dir", "out_dir"):
         if bad in train_options:
             raise ParameterError(f"{bad} is set by cross_validate itself; remove it from the training options")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    folder = RenderFolder(source)
-    if not folder.exists():
-        spec = out / "spectrograms"
-        render_spectrograms(source, spec, params, n_jobs=n_jobs, progress=progress)
-        folder = RenderFolder(spec)
-    images = folder.training_images()
-    clips = clip_table(images)
-    if (clips["fold"] != "").all():
-        fold_of = clips.set_index("clip_id")["fold"]
-        folds_from = "data"
-    else:
-        if (clips["fold"] != "").any():
-            logger.warning("%s: only some clips have a fold; making %d folds of all clips instead", folder.path, k)
-        fold_of = assign_folds(images, k, seed=seed)
-        folds_from = "made"
-    fold_of.rename("fold").reset_index().merge(clips[["clip_id", "label", "group"]], on="clip_id").to_csv(
-        out / "folds.csv", index=False)
-    available = sorted(fold_of.unique(), key=lambda f: (len(f), f))
-    wanted = _parse_folds(folds) or available
-    unknown = [f for f in wanted if f not in available]
-    if unknown:
-        raise ParameterError(f"fold(s) {', '.join(unknown)} not in the data; its folds are {', '.join(available)}")
-    if len(available) < 2:
-        raise DatasetError(f"{folder.path}: cross-validation needs at least 2 folds; found {len(available)}")
+    folder = _render_folder_of(source, out, params, n_jobs=n_jobs, progress=progress)
+    fold_of, folds_from = _fold_of_clips(folder, out, k=k, seed=seed)
+    wanted = _chosen_folds(folds, fold_of, folder)
     settings = {**{k_: v for k_, v in train_options.items() if k_ != "progress"}, "seed": seed,
                 "spec_dir": str(folder.path), "folds_from": folds_from}
     rows = []
@@ -147,52 +222,28 @@ def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, p
         fold_dir = out / f"fold_{fold}"
         fold_clips = fold_of.index[fold_of == fold].tolist()
         key = _fold_key(settings, fold, fold_clips)
-        result_file = fold_dir / "cv_result.json"
-        if result_file.is_file() and not force:
-            try:
-                old = json.loads(result_file.read_text())
-                if old.get("key") == key and not old.get("error"):
-                    logger.info("fold %s: done before, read back from %s", fold, result_file)
-                    rows.append({c: old.get(c) for c in CV_COLUMNS})
-                    _write(rows, out)
-                    continue
-            except (OSError, ValueError):
-                pass
-        logger.info("fold %s: training on the other folds (%d clips held out)", fold, len(fold_clips))
-        start = time.time()
-        try:
-            # an interrupted fold resumes at its next epoch (same settings); force starts it over
-            _, m = train_classifier(folder.path, fold_dir, test_fold=fold, seed=seed,
-                                    folds=fold_of if folds_from == "made" else None,
-                                    progress=progress, restart=force, **train_options)
-            from .evaluate import evaluate_run
-
-            t = evaluate_run(Run(fold_dir), progress=progress)
-            row = {"fold": fold, "accuracy": t["accuracy"], "map_at_3": t["map_at_3"], "macro_f1": t["macro_f1"],
-                   "n_train": m["n_train"], "n_valid": m["n_valid"], "n_test": t["n_scored"],
-                   "valid_accuracy": m["accuracy"], "seconds": round(time.time() - start, 1), "error": ""}
-        except (KeyboardInterrupt, TrainingInterrupted):  # stop cv; running it again resumes this fold
-            raise
-        except (AudiospecError, ValueError, RuntimeError) as err:
-            logger.warning("fold %s failed: %s: %s", fold, type(err).__name__, err)
-            row = {"fold": fold, **{c: np.nan for c in CV_COLUMNS[1:-1]}, "error": f"{type(err).__name__}: {err}"}
+        row = None if force else _finished_fold(fold_dir / FOLD_RESULT, key)
+        if row is not None:
+            logger.info("fold %s: done before, read back from %s", fold, fold_dir / FOLD_RESULT)
         else:
-            result_file.write_text(json.dumps({**row, "key": key}, indent=2, default=float))
+            logger.info("fold %s: training on the other folds (%d clips held out)", fold, len(fold_clips))
+            row = _run_fold(folder, fold, fold_dir, fold_of if folds_from == "made" else None, seed=seed,
+                            progress=progress, force=force, train_options=train_options)
+            if not row["error"]:
+                write_json_atomic(fold_dir / FOLD_RESULT, {**row, "key": key}, default=float)
         rows.append(row)
-        _write(rows, out)
-    table = _write(rows, out)
+        _write_cv_table(rows, out)
+    table = _write_cv_table(rows, out)
     import matplotlib.pyplot as plt
 
-    fig = plot_cv(table, out / "cv.png")
+    fig = plot_cv(table, out / CV_CHART)
     plt.close(fig)
     table.attrs["folds_from"] = folds_from
     return table
 
 
-def _write(rows: list[dict], out: Path) -> pd.DataFrame:
+def _write_cv_table(rows: list[dict], out: Path) -> pd.DataFrame:
     """cv.csv with the fold rows, then mean and std over the folds that ran (written atomically)."""
-    import os
-
     df = pd.DataFrame(rows, columns=CV_COLUMNS)
     ok = df[df["error"].fillna("") == ""]
     num = [c for c in CV_COLUMNS if c not in ("fold", "error")]
@@ -205,9 +256,7 @@ def _write(rows: list[dict], out: Path) -> pd.DataFrame:
     for col in ("n_train", "n_valid", "n_test"):  # clip counts of a fold are whole numbers
         table[col] = pd.Series([int(v) if f and pd.notna(v) else v for f, v in zip(per_fold, table[col])],
                                index=table.index, dtype=object)
-    tmp = out / "cv.csv.tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out / "cv.csv")
+    write_csv_atomic(table, out / CV_TABLE)
     return table
 
 
@@ -295,13 +344,9 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     """
     from fastai.vision.all import set_seed
 
+    from .callbacks import silence
     from .dataloaders import spectrogram_dataloaders
-    from .folders import RenderFolder
-    from .inference import image_probabilities, valid_clip_predictions
-    from .recipes import auto_normalize
-    from .splits import split_clips
-    from .inference import clip_predictions
-    from .train import create_learner, fit
+    from .train import fit
 
     folder = RenderFolder(spec_dir)
     images = folder.training_images()
@@ -328,16 +373,15 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
                                       normalize=auto_normalize(bool(pretrained or weights)))
         learn = create_learner(dls, "resnet34", pretrained=pretrained, weights=weights)
         if not progress:
-            learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
-            learn.logger = lambda *a, **k: None
+            silence(learn)
         fit(learn, epochs, pretrained=pretrained or weights is not None, save_best=False, history=False)
+        vocab = list(dls.vocab)
         valid = valid_clip_predictions(learn, dls)
         cache = folder.cache(img_size, progress=False)
-        known = test[test["label"].isin(dls.vocab)].reset_index(drop=True)
-        per_image = known.assign(_i=range(len(known)))
-        test_preds = clip_predictions(image_probabilities(learn, cache, cache.rows(known["image"])), per_image, list(dls.vocab))
-        v_acc = float((valid["pred"] == valid["label"]).mean())
-        t_acc = float((test_preds["pred"] == test_preds["label"]).mean())
+        known = test[test["label"].isin(vocab)].reset_index(drop=True)
+        test_preds = clip_predictions(image_probabilities(learn, cache, cache.rows(known["image"])), known, vocab)
+        v_acc = clip_scores(valid, vocab)["accuracy"]  # every validation label is in the vocabulary
+        t_acc = clip_scores(test_preds, vocab)["accuracy"]
         rows.append({"validation split": name, "valid_accuracy": round(v_acc, 3), "test_accuracy": round(t_acc, 3),
                      "gap": round(v_acc - t_acc, 3), "n_valid": int(len(valid)),
                      "n_valid_recordings": int(recording_of.reindex(split.valid_ids).nunique()),

@@ -23,12 +23,20 @@ Spectrograms are not photos, so there are no flips or rotations: SpecAugment's f
 masking (Park et al., 2019, "SpecAugment: A Simple Data Augmentation Method for Automatic Speech
 Recognition", Interspeech), a random circular time shift, and optionally mixup (Zhang et al., 2018,
 "mixup: Beyond Empirical Risk Minimization", ICLR).
+
+The module is one concern, the DataLoaders of crops: the classes an exported learner pickles
+(``SpecAugment``, ``TimeShift``, ``SpectrogramBatch``, ``CropItems``, ``SpectrogramDL``,
+``SpectrogramDataLoaders``: they must stay defined here, which makes it a little over 600 lines) and
+:func:`spectrogram_dataloaders`, which builds them. The augmentations' arithmetic is
+:mod:`audiospec_utils.augment`; where crops and windows fall (frames, seconds) is
+:mod:`audiospec_utils.crops`, whose names are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -37,24 +45,18 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.vision.all import DisplayedTransform
 
+from .augment import circular_time_shift, mask_bands
+from .crops import (crop_geometry, default_crop_seconds, frames_per_second,  # noqa: F401  (public names)
+                    random_crop_starts, window_layout, window_starts)
 from .exceptions import DatasetError, ParameterError
+from .folders import RenderFolder
+from .recipes import device_name
 from .spectrogram import warn_rate_dependent
+from .splits import split_clips
 
-__all__ = [
-    "SpecAugment",
-    "TimeShift",
-    "spectrogram_augmentations",
-    "SpectrogramBatch",
-    "CropItems",
-    "SpectrogramDL",
-    "SpectrogramDataLoaders",
-    "window_starts",
-    "frames_per_second",
-    "default_crop_seconds",
-    "spectrogram_dataloaders",
-    "IMAGENET_STATS",
-    "NORMALIZE",
-]
+__all__ = ["SpecAugment", "TimeShift", "spectrogram_augmentations", "SpectrogramBatch", "CropItems", "SpectrogramDL",
+           "SpectrogramDataLoaders", "window_starts", "frames_per_second", "default_crop_seconds",
+           "spectrogram_dataloaders", "IMAGENET_STATS", "NORMALIZE"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,25 +107,8 @@ class SpecAugment(DisplayedTransform):
         self.freq_masks, self.freq_width = int(freq_masks), float(freq_width)
         self.time_masks, self.time_width = int(time_masks), float(time_width)
 
-    @staticmethod
-    def _bands(bs, size, n, width, device):
-        import torch
-
-        hide = torch.zeros(bs, size, dtype=torch.bool, device=device)
-        if n == 0 or width == 0:
-            return hide
-        pos = torch.arange(size, device=device)
-        for _ in range(n):
-            w = (torch.rand(bs, device=device) * (width * size + 1)).long().clamp(max=size)
-            start = (torch.rand(bs, device=device) * (size - w + 1).float()).long()
-            hide |= (pos[None] >= start[:, None]) & (pos[None] < (start + w)[:, None])
-        return hide
-
     def encodes(self, x: torch.Tensor):
-        bs, _, h, w = x.shape
-        rows = self._bands(bs, h, self.freq_masks, self.freq_width, x.device)
-        cols = self._bands(bs, w, self.time_masks, self.time_width, x.device)
-        return x.masked_fill(rows[:, None, :, None] | cols[:, None, None, :], 0.0)
+        return mask_bands(x, self.freq_masks, self.freq_width, self.time_masks, self.time_width)
 
 
 class TimeShift(DisplayedTransform):
@@ -154,14 +139,7 @@ class TimeShift(DisplayedTransform):
         self.max_shift = float(max_shift)
 
     def encodes(self, x: torch.Tensor):
-        import torch
-
-        bs, c, h, w = x.shape
-        if self.max_shift == 0:
-            return x
-        shift = ((torch.rand(bs, device=x.device) * 2 - 1) * self.max_shift * w).round().long()
-        idx = (torch.arange(w, device=x.device)[None] - shift[:, None]) % w
-        return x.gather(3, idx[:, None, None, :].expand(bs, c, h, w))
+        return circular_time_shift(x, self.max_shift)
 
 
 def spectrogram_augmentations(spec_augment: bool = True, time_shift: float = 0.5, *, freq_masks: int = 2,
@@ -340,10 +318,7 @@ class SpectrogramDL(DataLoader):
             rows, starts = ds.rows[b], ds.starts[b].copy()
             rand = starts < 0
             if rand.any():
-                w = widths[rows[rand]]
-                # a long image: any crop inside it; a short one (repeated to fill the crop): any rotation
-                span = np.where(w >= self.length, w - self.length + 1, w)
-                starts[rand] = np.minimum((rng.random(int(rand.sum())) * span).astype(np.int64), span - 1)
+                starts[rand] = random_crop_starts(widths[rows[rand]], self.length, rng)
             x = (torch.from_numpy(rows), torch.from_numpy(starts)) if on_device else \
                 torch.from_numpy(self.cache.crops(rows, starts, self.length))
             yb = ds.y[b]
@@ -366,77 +341,6 @@ class SpectrogramDL(DataLoader):
         if isinstance(x, (tuple, list)):
             x = self.cache.crops(x[0], x[1], self.length)
         return (self.batch_tfm(x, train=self.train_mode), *b[1:])
-
-
-def window_starts(width: int, length: int, overlap: float = 0.5) -> np.ndarray:
-    """First frames of the windows that cover an image of `width` frames.
-
-    Parameters
-    ----------
-    width : int
-        Frames of the image (clip).
-    length : int
-        Frames per window.
-    overlap : float in [0, 1)
-        Fraction of a window shared with the next one (0.5: hop of half a window).
-
-    Returns
-    -------
-    np.ndarray, int64
-        ``[0]`` when the image is no longer than a window (it is repeated to fill it); otherwise
-        starts every ``round(length * (1 - overlap))`` frames, the last window ending exactly at the
-        image's end.
-
-    Raises
-    ------
-    ParameterError
-        `length` < 1 or `overlap` outside [0, 1).
-    """
-    if length < 1:
-        raise ParameterError(f"length must be at least 1 frame, got {length}")
-    if not 0 <= overlap < 1:
-        raise ParameterError(f"overlap must be in [0, 1), got {overlap}")
-    if width <= length:
-        return np.zeros(1, dtype=np.int64)
-    hop = max(1, int(round(length * (1 - overlap))))
-    starts = list(range(0, width - length + 1, hop))
-    if starts[-1] != width - length:
-        starts.append(width - length)
-    return np.asarray(starts, dtype=np.int64)
-
-
-def frames_per_second(params, sr) -> float:
-    """STFT frames per second of audio at `sr` Hz rendered with `params` (``sr / hop_length``)."""
-    return float(sr) / params.resolve(int(sr))["hop_length"]
-
-
-def default_crop_seconds(durations, max_seconds: float = 4.0) -> float:
-    """The crop length used when none is given: the median clip duration, kept within 1 s and `max_seconds`.
-
-    Parameters
-    ----------
-    durations : array-like of float
-        Durations (s) of the training clips.
-    max_seconds : float >= 1
-        Upper bound (s). The ``quick`` recipe uses 2 s: a crop's cost grows with its length, and on
-        a CPU a 4 s crop halves the epochs that fit in the time (:mod:`audiospec_utils.recipes`).
-
-    Returns
-    -------
-    float
-        Seconds, rounded to 0.1 s. Half the median is too short to hear a whole event of a typical
-        clip; longer crops than 4 s cost time for little more context.
-
-    Raises
-    ------
-    ParameterError
-        `max_seconds` below 1.
-    """
-    if not max_seconds >= 1.0:
-        raise ParameterError(f"max_seconds must be at least 1 s, got {max_seconds!r}")
-    d = np.asarray([x for x in durations if np.isfinite(x) and x > 0], dtype=np.float64)
-    med = float(np.median(d)) if len(d) else 2.0
-    return float(min(float(max_seconds), max(1.0, round(med, 1))))
 
 
 class SpectrogramDataLoaders(DataLoaders):
@@ -534,12 +438,8 @@ class SpectrogramDataLoaders(DataLoaders):
         cfg = self.config
         overlap = cfg.get("overlap", 0.5) if overlap is None else overlap
         rows = np.asarray(rows, dtype=np.int64)
-        widths = cache.widths
-        starts = [window_starts(int(widths[r]), cfg["length"], overlap) for r in rows]
-        image_of_window = np.repeat(np.arange(len(rows)), [len(s) for s in starts])
-        dl = self.crops_dl(cache, rows[image_of_window], np.concatenate(starts) if starts else np.zeros(0, np.int64),
-                           bs=bs)
-        return dl, image_of_window
+        starts, image_of_window = window_layout(cache.widths[rows], cfg["length"], overlap)
+        return self.crops_dl(cache, rows[image_of_window], starts, bs=bs), image_of_window
 
     def show_batch(self, max_n: int = 8, nrows: int = 2, figsize=(10, 5), dl=None):
         """Show a training batch as the network sees it (normalised, augmented), low frequencies at the bottom.
@@ -634,80 +534,29 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     DatasetError
         No usable images, fewer than two labels, or too few groups to split.
     """
-    from .folders import RenderFolder
-    from .splits import split_clips
-    from .train import device_name
-
-    if not isinstance(img_size, (int, np.integer)) or img_size < 16:
-        raise ParameterError(f"img_size must be an integer of at least 16 pixels, got {img_size!r}")
-    if crop_seconds is not None and not crop_seconds > 0:
-        raise ParameterError(f"crop_seconds must be a positive number of seconds, got {crop_seconds!r}")
-    if verified_weight is not None and not verified_weight > 0:
-        raise ParameterError(f"verified_weight must be a positive number, got {verified_weight!r}")
-    if normalize not in ("dataset", "imagenet"):
-        raise ParameterError(f"normalize must be 'dataset' or 'imagenet', got {normalize!r}")
-    folder = RenderFolder(spec_dir)
+    _check_loader_settings(img_size, crop_seconds, verified_weight, normalize)
+    folder = spec_dir if isinstance(spec_dir, RenderFolder) else RenderFolder(spec_dir)
     df = folder.training_images(manually_verified_only=manually_verified_only) if table is None else table.copy()
-    df = df.reset_index(drop=True)
     if split is None:
-        split = split_clips(df, valid_pct=valid_pct, seed=seed, test_fold=test_fold, valid_fold=valid_fold)
-    side = split.side_of(df["clip_id"])
-    train_df = df[side == "train"].reset_index(drop=True)
-    valid_df = df[side == "valid"].reset_index(drop=True)
-    if train_df.empty or valid_df.empty:
-        raise DatasetError(f"{spec_dir}: the split leaves {len(train_df)} training and {len(valid_df)} validation "
-                           f"images; both need some")
-    vocab = sorted(train_df["label"].unique().tolist() + sorted(set(valid_df["label"]) - set(train_df["label"])))
-    vocab = sorted(set(vocab))
+        split = split_clips(df.reset_index(drop=True), valid_pct=valid_pct, seed=seed, test_fold=test_fold,
+                            valid_fold=valid_fold)
+    train_df, valid_df = _split_sides(df, split, os.fspath(spec_dir))
+    vocab = sorted(set(train_df["label"]) | set(valid_df["label"]))
     cache = folder.cache(int(img_size), progress=progress)
     train_rows, valid_rows = cache.rows(train_df["image"]), cache.rows(valid_df["image"])
     params = folder.params
     warn_rate_dependent(params, folder.path)
-    if params.width is not None:
-        length = int(params.width)
-        crop_seconds = float("nan")
-        fps = float("nan")
-    else:
-        srs = pd.to_numeric(train_df["sr"], errors="coerce").dropna()
-        fps = float(np.median([frames_per_second(params, sr) for sr in srs.unique()])) if len(srs) else \
-            frames_per_second(params, 22050)
-        if crop_seconds is None:
-            crop_seconds = default_crop_seconds(pd.to_numeric(train_df.drop_duplicates("clip_id")["duration"],
-                                                              errors="coerce"), max_crop_seconds)
-        length = max(8, int(round(crop_seconds * fps)))
+    length, crop_seconds, fps = crop_geometry(params, train_df, crop_seconds, max_crop_seconds)
     dev = torch.device(device) if device is not None else torch.device(device_name())
-    if normalize == "imagenet":
-        mean, std = IMAGENET_STATS
-    else:
-        mean, std = cache.channel_stats(train_rows)
-    tfm_train = SpectrogramBatch(mean, std, spectrogram_augmentations(spec_augment, time_shift),
-                                 channels_last=dev.type == "cuda")
-    tfm_valid = SpectrogramBatch(mean, std, (), channels_last=dev.type == "cuda")
-    gpu_cache = cache
-    if dev.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(dev)
-        if cache.nbytes < free // 2:
-            gpu_cache = cache.to_device(dev)
-        else:
-            logger.info("image cache (%.1f GB) kept in host memory: too large for the GPU", cache.nbytes / 1e9)
+    mean, std = IMAGENET_STATS if normalize == "imagenet" else cache.channel_stats(train_rows)
     idx = {c: i for i, c in enumerate(vocab)}
-    weights = None
-    if verified_weight is not None:
-        if "manually_verified" in train_df.columns:
-            verified = pd.to_numeric(train_df["manually_verified"], errors="coerce").fillna(0).to_numpy() == 1
-            weights = np.where(verified, float(verified_weight), 1.0)
-        else:
-            logger.info("verified_weight ignored: the manifest has no manually_verified column")
-    train_items = CropItems(train_rows, np.full(len(train_rows), -1), train_df["label"].map(idx).to_numpy(), weights)
-    widths = cache.widths
-    starts = [window_starts(int(widths[r]), length, 0.5) for r in valid_rows]
-    of_window = np.repeat(np.arange(len(valid_rows)), [len(s) for s in starts])
-    valid_items = CropItems(valid_rows[of_window], np.concatenate(starts), valid_df["label"].map(idx).to_numpy()[of_window])
-    common = dict(cache=gpu_cache, length=length, device=dev, num_workers=num_workers or 0)
-    train_bs = min(int(bs), len(train_items))
-    train_dl = SpectrogramDL(train_items, train=True, batch_tfm=tfm_train, bs=train_bs, shuffle=True,
-                             drop_last=len(train_items) > train_bs, **common)
-    valid_dl = SpectrogramDL(valid_items, train=False, batch_tfm=tfm_valid, bs=int(bs) * 2, shuffle=False, **common)
+    train_items = CropItems(train_rows, np.full(len(train_rows), -1), train_df["label"].map(idx).to_numpy(),
+                            _sampling_weights(train_df, verified_weight))
+    starts, of_window = window_layout(cache.widths[valid_rows], length, 0.5)
+    valid_items = CropItems(valid_rows[of_window], starts, valid_df["label"].map(idx).to_numpy()[of_window])
+    train_dl, valid_dl = _crop_loaders(train_items, valid_items, cache.for_device(dev), length=length,
+                                       mean=mean, std=std, augment=spectrogram_augmentations(spec_augment, time_shift),
+                                       bs=int(bs), device=dev, num_workers=num_workers or 0)
     config = {"height": int(img_size), "length": int(length), "crop_seconds": float(crop_seconds),
               "frames_per_second": float(fps), "channels": int(cache.channels), "mean": list(map(float, mean)),
               "std": list(map(float, std)), "normalize": normalize, "overlap": 0.5}
@@ -719,3 +568,51 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     dls.split = split
     dls.cache = cache
     return dls
+
+
+def _check_loader_settings(img_size, crop_seconds, verified_weight, normalize) -> None:
+    """Refuse settings of :func:`spectrogram_dataloaders` out of range (ParameterError), before any work."""
+    if not isinstance(img_size, (int, np.integer)) or img_size < 16:
+        raise ParameterError(f"img_size must be an integer of at least 16 pixels, got {img_size!r}")
+    if crop_seconds is not None and not crop_seconds > 0:
+        raise ParameterError(f"crop_seconds must be a positive number of seconds, got {crop_seconds!r}")
+    if verified_weight is not None and not verified_weight > 0:
+        raise ParameterError(f"verified_weight must be a positive number, got {verified_weight!r}")
+    if normalize not in ("dataset", "imagenet"):
+        raise ParameterError(f"normalize must be 'dataset' or 'imagenet', got {normalize!r}")
+
+
+def _split_sides(df: pd.DataFrame, split, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and validation rows of an image table (each re-indexed from 0); DatasetError if one is empty."""
+    df = df.reset_index(drop=True)
+    side = split.side_of(df["clip_id"])
+    train_df = df[side == "train"].reset_index(drop=True)
+    valid_df = df[side == "valid"].reset_index(drop=True)
+    if train_df.empty or valid_df.empty:
+        raise DatasetError(f"{where}: the split leaves {len(train_df)} training and {len(valid_df)} validation "
+                           f"images; both need some")
+    return train_df, valid_df
+
+
+def _sampling_weights(train_df: pd.DataFrame, verified_weight: float | None):
+    """Sampling weight of each training image (`verified_weight` for manually verified clips, else 1), or None."""
+    if verified_weight is None:
+        return None
+    if "manually_verified" not in train_df.columns:
+        logger.info("verified_weight ignored: the manifest has no manually_verified column")
+        return None
+    verified = pd.to_numeric(train_df["manually_verified"], errors="coerce").fillna(0).to_numpy() == 1
+    return np.where(verified, float(verified_weight), 1.0)
+
+
+def _crop_loaders(train_items: CropItems, valid_items: CropItems, cache, *, length: int, mean, std, augment,
+                  bs: int, device: torch.device, num_workers: int) -> tuple[SpectrogramDL, SpectrogramDL]:
+    """The training loader (random crops, shuffled, augmented) and the validation one (windows, in order)."""
+    channels_last = device.type == "cuda"
+    common = dict(cache=cache, length=length, device=device, num_workers=num_workers)
+    train_bs = min(bs, len(train_items))
+    train_dl = SpectrogramDL(train_items, train=True, batch_tfm=SpectrogramBatch(mean, std, augment, channels_last),
+                             bs=train_bs, shuffle=True, drop_last=len(train_items) > train_bs, **common)
+    valid_dl = SpectrogramDL(valid_items, train=False, batch_tfm=SpectrogramBatch(mean, std, (), channels_last),
+                             bs=bs * 2, shuffle=False, **common)
+    return train_dl, valid_dl

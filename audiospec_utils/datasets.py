@@ -10,7 +10,9 @@ Every source gives the same :class:`pandas.DataFrame` (one row per clip):
 The three public benchmarks are read by :mod:`audiospec_utils.benchmarks`; their loaders
 (:func:`load_fsdkaggle2018`, :func:`load_urbansound8k`, :func:`load_esc50`, the ``find_*``
 functions and :data:`FSDKAGGLE2018_LABELS`) can also be imported from here.
-:func:`load_source` looks at a path and picks the right loader.
+:func:`load_source` looks at a path and picks the right loader. The column names and the steps
+the loaders share live in :mod:`audiospec_utils.clip_table` (:data:`COLUMNS` and
+:func:`sample_per_label` can be imported from here too).
 
 Columns of the table
 --------------------
@@ -46,10 +48,13 @@ import logging
 import re
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import pandas as pd
 
 from .audio import is_audio_file
+from .benchmarks import (FSDKAGGLE2018_LABELS, find_esc50, find_fsdkaggle2018,  # noqa: F401  (public names)
+                         find_urbansound8k, load_esc50, load_fsdkaggle2018, load_urbansound8k)
+from .clip_table import (COLUMNS, OPTIONAL_COLUMNS, read_metadata_csv, sample_per_label,  # noqa: F401
+                         warn_missing_files, with_optional_columns)
 from .exceptions import DatasetError, ParameterError
 
 __all__ = [
@@ -70,72 +75,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The five columns every clip table has (a table built by hand needs only these).
-COLUMNS = ["clip_id", "fname", "path", "label", "split"]
-
-#: Columns every loader adds: ``group`` and ``fold``, both str, ``""`` when unknown.
-OPTIONAL_COLUMNS = ("group", "fold")
-
-# The benchmark loaders live in .benchmarks, which imports this module; they are re-exported
-# lazily (module __getattr__, PEP 562) so that importing either module first works.
-_BENCHMARK_NAMES = ("FSDKAGGLE2018_LABELS", "find_fsdkaggle2018", "load_fsdkaggle2018", "find_urbansound8k",
-                    "load_urbansound8k", "find_esc50", "load_esc50")
-
-
-def __getattr__(name):
-    if name in _BENCHMARK_NAMES:
-        from . import benchmarks
-
-        return getattr(benchmarks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_BENCHMARK_NAMES))
-
-
-def _read_csv(csv_path: Path, required=("fname", "label")) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                         encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DatasetError(f"{csv_path}: CSV file not found") from None
-    except pd.errors.EmptyDataError:
-        raise DatasetError(f"{csv_path}: the CSV is empty (no header, no rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{csv_path}: cannot parse as CSV ({err})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise DatasetError(
-            f"{csv_path}: missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}. "
-            f"The CSV needs a header row with at least: {', '.join(required)}."
-        )
-    return df
-
-
-def _fold_string(value) -> str:
-    """A fold as text: stripped; an integer without leading zeros or ``".0"`` (``" 03"`` -> ``"3"``)."""
-    text = "" if value is None else str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else text
-
-
-def _with_optional_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """`df` with ``group`` and ``fold`` as stripped str (``""`` when absent), columns in order."""
-    df = df.copy()
-    for col in OPTIONAL_COLUMNS:
-        if col not in df.columns:
-            df[col] = ""
-        else:
-            df[col] = df[col].fillna("").astype(str).str.strip()
-    df["fold"] = [_fold_string(f) for f in df["fold"]]
-    extra = [c for c in df.columns if c not in COLUMNS and c not in OPTIONAL_COLUMNS]
-    return df[COLUMNS + list(OPTIONAL_COLUMNS) + extra].reset_index(drop=True)
 
 
 def groups_from_pattern(names, pattern: str, *, fallback=None) -> list[str]:
@@ -211,46 +150,6 @@ def groups_from_pattern(names, pattern: str, *, fallback=None) -> list[str]:
     return groups
 
 
-def _warn_missing_files(paths, where, folder) -> None:
-    """One warning giving how many of `paths` do not exist (they stay in the table)."""
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        logger.warning("%s: %d of %d listed file(s) do not exist in %s, e.g. %s", where, len(missing), len(paths),
-                       folder, Path(missing[0]).name)
-
-
-def sample_per_label(table: pd.DataFrame, n_per_label: int, *, seed: int = 0) -> pd.DataFrame:
-    """Keep at most `n_per_label` rows per (split, label), sampled reproducibly.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        A clip table (see the module docstring).
-    n_per_label : int >= 1
-    seed : int
-
-    Returns
-    -------
-    pandas.DataFrame
-        The sampled rows, in their original order.
-
-    Raises
-    ------
-    ParameterError
-        `n_per_label` < 1.
-    """
-    if n_per_label is None or int(n_per_label) < 1:
-        raise ParameterError(f"n_per_label must be an integer >= 1, got {n_per_label!r}")
-    rng = np.random.default_rng(seed)
-    keep = []
-    for _, group in table.groupby(["split", "label"], sort=True):
-        idx = group.index.to_numpy()
-        if len(idx) > n_per_label:
-            idx = rng.choice(idx, size=int(n_per_label), replace=False)
-        keep.extend(idx.tolist())
-    return table.loc[sorted(keep)]
-
-
 def load_folder_per_class(root, *, split: str = "train", group_pattern: str | None = None) -> pd.DataFrame:
     """Load a folder with one sub-folder per label.
 
@@ -323,7 +222,7 @@ def load_folder_per_class(root, *, split: str = "train", group_pattern: str | No
     if len(labels) < 2:
         logger.warning("%s: only %d label(s) found (%s); a classifier needs at least two",
                        root, len(labels), ", ".join(labels))
-    return _with_optional_columns(table)
+    return with_optional_columns(table)
 
 
 def load_csv(csv_path, audio_dir=None, *, split: str = "train") -> pd.DataFrame:
@@ -358,7 +257,7 @@ def load_csv(csv_path, audio_dir=None, *, split: str = "train") -> pd.DataFrame:
         the same file twice.
     """
     csv_path = Path(csv_path)
-    df = _read_csv(csv_path)
+    df = read_metadata_csv(csv_path)
     if df.empty:
         raise DatasetError(f"{csv_path}: the CSV has a header but no rows")
     audio_dir = Path(audio_dir) if audio_dir is not None else csv_path.parent
@@ -373,8 +272,8 @@ def load_csv(csv_path, audio_dir=None, *, split: str = "train") -> pd.DataFrame:
     if "split" not in df.columns:
         df["split"] = split
     df["clip_id"] = [Path(f).with_suffix("").as_posix().lstrip("/") for f in df["fname"]]
-    _warn_missing_files(paths, csv_path, audio_dir)
-    return _with_optional_columns(df)
+    warn_missing_files(paths, csv_path, audio_dir)
+    return with_optional_columns(df)
 
 
 def load_source(source, *, group_pattern: str | None = None, **kwargs) -> pd.DataFrame:
@@ -416,8 +315,6 @@ def load_source(source, *, group_pattern: str | None = None, **kwargs) -> pd.Dat
         `group_pattern` is not a valid regular expression or has no capture group, or a loader's
         parameter is out of range.
     """
-    from . import benchmarks
-
     source = Path(source)
     if not source.exists():
         raise DatasetError(f"{source}: no such file or folder")
@@ -425,12 +322,12 @@ def load_source(source, *, group_pattern: str | None = None, **kwargs) -> pd.Dat
         if source.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise DatasetError(f"{source}: a file source must be a CSV with fname,label columns")
         table = load_csv(source, **kwargs)
-    elif benchmarks.find_fsdkaggle2018(source) is not None:
-        table = benchmarks.load_fsdkaggle2018(source, **kwargs)
-    elif benchmarks.find_urbansound8k(source) is not None:
-        table = benchmarks.load_urbansound8k(source, **kwargs)
-    elif benchmarks.find_esc50(source) is not None:
-        table = benchmarks.load_esc50(source, **kwargs)
+    elif find_fsdkaggle2018(source) is not None:
+        table = load_fsdkaggle2018(source, **kwargs)
+    elif find_urbansound8k(source) is not None:
+        table = load_urbansound8k(source, **kwargs)
+    elif find_esc50(source) is not None:
+        table = load_esc50(source, **kwargs)
     else:
         return load_folder_per_class(source, group_pattern=group_pattern, **kwargs)
     if group_pattern is not None:

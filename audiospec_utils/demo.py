@@ -6,6 +6,11 @@ import json
 import time
 from pathlib import Path
 
+from .datasets import load_fsdkaggle2018
+from .fileio import write_text_atomic
+from .mini import make_mini_dataset
+from .render import render_spectrograms
+
 __all__ = ["run_demo"]
 
 
@@ -41,10 +46,7 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
         ``metrics.json``'s content plus ``render_clips_per_second``, ``interpretation`` (figure
         paths) and ``total_seconds``.
     """
-    from .datasets import load_fsdkaggle2018
-    from .interpret import interpret_run
-    from .mini import make_mini_dataset
-    from .render import render_spectrograms
+    from .interpret import interpret_run  # fastai and matplotlib: loaded when the demo runs
     from .train import train_classifier
 
     start = time.time()
@@ -70,7 +72,7 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
     total = time.time() - start
     summary = {**metrics, "render_clips_per_second": rate, "interpretation": interp["figures"],
                "total_seconds": round(total, 1)}
-    (out_dir / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_text_atomic(out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=str))
     print()
     low, high = metrics["valid_interval"]["accuracy"]
     print(f"Validation on {metrics['n_valid']} clips ({len(metrics['classes'])} labels; "

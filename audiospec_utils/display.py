@@ -7,9 +7,15 @@ and Hz, for people; the training images have no axes.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from .spectrogram import SpectrogramParams, spectrogram, spectrogram_image
+from .audio import load_audio
+from .exceptions import AudiospecError
+from .images import spectrogram_image
+from .spectrogram_kinds import band_frequencies, spectrogram
+from .spectrogram_params import SpectrogramParams
 
 __all__ = ["plot_clip", "plot_examples", "plot_kinds", "show_spectrogram", "show_image", "plot_crop_windows",
            "image_frequencies"]
@@ -86,8 +92,6 @@ def show_spectrogram(S: np.ndarray, sr: int, params: SpectrogramParams | None = 
 
 
 def _replace(params: SpectrogramParams, **changes) -> SpectrogramParams:
-    import dataclasses
-
     return dataclasses.replace(params, **changes)
 
 
@@ -203,9 +207,6 @@ def plot_examples(table, params: SpectrogramParams | None = None, *, n_cols: int
     """
     import matplotlib.pyplot as plt
 
-    from .audio import load_audio
-    from .exceptions import AudiospecError
-
     params = params or SpectrogramParams()
     labels = sorted(table.loc[table["label"] != "", "label"].unique()) if labels is None else list(labels)
     n_rows = max(1, -(-len(labels) // n_cols))
@@ -251,14 +252,7 @@ def image_frequencies(params: SpectrogramParams, sr: int, height: int) -> np.nda
         Centre frequency of each row: the rows of a resized image are spread evenly over the bands
         (mel bands are evenly spaced in mels, not in Hz).
     """
-    import librosa
-
-    r = params.resolve(sr)
-    if params.kind == "stft":
-        bins = np.arange(r["n_fft"] // 2 + 1) * sr / r["n_fft"]
-        bins = bins[bins <= r["fmax"] + 1e-6] if r.get("fmax") else bins
-    else:
-        bins = librosa.mel_frequencies(r["n_mels"] + 2, fmin=r["fmin"], fmax=r["fmax"])[1:-1]
+    bins = band_frequencies(params, sr)  # the rows of the spectrogram as rendered, lowest first
     pos = (np.arange(height) + 0.5) * len(bins) / height - 0.5
     return np.interp(pos, np.arange(len(bins)), bins)
 

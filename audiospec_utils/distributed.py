@@ -40,6 +40,8 @@ import io
 import logging
 import os
 
+from .exceptions import ParameterError
+
 __all__ = ["world_size", "rank", "is_distributed", "is_main_process", "check_launch", "init_process",
            "main_process_first", "distrib_ctx", "revert_sync_batchnorm"]
 
@@ -219,8 +221,6 @@ def distrib_ctx(learn, *, sync_bn: bool = False):
     import torch.distributed as dist
     import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
     from fastai.distributed import DistributedDL
-
-    from .exceptions import ParameterError
 
     init_process()
     on_cpu = not dist.is_initialized() or dist.get_backend() != "nccl"

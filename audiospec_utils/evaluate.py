@@ -28,11 +28,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .benchmarks import SCORED_USAGES
+from .datasets import load_source
 from .exceptions import DatasetError
-from .metrics import clip_scores
+from .fileio import write_csv_atomic, write_json_atomic
+from .folders import MANIFEST, RenderFolder, Run
+from .inference import clip_predictions, image_probabilities
+from .interpret import per_class_report
+from .metrics import clip_score_intervals, clip_scores, top_k_labels
+from .render import render_spectrograms
+from .spectrogram import warn_rate_dependent
 
 __all__ = ["load_test_split", "fallback_labels", "evaluate_run", "write_submission", "format_test_score",
-           "per_class_table"]
+           "format_interval", "per_class_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +51,19 @@ def fallback_labels(run, vocab, k: int = 3) -> list[str]:
     Taken from ``metrics.json["train_label_counts"]``; for runs trained before it was recorded,
     counted in the run's render folder train rows; as a last resort the first `k` labels of `vocab`.
 
+    Parameters
+    ----------
+    run : Run or str or os.PathLike
+    vocab : sequence of str
+        The run's labels.
+    k : int
+
     Returns
     -------
     list of str
         At most `k` labels, all in `vocab`.
     """
-    from .folders import Run
-
-    run = Run(run)
+    run = run if isinstance(run, Run) else Run(run)
     vocab = list(vocab)
     metrics = run.metrics if run.file(Run.METRICS).is_file() else {}
     counts = metrics.get("train_label_counts")
@@ -62,6 +75,10 @@ def fallback_labels(run, vocab, k: int = 3) -> list[str]:
     ranked = sorted(((lab, n) for lab, n in counts.items() if lab in vocab), key=lambda kv: (-kv[1], kv[0]))
     labels = [lab for lab, _ in ranked][:k]
     return labels + [v for v in vocab if v not in labels][:k - len(labels)]
+
+
+# ----------------------------------------------------------------------------------------------
+# The test clips
 
 
 def _test_rows(table, test_fold, where) -> tuple:
@@ -77,11 +94,68 @@ def _test_rows(table, test_fold, where) -> tuple:
     return test, "the test split"
 
 
-def _same_folder(folder, run) -> bool:
+def _same_folder(folder: RenderFolder, run: Run) -> bool:
     try:
         return run.render_folder.path == folder.path
     except DatasetError:
         return False
+
+
+def _rendered_test_rows(folder: RenderFolder, run: Run, params, test_fold) -> tuple[pd.DataFrame, str]:
+    """The test rows of a render folder's manifest, and which clips they are in words.
+
+    The run's own render folder gives the clips its ``split.csv`` held out (folds made by ``cv``
+    too); another render folder, its fold `test_fold` or its ``test`` split.
+    """
+    diff = folder.params_difference(params)
+    if diff:
+        said = ", ".join(f"{k} {theirs!r} (run: {ours!r})" for k, (theirs, ours) in diff.items())
+        raise DatasetError(f"{folder.path}: rendered with other spectrogram parameters than the run ({said}); "
+                           f"evaluate on the audio instead, it is rendered with the run's parameters")
+    man = folder.manifest()
+    if test_fold is not None and run.file(Run.SPLIT).is_file() and _same_folder(folder, run):
+        split = run.split_table()
+        held_out = set(split.loc[split["side"] == "test", "clip_id"])
+        return man[man["clip_id"].isin(held_out)], f"fold {test_fold}"
+    man, selected = _test_rows(man, test_fold, folder.manifest_file)
+    if man is None:
+        raise DatasetError(f"{folder.manifest_file}: no rows with split == 'test'; render a dataset with a "
+                           f"test split (FSDKaggle2018, or a folder with test/<label>/ sub-folders), or train "
+                           f"with --test-fold on data with folds")
+    return man, selected
+
+
+def _render_test_clips(source: Path, run: Run, params, test_fold, *, spec_out, n_jobs: int,
+                       progress: bool) -> tuple[pd.DataFrame, str, RenderFolder]:
+    """Render the test clips of an audio source with the run's parameters: (manifest, selected, folder)."""
+    table = load_source(source)
+    test, selected = _test_rows(table, test_fold, source)
+    if test is None:
+        logger.info("%s has no test split: evaluating all of its %d clips", source, len(table))
+        test, selected = table, "all clips"
+    spec_dir = Path(spec_out) if spec_out else run.path.parent / f"{run.path.name}_test_spectrograms" / (
+        source.resolve().stem or "source")
+    man = render_spectrograms(test.reset_index(drop=True), spec_dir, params, n_jobs=n_jobs, progress=progress)
+    return man, selected, RenderFolder(spec_dir)
+
+
+def _test_manifest(source, run: Run, *, spec_out=None, n_jobs: int = -1,
+                   progress: bool = True) -> tuple[pd.DataFrame, RenderFolder]:
+    """:func:`load_test_split` with the render folder as a :class:`RenderFolder`."""
+    params = run.spec_params
+    warn_rate_dependent(params, run.path)
+    test_fold = run.test_fold
+    folder = source if isinstance(source, RenderFolder) else RenderFolder(source)
+    if folder.exists():
+        man, selected = _rendered_test_rows(folder, run, params, test_fold)
+    else:
+        man, selected, folder = _render_test_clips(Path(source), run, params, test_fold, spec_out=spec_out,
+                                                   n_jobs=n_jobs, progress=progress)
+    man = man.copy()
+    man["image_path"] = [str(folder.path / i) if i else "" for i in man["image"]]
+    man = man.reset_index(drop=True)
+    man.attrs["selected"] = selected
+    return man, folder
 
 
 def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: bool = True) -> tuple[pd.DataFrame, Path]:
@@ -89,7 +163,7 @@ def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: b
 
     Parameters
     ----------
-    source : str or os.PathLike
+    source : str or os.PathLike or RenderFolder
         A render folder (``manifest.csv``) or an audio source (FSDKaggle2018 root, UrbanSound8K,
         ESC-50, folder per class, CSV: see :func:`audiospec_utils.datasets.load_source`). Its test
         clips are those of the run's held-out fold when the run has one (``--test-fold``), else
@@ -118,56 +192,92 @@ def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: b
         No test clips, the held-out fold is not in the data, or a render folder made with
         spectrogram parameters other than the run's.
     """
-    from .datasets import load_source
-    from .folders import RenderFolder, Run
-    from .render import render_spectrograms
-    from .spectrogram import warn_rate_dependent
+    run = run if isinstance(run, Run) else Run(run)
+    man, folder = _test_manifest(source, run, spec_out=spec_out, n_jobs=n_jobs, progress=progress)
+    return man, folder.path
 
-    run = Run(run)
-    source = Path(source)
-    params = run.spec_params
-    warn_rate_dependent(params, run.path)
-    test_fold = run.test_fold
-    folder = RenderFolder(source)
-    if folder.exists():
-        diff = folder.params_difference(params)
-        if diff:
-            said = ", ".join(f"{k} {theirs!r} (run: {ours!r})" for k, (theirs, ours) in diff.items())
-            raise DatasetError(f"{folder.path}: rendered with other spectrogram parameters than the run ({said}); "
-                               f"evaluate on the audio instead, it is rendered with the run's parameters")
-        man = folder.manifest()
-        own = test_fold is not None and run.file(Run.SPLIT).is_file() and _same_folder(folder, run)
-        if own:  # the run's own render folder: its held-out clips are in split.csv (folds made by cv too)
-            split = run.split_table()
-            held_out = set(split.loc[split["side"] == "test", "clip_id"])
-            man, selected = man[man["clip_id"].isin(held_out)], f"fold {test_fold}"
-        else:
-            man, selected = _test_rows(man, test_fold, folder.manifest_file)
-        if man is None:
-            raise DatasetError(f"{folder.manifest_file}: no rows with split == 'test'; render a dataset with a "
-                               f"test split (FSDKaggle2018, or a folder with test/<label>/ sub-folders), or train "
-                               f"with --test-fold on data with folds")
-        spec_dir = folder.path
-    else:
-        table = load_source(source)
-        test, selected = _test_rows(table, test_fold, source)
-        if test is None:
-            logger.info("%s has no test split: evaluating all of its %d clips", source, len(table))
-            test, selected = table, "all clips"
-        spec_dir = Path(spec_out) if spec_out else run.path.parent / f"{run.path.name}_test_spectrograms" / (
-            source.resolve().stem or "source")
-        man = render_spectrograms(test.reset_index(drop=True), spec_dir, params, n_jobs=n_jobs, progress=progress)
-        spec_dir = Path(spec_dir).resolve()
-    man = man.copy()
-    man["image_path"] = [str(spec_dir / i) if i else "" for i in man["image"]]
-    man = man.reset_index(drop=True)
-    man.attrs["selected"] = selected
-    return man, spec_dir
+
+# ----------------------------------------------------------------------------------------------
+# Predictions, fallbacks, the submission
+
+
+def _test_clip_predictions(learn, folder: RenderFolder, man: pd.DataFrame, vocab, *, bs: int,
+                           progress: bool) -> pd.DataFrame:
+    """Clip predictions of the test images of `man` (:mod:`audiospec_utils.inference`)."""
+    ok = man[man["image"] != ""].reset_index(drop=True)
+    missing_img = [p for p in ok["image_path"] if not Path(p).is_file()]
+    if missing_img:
+        raise DatasetError(f"{folder.path}: {len(missing_img)} image(s) listed in {MANIFEST} are missing, e.g. "
+                           f"{missing_img[0]}; render again")
+    if not len(ok):
+        return pd.DataFrame(columns=["clip_id", "label", *vocab, "pred"])
+    cache = folder.cache(learn.dls.config["height"], progress=progress)
+    probs = image_probabilities(learn, cache, cache.rows(ok["image"]), bs=bs)
+    return clip_predictions(probs, ok, vocab)
+
+
+def _with_fallbacks(preds: pd.DataFrame, clips: pd.DataFrame, vocab, fallback) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every test clip's prediction in the source's order: the clips without one get the fallback labels.
+
+    Returns
+    -------
+    preds : pandas.DataFrame
+        One row per clip of `clips`, with ``fname`` and ``failed``.
+    failed : pandas.DataFrame
+        The rows of `clips` that had no prediction (a warning names them).
+    """
+    failed = clips[~clips["clip_id"].isin(set(preds["clip_id"]))]
+    if len(failed):
+        fb = np.zeros((len(failed), len(vocab)))
+        for rank, lab in enumerate(fallback):  # decreasing pseudo-probabilities keep the order
+            fb[:, vocab.index(lab)] = (len(fallback) - rank) / 10.0
+        fb_frame = pd.DataFrame(fb, columns=vocab)
+        fb_frame.insert(0, "label", failed["label"].to_numpy())
+        fb_frame.insert(0, "clip_id", failed["clip_id"].to_numpy())
+        fb_frame["pred"] = fallback[0]
+        preds = pd.concat([preds, fb_frame], ignore_index=True)
+        names = ", ".join(f"{r.fname} ({r.error})" for r in failed.itertuples())
+        warnings.warn(f"{len(failed)} test clip(s) could not be loaded or rendered and get the fallback "
+                      f"prediction {' '.join(fallback)} (the most frequent training labels): {names}", stacklevel=3)
+    info = clips.set_index("clip_id")
+    preds = preds.set_index("clip_id").loc[clips["clip_id"]].reset_index()  # the source's clip order
+    preds.insert(1, "fname", info.loc[preds["clip_id"], "fname"].to_numpy())
+    preds["failed"] = preds["clip_id"].isin(set(failed["clip_id"]))
+    return preds, failed
+
+
+def write_submission(clip_preds: pd.DataFrame, path, vocab, *, k: int = 3) -> pd.DataFrame:
+    """Write a Kaggle submission: ``fname,label`` with the `k` best labels, space-separated.
+
+    Parameters
+    ----------
+    clip_preds : pandas.DataFrame
+        One row per clip: ``fname`` and one probability column per label of `vocab`.
+    path : str or os.PathLike
+        The CSV to write (atomically: :func:`audiospec_utils.fileio.write_csv_atomic`).
+    vocab : sequence of str
+    k : int
+        Labels per row (3 for MAP@3).
+
+    Returns
+    -------
+    pandas.DataFrame
+        What was written (``fname``, ``label``), in the order of `clip_preds`.
+    """
+    vocab = list(vocab)
+    top = top_k_labels(clip_preds[vocab].to_numpy(), k)
+    sub = pd.DataFrame({"fname": clip_preds["fname"].to_numpy(),
+                        "label": [" ".join(vocab[i] for i in row) for row in top]})
+    write_csv_atomic(sub, path)
+    return sub
+
+
+# ----------------------------------------------------------------------------------------------
+# Scores
 
 
 def _scores_by_usage(scored: pd.DataFrame, info: pd.DataFrame, vocab) -> dict:
     """Accuracy and MAP@3 per ``usage`` (FSDKaggle2018: the Public and Private leaderboards)."""
-
     if "usage" not in info.columns or not len(scored):
         return {}
     usage = info.loc[scored["clip_id"], "usage"].to_numpy()
@@ -180,8 +290,6 @@ def _scores_by_usage(scored: pd.DataFrame, info: pd.DataFrame, vocab) -> dict:
 
 def _scored_on(preds: pd.DataFrame, scored: pd.DataFrame, info: pd.DataFrame) -> str:
     """Which clips the scores are over, in words."""
-    from .benchmarks import SCORED_USAGES
-
     n_other = len(preds) - len(scored)
     if not len(scored):
         return (f"none: the {len(preds)} test clips have no labels here (the Kaggle layout without "
@@ -197,85 +305,36 @@ def _scored_on(preds: pd.DataFrame, scored: pd.DataFrame, info: pd.DataFrame) ->
     return f"the {len(scored)} labelled clips" + (f"; {n_other} others are not scored" if n_other else "")
 
 
-def format_test_score(result: dict) -> str:
-    """One readable paragraph of :func:`evaluate_run`'s result, labelled or not.
-
-    Parameters
-    ----------
-    result : dict
-        What :func:`evaluate_run` returns (or ``test_metrics.json`` holds).
+def _test_scores(preds: pd.DataFrame, info: pd.DataFrame, vocab) -> dict:
+    """Scores of the test clips whose label the model knows, and the counts of the others.
 
     Returns
     -------
-    str
-        The accuracy with its 95% interval, MAP@3 and macro F1 and which clips they are over; the
-        scores per ``usage`` (Kaggle's Public and Private leaderboards) when known; or, with no
-        labelled clip, a plain sentence saying so and where the submission is.
+    dict
+        ``accuracy``, ``error_rate``, ``map_at_3`` (:func:`audiospec_utils.metrics.clip_scores`),
+        ``interval``, ``macro_f1``, ``n_scored``, ``n_unlabelled``, ``n_unknown_label``,
+        ``per_class``, ``by_usage``, ``scored_on``; the scores are None with no labelled clip.
     """
-    sub = f"submission ({result.get('submission_rows', result['n_clips'])} rows): {result['submission']}"
-    if not result.get("n_scored"):
-        return f"test: {result.get('scored_on') or 'no labelled clips: nothing to score'}.\n{sub}"
-    interval = (result.get("interval") or {}).get("accuracy")
-    ci = f" (95% interval {interval[0]:.2f}-{interval[1]:.2f})" if interval else ""
-    lines = [f"test ({result['selected']}): accuracy {result['accuracy']:.3f}{ci}, MAP@3 {result['map_at_3']:.3f}, "
-             f"macro F1 {result['macro_f1']:.3f}",
-             f"scored on {result.get('scored_on') or str(result['n_scored']) + ' clips'}"]
-    for usage, sc in (result.get("by_usage") or {}).items():
-        lines.append(f"  {usage}: MAP@3 {sc['map_at_3']:.3f}, accuracy {sc['accuracy']:.3f} ({sc['n_scored']} clips)")
-    if result.get("n_failed"):
-        lines.append(f"{result['n_failed']} clip(s) failed to render and got the fallback prediction")
-    return "\n".join(lines + [sub])
-
-
-def per_class_table(result: dict) -> pd.DataFrame:
-    """Precision, recall, F1 and support per label of :func:`evaluate_run`'s result, worst F1 first.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index the labels; columns ``precision, recall, f1, support``; empty (with those columns)
-        when no test clip is labelled.
-    """
-    cols = ["precision", "recall", "f1", "support"]
-    table = pd.DataFrame(result.get("per_class") or {}, index=cols).T
-    return table[cols].sort_values("f1") if len(table) else pd.DataFrame(columns=cols)
-
-
-def write_submission(clip_preds: pd.DataFrame, path, vocab, *, k: int = 3) -> pd.DataFrame:
-    """Write a Kaggle submission: ``fname,label`` with the `k` best labels, space-separated.
-
-    Parameters
-    ----------
-    clip_preds : pandas.DataFrame
-        One row per clip: ``fname`` and one probability column per label of `vocab`.
-    path : str or os.PathLike
-        The CSV to write.
-    vocab : sequence of str
-    k : int
-        Labels per row (3 for MAP@3).
-
-    Returns
-    -------
-    pandas.DataFrame
-        What was written (``fname``, ``label``), in the order of `clip_preds`.
-    """
-    from .metrics import top_k_labels
-
-    vocab = list(vocab)
-    top = top_k_labels(clip_preds[vocab].to_numpy(), k)
-    sub = pd.DataFrame({"fname": clip_preds["fname"].to_numpy(),
-                        "label": [" ".join(vocab[i] for i in row) for row in top]})
-    tmp = Path(str(path) + ".tmp")
-    sub.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return sub
-
-
-def _macro_f1(y_true, y_pred) -> float:
-    """Macro-averaged F1 over the labels present in the truth or the predictions (scikit-learn)."""
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    labelled = preds[preds["label"] != ""]
+    scored = labelled[labelled["label"].isin(vocab)]
+    if len(scored):
+        y = scored["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
+        predicted = scored[vocab].to_numpy().argmax(1)
+        report = per_class_report(y, predicted, vocab)
+        groups = info["group"] if "group" in info.columns else None
+        scores = {**clip_scores(scored, vocab, macro_f1=True, f1_over="present"),
+                  "interval": clip_score_intervals(scored, vocab, groups)}
+    else:
+        report = pd.DataFrame()
+        scores = {"accuracy": None, "error_rate": None, "map_at_3": None, "interval": None, "macro_f1": None}
+    return {**scores,
+            "n_scored": int(len(scored)),
+            "n_unlabelled": int(len(preds) - len(labelled)),
+            "n_unknown_label": int(len(labelled) - len(scored)),
+            "per_class": {lab: {k: (int(v) if k == "support" else float(v)) for k, v in row.items()}
+                          for lab, row in report.iterrows()},
+            "by_usage": _scores_by_usage(scored, info, vocab),
+            "scored_on": _scored_on(preds, scored, info)}
 
 
 def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int = -1, progress: bool = True) -> dict:
@@ -285,7 +344,7 @@ def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int =
     ----------
     run : Run or str or os.PathLike
         Folder written by :func:`audiospec_utils.train.train_classifier`.
-    source : str or os.PathLike or None
+    source : str or os.PathLike or RenderFolder or None
         The test data (see :func:`load_test_split`); ``None``: the run's own render folder, whose
         test clips (held-out fold or test split) were never trained on.
     spec_out : str or os.PathLike or None
@@ -319,79 +378,112 @@ def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int =
     UserWarning
         Clips that could not be loaded or rendered, named, with the fallback labels they got.
     """
-    from .folders import RenderFolder, Run, write_json
-    from .interpret import per_class_report
-    from .inference import clip_predictions, image_probabilities
-    from .train import valid_interval
-
-    run = Run(run)
+    run = run if isinstance(run, Run) else Run(run)
     learn = run.learner()
     if source is None:
-        source = run.render_folder.path
-    man, spec_dir = load_test_split(source, run, spec_out=spec_out, n_jobs=n_jobs, progress=progress)
+        source = run.render_folder
+    man, folder = _test_manifest(source, run, spec_out=spec_out, n_jobs=n_jobs, progress=progress)
     vocab = list(learn.dls.vocab)
-    ok = man[man["image"] != ""].reset_index(drop=True)
-    missing_img = [p for p in ok["image_path"] if not Path(p).is_file()]
-    if missing_img:
-        raise DatasetError(f"{spec_dir}: {len(missing_img)} image(s) listed in manifest.csv are missing, e.g. "
-                           f"{missing_img[0]}; render again")
-    if len(ok):
-        cache = RenderFolder(spec_dir).cache(learn.dls.config["height"], progress=progress)
-        probs = image_probabilities(learn, cache, cache.rows(ok["image"]), bs=bs)
-        preds = clip_predictions(probs, ok, vocab)
-    else:
-        preds = pd.DataFrame(columns=["clip_id", "label", *vocab, "pred"])
+    preds = _test_clip_predictions(learn, folder, man, vocab, bs=bs, progress=progress)
     clips = man.drop_duplicates("clip_id").reset_index(drop=True)
-    failed = clips[~clips["clip_id"].isin(set(preds["clip_id"]))]
     fallback = fallback_labels(run, vocab)
-    if len(failed):
-        fb = np.zeros((len(failed), len(vocab)))
-        for rank, lab in enumerate(fallback):  # decreasing pseudo-probabilities keep the order
-            fb[:, vocab.index(lab)] = (len(fallback) - rank) / 10.0
-        fb_frame = pd.DataFrame(fb, columns=vocab)
-        fb_frame.insert(0, "label", failed["label"].to_numpy())
-        fb_frame.insert(0, "clip_id", failed["clip_id"].to_numpy())
-        fb_frame["pred"] = fallback[0]
-        preds = pd.concat([preds, fb_frame], ignore_index=True)
-        names = ", ".join(f"{r.fname} ({r.error})" for r in failed.itertuples())
-        warnings.warn(f"{len(failed)} test clip(s) could not be loaded or rendered and get the fallback "
-                      f"prediction {' '.join(fallback)} (the most frequent training labels): {names}", stacklevel=2)
-    info = clips.set_index("clip_id")
-    preds = preds.set_index("clip_id").loc[clips["clip_id"]].reset_index()  # the source's clip order
-    preds.insert(1, "fname", info.loc[preds["clip_id"], "fname"].to_numpy())
-    preds["failed"] = preds["clip_id"].isin(set(failed["clip_id"]))
-    preds.to_csv(run.file(Run.TEST_PREDICTIONS), index=False)
+    preds, failed = _with_fallbacks(preds, clips, vocab, fallback)
+    write_csv_atomic(preds, run.file(Run.TEST_PREDICTIONS))
     sub = write_submission(preds, run.file(Run.SUBMISSION), vocab)
-
-    labelled = preds[preds["label"] != ""]
-    scored = labelled[labelled["label"].isin(vocab)]
-    y = scored["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
-    report = per_class_report(y, scored[vocab].to_numpy().argmax(1), vocab) if len(y) else pd.DataFrame()
-    groups = info["group"] if "group" in info.columns else None
+    scores = _test_scores(preds, clips.set_index("clip_id"), vocab)
     result = {
-        **(clip_scores(scored, vocab) if len(y) else {"accuracy": None, "error_rate": None, "map_at_3": None}),
-        "interval": valid_interval(scored, vocab, groups) if len(y) else None,
-        "macro_f1": _macro_f1(y, scored[vocab].to_numpy().argmax(1)) if len(y) else None,
+        "accuracy": scores["accuracy"], "error_rate": scores["error_rate"], "map_at_3": scores["map_at_3"],
+        "interval": scores["interval"], "macro_f1": scores["macro_f1"],
         "selected": man.attrs.get("selected", ""),
         "test_fold": run.test_fold,
         "n_clips": int(len(clips)),
-        "n_scored": int(len(scored)),
-        "n_unlabelled": int(len(preds) - len(labelled)),
-        "n_unknown_label": int(len(labelled) - len(scored)),
+        "n_scored": scores["n_scored"], "n_unlabelled": scores["n_unlabelled"],
+        "n_unknown_label": scores["n_unknown_label"],
         "n_failed": int(len(failed)),
         "failed": [{"fname": r.fname, "error": r.error} for r in failed.itertuples()],
         "fallback_labels": fallback,
-        "per_class": {lab: {k: (int(v) if k == "support" else float(v)) for k, v in row.items()}
-                      for lab, row in report.iterrows()},
-        "by_usage": _scores_by_usage(scored, info, vocab),
-        "scored_on": _scored_on(preds, scored, info),
-        "source": str(source),
-        "spec_dir": str(spec_dir),
+        "per_class": scores["per_class"], "by_usage": scores["by_usage"], "scored_on": scores["scored_on"],
+        "source": os.fspath(source),
+        "spec_dir": str(folder.path),
         "submission": str(run.file(Run.SUBMISSION)),
         "predictions": str(run.file(Run.TEST_PREDICTIONS)),
     }
-    write_json(run.file(Run.TEST_METRICS), result)
+    write_json_atomic(run.file(Run.TEST_METRICS), result, default=str)
     result["submission_rows"] = int(len(sub))
-    if not len(y):
+    if not result["n_scored"]:
         logger.info("no labelled test clips: submission written, nothing to score")
     return result
+
+
+# ----------------------------------------------------------------------------------------------
+# In words
+
+
+def format_interval(interval: dict | None, key: str = "accuracy", *, groups: bool = True) -> str:
+    """A score's 95% interval in words: ``"95% interval 0.61-0.78 over 12 groups"``, or ``""``.
+
+    Parameters
+    ----------
+    interval : dict or None
+        As :func:`audiospec_utils.metrics.clip_score_intervals` gives it (``metrics.json["valid_interval"]``,
+        ``test_metrics.json["interval"]``): ``{score: [low, high], "n_groups": int, ...}``.
+    key : str
+        The score (``"accuracy"``, ``"map_at_3"``).
+    groups : bool
+        Say over how many groups the bootstrap resampled (when `interval` says it).
+
+    Returns
+    -------
+    str
+        Bounds with two decimals; ``""`` when `interval` is missing, has no `key`, or a bound is
+        None or NaN (fewer than two groups).
+    """
+    if not interval or key not in interval or any(v is None or v != v for v in interval[key]):
+        return ""
+    lo, hi = interval[key]
+    over = f" over {interval['n_groups']} groups" if groups and "n_groups" in interval else ""
+    return f"95% interval {lo:.2f}-{hi:.2f}{over}"
+
+
+def format_test_score(result: dict) -> str:
+    """One readable paragraph of :func:`evaluate_run`'s result, labelled or not.
+
+    Parameters
+    ----------
+    result : dict
+        What :func:`evaluate_run` returns (or ``test_metrics.json`` holds).
+
+    Returns
+    -------
+    str
+        The accuracy with its 95% interval, MAP@3 and macro F1 and which clips they are over; the
+        scores per ``usage`` (Kaggle's Public and Private leaderboards) when known; or, with no
+        labelled clip, a plain sentence saying so and where the submission is.
+    """
+    sub = f"submission ({result.get('submission_rows', result['n_clips'])} rows): {result['submission']}"
+    if not result.get("n_scored"):
+        return f"test: {result.get('scored_on') or 'no labelled clips: nothing to score'}.\n{sub}"
+    interval = format_interval(result.get("interval"), groups=False)
+    ci = f" ({interval})" if interval else ""
+    lines = [f"test ({result['selected']}): accuracy {result['accuracy']:.3f}{ci}, MAP@3 {result['map_at_3']:.3f}, "
+             f"macro F1 {result['macro_f1']:.3f}",
+             f"scored on {result.get('scored_on') or str(result['n_scored']) + ' clips'}"]
+    for usage, sc in (result.get("by_usage") or {}).items():
+        lines.append(f"  {usage}: MAP@3 {sc['map_at_3']:.3f}, accuracy {sc['accuracy']:.3f} ({sc['n_scored']} clips)")
+    if result.get("n_failed"):
+        lines.append(f"{result['n_failed']} clip(s) failed to render and got the fallback prediction")
+    return "\n".join(lines + [sub])
+
+
+def per_class_table(result: dict) -> pd.DataFrame:
+    """Precision, recall, F1 and support per label of :func:`evaluate_run`'s result, worst F1 first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index the labels; columns ``precision, recall, f1, support``; empty (with those columns)
+        when no test clip is labelled.
+    """
+    cols = ["precision", "recall", "f1", "support"]
+    table = pd.DataFrame(result.get("per_class") or {}, index=cols).T
+    return table[cols].sort_values("f1") if len(table) else pd.DataFrame(columns=cols)

@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .datasets import COLUMNS, sample_per_label
 from .exceptions import ParameterError
+from .folders import RenderFolder
+from .inference import valid_clip_predictions
+from .learner import create_learner
+from .metrics import clip_scores, grouped_bootstrap_interval
+from .recipes import auto_normalize
+from .render import render_spectrograms
+from .splits import split_clips
 
 __all__ = ["experiment_split", "render_squished", "train_variant", "experiment_table", "paired_difference",
            "verdict"]
@@ -52,10 +60,6 @@ def experiment_split(spec_dir, *, n_per_label: int | None = None, valid_pct: flo
         Grouped by source recording when the manifest has groups (see
         :func:`audiospec_utils.splits.split_clips`).
     """
-    from .datasets import sample_per_label
-    from .folders import RenderFolder
-    from .splits import split_clips
-
     images = RenderFolder(spec_dir).training_images()
     clips = images.drop_duplicates("clip_id")
     if n_per_label is not None:
@@ -87,17 +91,12 @@ def render_squished(spec_dir, out_dir, width: int, *, clip_ids=None, progress: b
     Path
         `out_dir`, a render folder whose ``params.json`` has ``width``.
     """
-    from .folders import RenderFolder
-    from .render import render_spectrograms
-
     if not isinstance(width, (int, np.integer)) or width < 8:
         raise ParameterError(f"width must be an integer of at least 8 pixels, got {width!r}")
     folder = RenderFolder(spec_dir)
     table = folder.training_images().drop_duplicates("clip_id")
     if clip_ids is not None:
         table = table[table["clip_id"].isin(set(clip_ids))]
-    from .datasets import COLUMNS
-
     extra = [c for c in ("group", "fold", "manually_verified", "usage") if c in table.columns]
     table = table[[c for c in COLUMNS if c in table.columns] + extra]
     params = dataclasses.replace(folder.params, width=int(width), clip_policy="full")
@@ -138,11 +137,9 @@ def train_variant(spec_dir, split, *, epochs: int, img_size: int, bs: int, crop_
     """
     from fastai.vision.all import set_seed
 
-    from .folders import RenderFolder
-    from .metrics import grouped_bootstrap_interval, map_at_k
-    from .recipes import auto_normalize
-    from .inference import valid_clip_predictions
-    from .train import create_learner, fit, spectrogram_dataloaders
+    from .callbacks import silence
+    from .dataloaders import spectrogram_dataloaders
+    from .train import fit
 
     start = time.time()
     set_seed(seed, reproducible=True)
@@ -152,20 +149,21 @@ def train_variant(spec_dir, split, *, epochs: int, img_size: int, bs: int, crop_
     dls = spectrogram_dataloaders(spec_dir, table=images, split=split, img_size=int(img_size), bs=int(bs),
                                   crop_seconds=crop_seconds, spec_augment=spec_augment, seed=seed,
                                   normalize=auto_normalize(use_pretrained))
-    learn = create_learner(dls, "resnet34", pretrained=use_pretrained, weights=weights,
-                           label_smoothing=label_smoothing)
-    learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
-    learn.logger = lambda *a, **k: None
+    learn = silence(create_learner(dls, "resnet34", pretrained=use_pretrained, weights=weights,
+                                   label_smoothing=label_smoothing))
     fit(learn, int(epochs), pretrained=use_pretrained, lr=lr, mixup=mixup, checkpoint=False, history=False)
     vocab = list(dls.vocab)
     preds = valid_clip_predictions(learn, dls)
-    y = preds["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
+    scores = clip_scores(preds, vocab)  # every validation label is in the vocabulary: every clip is scored
     correct = pd.Series((preds["pred"] == preds["label"]).astype(float).to_numpy(), index=preds["clip_id"])
-    groups = split.clips.set_index("clip_id")["group"].reindex(correct.index).fillna("").to_numpy()
-    low, high = grouped_bootstrap_interval(correct.to_numpy(), groups)
-    return {"accuracy": float(correct.mean()), "low": low, "high": high,
-            "map_at_3": map_at_k(y, preds[vocab].to_numpy(), 3), "n_valid": int(len(correct)),
-            "seconds": round(time.time() - start, 1), "correct": correct}
+    low, high = grouped_bootstrap_interval(correct.to_numpy(), _groups_of(correct.index, split))
+    return {"accuracy": scores["accuracy"], "low": low, "high": high, "map_at_3": scores["map_at_3"],
+            "n_valid": int(len(correct)), "seconds": round(time.time() - start, 1), "correct": correct}
+
+
+def _groups_of(clip_ids, split) -> np.ndarray:
+    """The group of each clip (``""``: unknown, the clip is its own group), from the split's clip table."""
+    return split.clips.set_index("clip_id")["group"].reindex(clip_ids).fillna("").to_numpy()
 
 
 def experiment_table(runs: dict) -> pd.DataFrame:
@@ -211,16 +209,11 @@ def paired_difference(a: dict, b: dict, split=None) -> tuple[float, float, float
     ParameterError
         The two variants were not scored on the same clips.
     """
-    from .metrics import grouped_bootstrap_interval
-
     ca, cb = a["correct"], b["correct"]
     if set(ca.index) != set(cb.index):
         raise ParameterError("the two variants were scored on different clips: use one split for both")
     diff = cb.reindex(ca.index).to_numpy() - ca.to_numpy()
-    groups = None
-    if split is not None:
-        groups = split.clips.set_index("clip_id")["group"].reindex(ca.index).fillna("").to_numpy()
-    low, high = grouped_bootstrap_interval(diff, groups)
+    low, high = grouped_bootstrap_interval(diff, None if split is None else _groups_of(ca.index, split))
     return float(diff.mean()), low, high
 
 

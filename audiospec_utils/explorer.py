@@ -25,10 +25,11 @@ import html
 import io
 import os
 
-import numpy as np
-
+from .audio import load_audio
+from .display import plot_clip
 from .exceptions import AudiospecError, ParameterError
-from .spectrogram import KINDS, SpectrogramParams, spectrogram
+from .spectrogram_kinds import spectrogram
+from .spectrogram_params import KINDS, SpectrogramParams
 
 __all__ = ["explorer", "SpectrogramExplorer", "StaticExplorer", "STATIC_NOTE"]
 
@@ -44,8 +45,6 @@ HOP_CHOICES = (32, 64, 128, 256, 512, 1024, 2048)
 def _figure_png(y, sr, params, title, figsize=(9, 5), dpi=72) -> bytes:
     """plot_clip into a pyplot-free figure, as PNG bytes (nothing is left open)."""
     from matplotlib.figure import Figure
-
-    from .display import plot_clip
 
     fig = Figure(figsize=figsize)
     plot_clip(y, sr, params, title=title, fig=fig)
@@ -221,8 +220,6 @@ class SpectrogramExplorer(_VBox):
     def _load_clip(self):
         from IPython.display import Audio
 
-        from .audio import load_audio
-
         path = self.clip.value
         try:
             self.y, self.sr = load_audio(path, sr=self.base.target_sr)
@@ -340,8 +337,6 @@ def explorer(table, params: SpectrogramParams | None = None, *, static: bool | N
     """
     if not _static_requested(static):
         return SpectrogramExplorer(table, params, figsize=figsize, dpi=dpi)
-    from .audio import load_audio
-
     table = _clip_table(table)
     params = dataclasses.replace(params or SpectrogramParams(), clip_policy="full", duration=None, cmap=None,
                                  width=None)

@@ -54,11 +54,16 @@ import json
 import math
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .exceptions import ParameterError
+from .fileio import write_bytes_atomic
+from .folders import Run
+from .images import colour_lut
+from .onnx_predict import METADATA_KEY
+from .spectrogram_kinds import SILENCE_POWER, hann_window, mel_basis, stft_rows_kept
 
 __all__ = ["export_onnx", "OPSET", "SUPPORTED_KINDS", "resize_matrix", "METADATA_KEY"]
 
@@ -67,9 +72,6 @@ OPSET = 18
 
 #: Spectrogram kinds the exported graph can compute.
 SUPPORTED_KINDS = ("logmel", "stft")
-
-#: Key of the model metadata entry holding every setting as JSON.
-METADATA_KEY = "audiospec"
 
 #: STFT frames computed per iteration of the graph's loop.
 BLOCK_FRAMES = 256
@@ -141,14 +143,12 @@ def _feature_matrix(params, sr: int, r: dict) -> tuple[np.ndarray, np.ndarray]:
     matrix : np.ndarray, float32, shape (n_rows, len(bins))
         Row 0 is the image's top row (highest frequency).
     """
-    from .spectrogram import _mel_basis
-
     n_fft = r["n_fft"]
     if params.kind == "logmel":
-        mel = _mel_basis(sr, n_fft, r["n_mels"], r["fmin"], r["fmax"])
+        mel = mel_basis(sr, n_fft, r["n_mels"], r["fmin"], r["fmax"])
         bins = np.flatnonzero(np.any(mel != 0, axis=0))
         return bins, np.ascontiguousarray(mel[::-1][:, bins])
-    n_keep = min(n_fft // 2 + 1, int(math.floor(r["fmax"] * n_fft / sr)) + 1)
+    n_keep = stft_rows_kept(sr, n_fft, r["fmax"])
     bins = np.arange(n_keep)
     return bins, np.ascontiguousarray(np.eye(n_keep, dtype=np.float32)[::-1])
 
@@ -253,14 +253,19 @@ def _loop_body(n_fft: int, hop: int, basis: np.ndarray, matrix: np.ndarray, bloc
 def _frontend(g: _Graph, params, sr: int, height: int, length: int, overlap: float, mean, std,
               quantize: bool, block: int) -> tuple[str, str, str]:
     """Nodes from ``audio`` to the normalised windows; returns (windows, window_starts, image) names."""
-    from onnx import TensorProto
-
-    from .spectrogram import SILENCE_POWER, _window
-
     r = params.resolve(sr)
-    n_fft, hop, top_db = r["n_fft"], r["hop_length"], float(params.top_db)
+    feats, n_rows = _spectrogram_rows(g, params, sr, r, block)
+    grey = _grey_levels(g, feats, float(params.top_db), quantize)
+    image, channels = _image(g, grey, params.cmap, n_rows, height, quantize)
+    starts, windows = _normalised_windows(g, image, channels, length, overlap, mean, std)
+    return windows, starts, image
+
+
+def _spectrogram_rows(g: _Graph, params, sr: int, r: dict, block: int) -> tuple[str, int]:
+    """Nodes from ``audio`` to the power on the image rows, shape (n_rows, n_frames); returns (name, n_rows)."""
+    n_fft, hop = r["n_fft"], r["hop_length"]
     bins, matrix = _feature_matrix(params, sr, r)
-    basis = _dft_basis(n_fft, bins, _window(n_fft))
+    basis = _dft_basis(n_fft, bins, hann_window(n_fft))
     i64 = np.int64
 
     # frames: 1 + (max(n, n_fft) + 2 * (n_fft // 2) - n_fft) // hop (librosa's centred frames, short clips padded)
@@ -281,8 +286,11 @@ def _frontend(g: _Graph, params, sr: int, height: int, length: int, overlap: flo
     rows = g.op("Reshape", [g.op("Transpose", [blocks], perm=[1, 0, 2]),
                             g.const([matrix.shape[0], -1], dtype=i64)])
     feats = g.op("Slice", [rows, g.const([0], dtype=i64), n_frames, g.const([1], dtype=i64)])  # (n_rows, n_frames)
+    return feats, matrix.shape[0]
 
-    # dB relative to the clip's maximum, clipped at -top_db; a silent clip is all -top_db
+
+def _grey_levels(g: _Graph, feats: str, top_db: float, quantize: bool) -> str:
+    """dB relative to the clip's maximum, clipped at -top_db (a silent clip all -top_db), as grey levels 0..255."""
     peak = g.op("ReduceMax", [feats], keepdims=0, base="peak")
     floor = g.op("Mul", [peak, g.const(np.float32(1e-12))])
     ten_over_ln10 = g.const(np.float32(10.0 / math.log(10.0)))
@@ -295,12 +303,16 @@ def _frontend(g: _Graph, params, sr: int, height: int, length: int, overlap: flo
     grey = g.op("Mul", [g.op("Add", [db, g.const(np.float32(top_db))]), g.const(np.float32(255.0 / top_db))])
     if quantize:
         grey = g.op("Round", [grey])
-    grey = g.op("Clip", [grey, g.const(np.float32(0)), g.const(np.float32(255))], base="grey")
+    return g.op("Clip", [grey, g.const(np.float32(0)), g.const(np.float32(255))], base="grey")
 
-    if params.cmap is not None:
-        from .images import _colour_lut
 
-        lut = g.const(_colour_lut(params.cmap).astype(np.float32))                        # (256, 3)
+def _image(g: _Graph, grey: str, cmap: str | None, n_rows: int, height: int, quantize: bool) -> tuple[str, int]:
+    """Grey levels -> the image cache's pixels (colour map, height resized); returns ("image", channels)."""
+    from onnx import TensorProto
+
+    i64 = np.int64
+    if cmap is not None:
+        lut = g.const(colour_lut(cmap).astype(np.float32))                                  # (256, 3)
         idx = g.op("Cast", [g.op("Clip", [grey, g.const(np.float32(0)), g.const(np.float32(255))])],
                    to=TensorProto.INT64)
         rgb = g.op("Gather", [lut, idx], axis=0)                                            # (rows, frames, 3)
@@ -309,7 +321,6 @@ def _frontend(g: _Graph, params, sr: int, height: int, length: int, overlap: flo
     else:
         img = g.op("Unsqueeze", [grey, g.const([0], dtype=i64)])                            # (1, rows, frames)
         channels = 1
-    n_rows = matrix.shape[0]
     if height != n_rows:  # the image cache resizes the height with Pillow's bilinear filter (8-bit)
         if quantize:  # Pillow's fixed-point arithmetic, exact in float64
             img64 = g.op("MatMul", [g.const(resize_matrix(n_rows, height)),
@@ -319,9 +330,15 @@ def _frontend(g: _Graph, params, sr: int, height: int, length: int, overlap: flo
             img = g.op("Clip", [img, g.const(np.float32(0)), g.const(np.float32(255))])
         else:
             img = g.op("MatMul", [g.const(resize_matrix(n_rows, height).astype(np.float32)), img])
-    image = g.op("Identity", [img], out="image")
+    return g.op("Identity", [img], out="image"), channels
 
-    # windows of `length` frames overlapping by `overlap`; a clip shorter than one window is repeated
+
+def _normalised_windows(g: _Graph, image: str, channels: int, length: int, overlap: float, mean, std):
+    """Windows of `length` frames overlapping by `overlap` (a short clip repeated), /255 and normalised.
+
+    Returns ("window_starts", windows) names: the windows are of shape (n_windows, 3, height, length).
+    """
+    i64 = np.int64
     win_hop = max(1, int(round(length * (1 - overlap))))
     width = g.op("Gather", [g.op("Shape", [image]), g.const([2], dtype=i64)], axis=0)       # (1,)
     last = g.op("Max", [g.op("Sub", [width, g.const([length], dtype=i64)]), g.const([0], dtype=i64)])
@@ -339,12 +356,10 @@ def _frontend(g: _Graph, params, sr: int, height: int, length: int, overlap: flo
     m = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
     s = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
     windows = g.op("Div", [g.op("Sub", [x, g.const(m)]), g.const(s)], base="windows")
-    return windows, starts, image
+    return starts, windows
 
 
 def _metadata(run, params, sr, r, cfg, vocab, quantize) -> dict:
-    from . import __version__
-
     return {
         "format": 1,
         "audiospec_version": __version__,
@@ -424,8 +439,6 @@ def export_onnx(run, out, *, sr: int | None = None, quantize: bool = True, check
     import onnx
     from onnx import TensorProto, helper
 
-    from .folders import Run
-
     t0 = time.perf_counter()
     run = Run(run)
     params = run.spec_params
@@ -482,14 +495,7 @@ def export_onnx(run, out, *, sr: int | None = None, quantize: bool = True, check
         entry.key, entry.value = key, value
     if check:
         onnx.checker.check_model(model, full_check=True)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_bytes(model.SerializeToString())
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    out = write_bytes_atomic(out, model.SerializeToString())
     return {"path": out, "bytes": out.stat().st_size, "seconds": time.perf_counter() - t0, "metadata": meta}
 
 

@@ -22,21 +22,26 @@ folder. This module is the only code that knows the files inside them:
     split.csv                 which clip was on which side (train / valid / test)
     valid_items.csv           validation images (one row per window)
     valid_predictions.csv     per-clip validation probabilities
+    lr_find.png               the learning-rate finder's plot (when it ran)
+    models/last.pth, models/resume.pth   the last finished epoch: weights, whole training state
     test_metrics.json, test_predictions.csv, submission.csv   (audiospec evaluate)
     interpretation.json, per_class.csv, *.png                 (audiospec interpret)
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from .exceptions import DatasetError, ParameterError
+from .fileio import write_csv_atomic, write_json_atomic, write_text_atomic
+from .image_cache import SpectrogramCache
+from .spectrogram import SpectrogramParams
 
 __all__ = ["RenderFolder", "Run", "MANIFEST", "PARAMS", "PARTIAL", "IMAGES", "write_json"]
 
@@ -49,11 +54,16 @@ IMAGES = "images"
 
 
 def write_json(path, data) -> None:
-    """Write `data` as indented JSON, atomically (a temporary file renamed over `path`)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    """Write `data` as indented JSON, atomically (:func:`audiospec_utils.fileio.write_json_atomic`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (its folder is created when missing).
+    data : JSON-like
+        Values JSON cannot encode (paths, NumPy scalars...) are written as their ``str``.
+    """
+    write_json_atomic(path, data, default=str)
 
 
 class RenderFolder:
@@ -110,8 +120,6 @@ class RenderFolder:
         ParameterError
             ``params.json`` is unreadable or not a JSON object.
         """
-        from .spectrogram import SpectrogramParams
-
         if not self.params_file.exists():
             return None
         try:
@@ -133,8 +141,6 @@ class RenderFolder:
         DatasetError
             No ``params.json``, or not valid parameters.
         """
-        from .spectrogram import SpectrogramParams
-
         try:
             d = self.read_params_dict()
         except ParameterError as err:
@@ -182,19 +188,14 @@ class RenderFolder:
                 f"with different settings are never mixed: choose another output folder (e.g. "
                 f"{self.path.name}_{'_'.join(diff)}) or delete this one.")
         if diff is None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            tmp = self.params_file.with_suffix(".json.tmp")
-            tmp.write_text(params.to_json())
-            os.replace(tmp, self.params_file)
+            write_text_atomic(self.params_file, params.to_json())
 
     # ------------------------------------------------------------------------------------------
     # manifest and images
 
     def write_manifest(self, manifest: pd.DataFrame) -> None:
-        """Write ``manifest.csv`` atomically (a temporary file renamed over it)."""
-        tmp = self.path / f".{MANIFEST}.{os.getpid()}.tmp"
-        manifest.to_csv(tmp, index=False)
-        os.replace(tmp, self.manifest_file)
+        """Write ``manifest.csv`` atomically (:func:`audiospec_utils.fileio.write_csv_atomic`)."""
+        write_csv_atomic(manifest, self.manifest_file)
 
     def manifest(self) -> pd.DataFrame:
         """``manifest.csv``: one row per image, plus one per failed clip.
@@ -270,11 +271,32 @@ class RenderFolder:
         """Every image of the folder decoded at `height` px (:class:`~audiospec_utils.image_cache.SpectrogramCache`).
 
         Built on first use and kept in ``cache/``; rebuilt when the images or parameters change.
-        """
-        from .image_cache import SpectrogramCache
 
+        Parameters
+        ----------
+        height : int
+            Image height in the cache, pixels.
+        progress : bool
+            Progress bar while the cache is built.
+
+        Returns
+        -------
+        SpectrogramCache
+            Memory-mapped, every image of the manifest (sorted by name).
+        """
         names = sorted(self.images()["image"].unique().tolist())
-        return SpectrogramCache.for_folder(self.path, names, int(height), progress=progress)
+        return SpectrogramCache.for_folder(self.path, names, int(height), params_file=self.params_file,
+                                           progress=progress)
+
+
+def _is_crop_dataloaders(dls) -> bool:
+    """Whether `dls` is (a subclass of) ``audiospec_utils.dataloaders.SpectrogramDataLoaders``.
+
+    Tested by name along the class's ancestry, so that this module, which the model layer builds
+    on, never imports the DataLoaders module.
+    """
+    return any(c.__name__ == "SpectrogramDataLoaders" and c.__module__ == "audiospec_utils.dataloaders"
+               for c in type(dls).__mro__)
 
 
 class Run:
@@ -290,7 +312,8 @@ class Run:
 
     Notes
     -----
-    A ``Run`` reads its files when asked and caches the loaded learner.
+    A ``Run`` reads its files when asked, parses ``metrics.json`` once (again only when the file
+    changes) and caches the loaded learner: pass the object along rather than its path.
     """
 
     METRICS = "metrics.json"
@@ -304,6 +327,8 @@ class Run:
     TEST_PREDICTIONS = "test_predictions.csv"
     SUBMISSION = "submission.csv"
     INTERPRETATION = "interpretation.json"
+    #: The learning-rate finder's plot (``lr_find=True`` / ``--lr-find``).
+    LR_FIND = "lr_find.png"
     #: The weights after the last finished epoch (fastai's ``learn.save("last")`` in ``models/``).
     CHECKPOINT = "models/last.pth"
     #: The whole training state after the last finished epoch, to resume from (:mod:`audiospec_utils.resume`).
@@ -316,6 +341,7 @@ class Run:
         self.path = Path(path).resolve()
         self._spec_dir = Path(spec_dir).resolve() if spec_dir is not None else None
         self._learn = None
+        self._metrics = None  # (stat signature of metrics.json, its parsed content)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -348,15 +374,26 @@ class Run:
             The file is missing or not JSON.
         """
         p = self._need(self.METRICS)
-        try:
-            return json.loads(p.read_text())
-        except ValueError as err:
-            raise DatasetError(f"{p}: not valid JSON ({err})") from None
+        st = p.stat()
+        signature = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self._metrics is None or self._metrics[0] != signature:
+            try:
+                self._metrics = (signature, json.loads(p.read_text()))
+            except ValueError as err:
+                raise DatasetError(f"{p}: not valid JSON ({err})") from None
+        return copy.deepcopy(self._metrics[1])  # a copy: a caller may change what it is given
 
     def write_metrics(self, metrics: dict) -> None:
-        """Write ``metrics.json`` (atomically)."""
+        """Write ``metrics.json`` (atomically).
+
+        Parameters
+        ----------
+        metrics : dict
+            JSON-like; values JSON cannot encode are written as their ``str``.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / self.METRICS, metrics)
+        self._metrics = None  # read back as written (str() of what JSON cannot encode)
 
     @property
     def test_fold(self) -> str | None:
@@ -392,8 +429,6 @@ class Run:
         DatasetError
             Neither exists or is valid.
         """
-        from .spectrogram import SpectrogramParams
-
         candidates = [self.path / PARAMS]
         if (self.path / self.METRICS).is_file() and (self.metrics.get("spec_dir") or self._spec_dir):
             candidates.append(self.render_folder.params_file)
@@ -418,21 +453,18 @@ class Run:
         """
         if self._learn is not None:
             return self._learn
+        import torch
         from fastai.learner import load_learner
-
-        from . import dataloaders  # noqa: F401  (the exported learner refers to its classes)
-        from .dataloaders import SpectrogramDataLoaders
-        from .recipes import device_name
 
         path = self._need(self.EXPORT)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*insecure pickle.*")
             warnings.filterwarnings("ignore", category=UserWarning)
-            try:
-                learn = load_learner(path, cpu=device_name() == "cpu")
+            try:  # the unpickler imports the classes the learner refers to (audiospec_utils.dataloaders...)
+                learn = load_learner(path, cpu=not torch.cuda.is_available())
             except Exception as err:  # a truncated or foreign pickle
                 raise DatasetError(f"{path}: cannot load the exported learner ({type(err).__name__}: {err})") from None
-        if not isinstance(learn.dls, SpectrogramDataLoaders):
+        if not _is_crop_dataloaders(learn.dls):
             raise DatasetError(f"{path}: trained by an older version of audiospec (whole squished images); "
                                f"train it again to get time crops and window-averaged predictions")
         self._learn = learn

@@ -17,9 +17,13 @@ the data set for every batch.
 The cache of a render folder is a memory-mapped ``.npy`` file beside its manifest,
 ``<render folder>/cache/h<height>-<key>.npy`` with an index ``.json``; ``key`` hashes the render
 parameters, the height and every image's name, size and modification time, so the cache is rebuilt
-when any of them changes. Files are written under temporary names and renamed (atomic): an
-interrupted build leaves no half-written cache. A read-only render folder caches in
-``$AUDIOSPEC_CACHE`` (default: the user's cache folder, ``~/.cache/audiospec``).
+when any of them changes. Files are written under temporary names and renamed
+(:mod:`audiospec_utils.fileio`): an interrupted build leaves no half-written cache. A read-only
+render folder caches in ``$AUDIOSPEC_CACHE`` (default: the user's cache folder, ``~/.cache/audiospec``).
+
+This module is in the images layer, beside :mod:`audiospec_utils.folders`, which uses it
+(:meth:`audiospec_utils.folders.RenderFolder.cache`): it knows no file name of a render folder, the
+caller gives it the parameters file.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .progress import show_progress
 from .exceptions import DatasetError, ParameterError
+from .fileio import atomic_path, write_text_atomic
+from .images import read_image
+from .progress import show_progress
 
 CACHE = "cache"  #: sub-folder of a render folder holding its caches
 
@@ -240,6 +246,30 @@ class SpectrogramCache:
         out = SpectrogramCache(pixels.to(device), self.offsets, self.images, self.path)
         return out
 
+    def for_device(self, device) -> "SpectrogramCache":
+        """The cache the batches of `device` gather from: copied to a GPU once when it fits there.
+
+        Parameters
+        ----------
+        device : torch.device
+            Where the batches go.
+
+        Returns
+        -------
+        SpectrogramCache
+            On a CUDA device, a copy on it (:meth:`to_device`) when the pixels take less than half
+            of its free memory; otherwise this cache (crops are then gathered in host memory).
+        """
+        if device.type != "cuda":
+            return self
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        if self.nbytes < free // 2:
+            return self.to_device(device)
+        logger.info("image cache (%.1f GB) kept in host memory: too large for the GPU", self.nbytes / 1e9)
+        return self
+
     def channel_stats(self, rows=None, *, max_frames: int = 2_000_000) -> tuple[list, list]:
         """Mean and standard deviation of each channel, in [0, 1] units, over some images.
 
@@ -297,7 +327,8 @@ class SpectrogramCache:
         return cls(np.concatenate(frames), offsets, [""] * len(frames))
 
     @classmethod
-    def for_folder(cls, spec_dir, images, height: int, *, progress: bool = True, n_jobs: int = 4) -> "SpectrogramCache":
+    def for_folder(cls, spec_dir, images, height: int, *, params_file=None, progress: bool = True,
+                   n_jobs: int = 4) -> "SpectrogramCache":
         """The cache of some images of a render folder: opened when it is there and current, else built.
 
         Parameters
@@ -311,6 +342,10 @@ class SpectrogramCache:
             is removed when a new one is built).
         height : int
             Image height in the cache, pixels.
+        params_file : str or os.PathLike or None
+            The parameters the images were rendered with (the render folder's ``params.json``,
+            :attr:`audiospec_utils.folders.RenderFolder.params_file`): its bytes are part of the
+            cache key. None: the key has no parameters, only the images (names, sizes, times).
         progress : bool
             Progress bar while building (stderr).
         n_jobs : int
@@ -334,8 +369,9 @@ class SpectrogramCache:
         if not images:
             raise ParameterError(f"{spec_dir}: no images to cache")
         spec_dir = Path(spec_dir)
-        key = cls._key(spec_dir, images, int(height))
-        for base in (spec_dir / CACHE, _cache_home() / hashlib.sha1(str(spec_dir.resolve()).encode()).hexdigest()[:12]):
+        key = cls._key(spec_dir, images, int(height), params_file)
+        places = (spec_dir / CACHE, _cache_home() / hashlib.sha1(str(spec_dir.resolve()).encode()).hexdigest()[:12])
+        for base in places:
             npy, index = base / f"h{height}-{key}.npy", base / f"h{height}-{key}.json"
             if npy.is_file() and index.is_file():
                 try:
@@ -345,7 +381,7 @@ class SpectrogramCache:
                         return cls(pixels, meta["offsets"], images, npy)
                 except (OSError, ValueError, KeyError):
                     pass  # unreadable: build again
-        for base in (spec_dir / CACHE, _cache_home() / hashlib.sha1(str(spec_dir.resolve()).encode()).hexdigest()[:12]):
+        for base in places:
             try:
                 base.mkdir(parents=True, exist_ok=True)
                 probe = base / f".probe-{os.getpid()}"
@@ -358,12 +394,10 @@ class SpectrogramCache:
         raise DatasetError(f"{spec_dir}: no writable place for the image cache (set AUDIOSPEC_CACHE)")
 
     @staticmethod
-    def _key(spec_dir: Path, images: list, height: int) -> str:
-        from .folders import PARAMS
-
+    def _key(spec_dir: Path, images: list, height: int, params_file) -> str:
         h = hashlib.sha1(f"v{_VERSION} h{height}\n".encode())
-        params = spec_dir / PARAMS
-        h.update(params.read_bytes() if params.is_file() else b"no params")
+        params = Path(params_file) if params_file is not None else None
+        h.update(params.read_bytes() if params is not None and params.is_file() else b"no params")
         for name in images:
             try:
                 st = os.stat(spec_dir / name)
@@ -377,48 +411,20 @@ class SpectrogramCache:
                n_jobs: int) -> "SpectrogramCache":
         from concurrent.futures import ThreadPoolExecutor
 
-        from PIL import Image
         from tqdm.auto import tqdm
 
-        def load(name):
-            path = spec_dir / name
-            try:
-                with Image.open(path) as im:
-                    im.load()
-                    arr = np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
-            except FileNotFoundError:
-                raise DatasetError(f"{path}: image listed in manifest.csv is missing; render again") from None
-            except OSError as err:
-                raise DatasetError(f"{path}: cannot decode the image ({err}); delete it and render again") from None
-            return as_frames(arr, height)
-
-        tmp_npy = base / f".h{height}-{key}.{os.getpid()}.npy.tmp"
+        npy, index = base / f"h{height}-{key}.npy", base / f"h{height}-{key}.json"
         bar = tqdm(total=len(images), unit="image", desc=f"Caching images at {height} px", disable=not show_progress(progress))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
-                # first pass: widths (decoding twice is avoided by keeping a small window of results)
-                widths, channels = [], None
-                for name in images:
-                    path = spec_dir / name
-                    try:
-                        with Image.open(path) as im:
-                            widths.append(im.size[0])
-                            c = 3 if im.mode not in ("L", "1", "P", "I", "I;16", "F", "LA") else 1
-                    except FileNotFoundError:
-                        raise DatasetError(f"{path}: image listed in manifest.csv is missing; render again") from None
-                    except OSError as err:
-                        raise DatasetError(f"{path}: cannot read the image ({err}); delete it and render again") from None
-                    if channels is None:
-                        channels = c
-                    elif c != channels:
-                        raise DatasetError(f"{path}: the render folder mixes grey and colour images")
-                offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+            widths, channels = _image_widths(spec_dir, images)  # first pass: the array's shape, from the headers
+            offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+            with atomic_path(npy) as tmp_npy, ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
                 out = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.uint8,
                                                 shape=(int(offsets[-1]), channels, height))
                 chunk = 256
                 for start in range(0, len(images), chunk):
                     names = images[start:start + chunk]
-                    for j, frames in enumerate(pool.map(load, names)):
+                    for j, frames in enumerate(pool.map(lambda name: _decoded_frames(spec_dir / name, height), names)):
                         i = start + j
                         if frames.shape[0] != widths[i] or frames.shape[1] != channels:
                             raise DatasetError(f"{spec_dir / images[i]}: the image changed while it was cached; "
@@ -426,18 +432,46 @@ class SpectrogramCache:
                         out[offsets[i]:offsets[i + 1]] = frames
                     bar.update(len(names))
                 out.flush()
-                del out
-            npy, index = base / f"h{height}-{key}.npy", base / f"h{height}-{key}.json"
-            os.replace(tmp_npy, npy)
-            tmp_index = index.with_suffix(f".{os.getpid()}.json.tmp")
-            tmp_index.write_text(json.dumps({"version": _VERSION, "height": height, "images": images,
-                                             "offsets": offsets.tolist()}))
-            os.replace(tmp_index, index)
+                del out  # closed before it is renamed
+            write_text_atomic(index, json.dumps({"version": _VERSION, "height": height, "images": images,
+                                                 "offsets": offsets.tolist()}))
         finally:
             bar.close()
-            tmp_npy.unlink(missing_ok=True)
         for stale in base.glob(f"h{height}-*.npy"):  # older caches of this height: superseded
             if stale != npy:
                 stale.unlink(missing_ok=True)
                 stale.with_suffix(".json").unlink(missing_ok=True)
         return cls(np.load(npy, mmap_mode="r"), offsets, images, npy)
+
+
+def _image_widths(spec_dir: Path, images: list) -> tuple[list, int]:
+    """Width (pixels) of each image and their common number of channels (1 or 3), from the PNG headers."""
+    from PIL import Image
+
+    widths, channels = [], None
+    for name in images:
+        path = spec_dir / name
+        try:
+            with Image.open(path) as im:
+                widths.append(im.size[0])
+                c = 3 if im.mode not in ("L", "1", "P", "I", "I;16", "F", "LA") else 1
+        except FileNotFoundError:
+            raise DatasetError(f"{path}: image listed in manifest.csv is missing; render again") from None
+        except OSError as err:
+            raise DatasetError(f"{path}: cannot read the image ({err}); delete it and render again") from None
+        if channels is None:
+            channels = c
+        elif c != channels:
+            raise DatasetError(f"{path}: the render folder mixes grey and colour images")
+    return widths, channels
+
+
+def _decoded_frames(path: Path, height: int) -> np.ndarray:
+    """One image file decoded and laid out as frames (:func:`as_frames`) at `height` px."""
+    try:
+        arr = read_image(path)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: image listed in manifest.csv is missing; render again") from None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot decode the image ({err}); delete it and render again") from None
+    return as_frames(arr, height)

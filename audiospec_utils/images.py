@@ -1,8 +1,9 @@
 """Spectrogram images: how an array of any kind becomes 8-bit pixels, and how pixels become a PNG file.
 
 :mod:`audiospec_utils.spectrogram` computes the arrays (log-mel, STFT, MFCC, chroma, stacks); this
-module maps them to the pixels the classifier sees (:func:`spectrogram_image`) and writes them
-(:func:`encode_png`, :func:`write_png`) without any figure.
+module maps them to the pixels the classifier sees (:func:`spectrogram_image`), writes them
+(:func:`encode_png`, :func:`write_png`) without any figure, and reads them back
+(:func:`read_image`, the one place an image file is decoded into pixels).
 
 Pixels
 ------
@@ -41,23 +42,40 @@ axis is never resized.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .exceptions import ParameterError
+from .fileio import write_bytes_atomic
+from .spectrogram_params import STACK_CHANNELS, SpectrogramParams
 
-if TYPE_CHECKING:
-    from .spectrogram import SpectrogramParams
+__all__ = ["spectrogram_to_image", "spectrogram_image", "encode_png", "write_png", "read_image", "colour_lut",
+           "STACK_CHANNELS"]
 
-__all__ = ["spectrogram_to_image", "spectrogram_image", "encode_png", "write_png", "STACK_CHANNELS"]
-
-#: What each RGB channel of ``kind="stack"`` can hold (re-exported by :mod:`audiospec_utils.spectrogram`).
-STACK_CHANNELS = ("logmel", "delta", "delta2", "stft", "mfcc", "chroma")
 
 @lru_cache(maxsize=8)
-def _colour_lut(cmap: str) -> np.ndarray:
+def colour_lut(cmap: str) -> np.ndarray:
+    """The colours a grey level 0..255 becomes through a matplotlib colour map.
+
+    Parameters
+    ----------
+    cmap : str
+        A matplotlib colour map name (``"magma"``, ``"viridis"``...).
+
+    Returns
+    -------
+    np.ndarray, uint8, shape (256, 3)
+        Row ``g`` is the RGB colour of grey level ``g`` (the map sampled at ``g / 255``, rounded).
+        Cached per name: do not modify it.
+
+    Raises
+    ------
+    KeyError
+        `cmap` is not a matplotlib colour map (:class:`SpectrogramParams` checks it first).
+    """
     import matplotlib
 
     return (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
@@ -112,7 +130,7 @@ def _unit_grey(a) -> np.ndarray:
 
 def _grey_to_image(grey: np.ndarray, cmap: str | None) -> np.ndarray:
     if cmap is not None:
-        grey = _colour_lut(cmap)[grey]
+        grey = colour_lut(cmap)[grey]
     return np.ascontiguousarray(grey)
 
 
@@ -163,8 +181,6 @@ def spectrogram_image(S: np.ndarray, params: SpectrogramParams | None = None) ->
         `S` has the wrong number of dimensions for the kind.
     """
     if params is None:
-        from .spectrogram import SpectrogramParams  # the parameters module imports this one
-
         params = SpectrogramParams()
     S = np.asarray(S)
     if params.kind == "stack":
@@ -203,9 +219,6 @@ def encode_png(pixels: np.ndarray) -> bytes:
     ParameterError
         `pixels` is not uint8, is empty, or is not of shape (H, W) or (H, W, 3).
     """
-    import struct
-    import zlib
-
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3) \
             or pixels.size == 0:
@@ -236,6 +249,7 @@ def write_png(pixels: np.ndarray, path) -> None:
     ----------
     pixels : np.ndarray, uint8, shape (H, W) or (H, W, 3)
     path : str or os.PathLike
+        Its folder is created when missing.
 
     Raises
     ------
@@ -243,19 +257,33 @@ def write_png(pixels: np.ndarray, path) -> None:
         `pixels` cannot be a PNG (see :func:`encode_png`).
     OSError
         The write failed (e.g. no space left); the temporary file is removed, nothing is left
-        under `path`.
+        under `path` (:func:`audiospec_utils.fileio.write_bytes_atomic`).
     """
-    import os
-    from pathlib import Path
+    write_bytes_atomic(path, encode_png(pixels))
 
-    data = encode_png(pixels)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+def read_image(path) -> np.ndarray:
+    """Decode a spectrogram image file into its pixels, as the render wrote them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A PNG (or any image Pillow reads).
+
+    Returns
+    -------
+    np.ndarray, uint8
+        ``(height, width)`` for a grey image (Pillow mode ``"L"``), ``(height, width, 3)`` for an
+        RGB one; any other mode (palette, RGBA, 16-bit...) is converted to RGB. Row 0 is the top
+        of the image (the highest frequency).
+
+    Raises
+    ------
+    OSError
+        The file is missing or not an image Pillow can decode (``FileNotFoundError``,
+        ``PIL.UnidentifiedImageError``).
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))

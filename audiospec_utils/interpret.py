@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .display import show_image
 from .exceptions import DatasetError
+from .explain import explain_validation
+from .folders import Run, write_json
+from .image_cache import SpectrogramCache
+from .images import read_image
+from .inference import mean_per_image
 from .metrics import map_at_k
 
 __all__ = [
@@ -62,8 +68,6 @@ def load_run(run, spec_dir=None):
         loaded, or validation images are missing (the message says how many, names one and says to
         pass the render folder's new place as `spec_dir`).
     """
-    from .folders import Run
-
     run = Run(run, spec_dir=spec_dir)
     if spec_dir is not None and not Path(spec_dir).is_dir():
         raise DatasetError(f"{Path(spec_dir).resolve()}: no such render folder")
@@ -82,15 +86,8 @@ def load_run(run, spec_dir=None):
 
 def _items_cache(learn, items: pd.DataFrame):
     """The images of `items` decoded at the learner's height, and each row's position in that cache."""
-    from PIL import Image
-
-    from .image_cache import SpectrogramCache
-
     paths = list(dict.fromkeys(items["image_path"]))
-    arrays = []
-    for p in paths:
-        with Image.open(p) as im:
-            arrays.append(np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB")))
+    arrays = [read_image(p) for p in paths]
     cache = SpectrogramCache.from_arrays(arrays, learn.dls.config["height"])
     pos = {p: i for i, p in enumerate(paths)}
     return cache, np.array([pos[p] for p in items["image_path"]], dtype=np.int64)
@@ -195,14 +192,7 @@ def clip_embeddings(learn, items: pd.DataFrame, bs: int = 64):
     probs, targets, _, emb = predict_with_embeddings(learn, items, bs=bs)
     codes, uniques = pd.factorize(items["clip_id"])
     n = len(uniques)
-    counts = np.bincount(codes, minlength=n)[:, None].astype(np.float64)
-
-    def mean(a):
-        out = np.zeros((n, a.shape[1]), np.float64)
-        np.add.at(out, codes, a)
-        return (out / counts).astype(np.float32)
-
-    clip_probs, clip_emb = mean(probs), mean(emb)
+    clip_probs, clip_emb = mean_per_image(probs, codes, n), mean_per_image(emb, codes, n)  # each clip's windows
     first = items.drop_duplicates("clip_id").reset_index(drop=True)
     clip_targets = np.zeros(n, np.int64)
     clip_targets[codes] = targets
@@ -320,22 +310,19 @@ def plot_top_losses(items: pd.DataFrame, probs, targets, losses, classes, k: int
     matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
-    from PIL import Image
 
     order = _worst_first(losses, k)
     n_cols = min(3, max(1, len(order)))
     n_rows = max(1, -(-len(order) // n_cols))
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4 * n_cols, 3.2 * n_rows), squeeze=False, constrained_layout=True)
     for ax, i in zip(axes.flat, order):
-        img = Image.open(items["image_path"].iloc[i])
+        pixels = read_image(items["image_path"].iloc[i])
         sr = pd.to_numeric(pd.Series([items["sr"].iloc[i]]), errors="coerce").iloc[0] if "sr" in items else np.nan
         if params is not None and np.isfinite(sr):
-            from .display import show_image
-
-            show_image(np.asarray(img), int(sr), params, ax=ax, n_ticks=4)
+            show_image(pixels, int(sr), params, ax=ax, n_ticks=4)
             ax.set_xlabel(f"time (s) of {Path(items['image_path'].iloc[i]).stem}", fontsize=8)
         else:
-            ax.imshow(np.asarray(img), cmap="magma" if img.mode == "L" else None, aspect="auto")
+            ax.imshow(pixels, cmap="magma" if pixels.ndim == 2 else None, aspect="auto")
             ax.set(xticks=[], yticks=[], xlabel=Path(items["image_path"].iloc[i]).stem)
         pred = int(np.argmax(probs[i]))
         ax.set_title(f"{classes[pred]} / {classes[targets[i]]}\nloss {losses[i]:.2f}, p(true) {probs[i][targets[i]]:.2f}",
@@ -508,8 +495,6 @@ def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None, cam: bo
     """
     import matplotlib.pyplot as plt
 
-    from .folders import Run, write_json
-
     run = Run(run, spec_dir=spec_dir)
     learn, valid = load_run(run, spec_dir=spec_dir)
     classes = list(learn.dls.vocab)
@@ -539,8 +524,6 @@ def interpret_run(run, *, k: int = 9, show: bool = False, spec_dir=None, cam: bo
               "map_at_3": map_at_k(y_true, probs[known], 3), "n_valid_clips": int(len(clips))}
     maps = {}
     if cam:  # what the model listens to: maps of the top losses, a mean map per label (audiospec_utils.explain)
-        from .explain import explain_validation
-
         maps["cam"] = explain_validation(run, learn, clips[known].reset_index(drop=True), probs[known],
                                          targets[known], losses[known], k=k, method=cam_method)
     write_json(run.file(Run.INTERPRETATION), {**scores, "figures": paths,

@@ -2,7 +2,8 @@
 
 Clip scoring is written once, here: :func:`clip_scores` is what training, ``evaluate``, ``cv`` and
 ``compare`` report for a table of clip predictions (:func:`audiospec_utils.inference.clip_predictions`),
-and :func:`grouped_bootstrap_interval` gives its interval.
+and :func:`grouped_bootstrap_interval` gives its interval (:func:`clip_score_intervals`: the intervals
+of accuracy and MAP@3 that ``metrics.json`` and ``test_metrics.json`` report).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["map_at_k", "top_k_labels", "map_at_3", "clip_scores", "grouped_bootstrap_interval"]
+__all__ = ["map_at_k", "top_k_labels", "map_at_3", "clip_scores", "grouped_bootstrap_interval", "clip_score_intervals"]
 
 
 def top_k_labels(scores, k: int = 3) -> np.ndarray:
@@ -99,7 +100,7 @@ def map_at_3(preds, targs) -> float:
     return (hits / torch.arange(1, k + 1, device=preds.device).float()).sum(dim=1).mean()
 
 
-def clip_scores(clip_preds, vocab, *, macro_f1: bool = False) -> dict:
+def clip_scores(clip_preds, vocab, *, macro_f1: bool = False, f1_over: str = "vocab") -> dict:
     """Accuracy, error rate and MAP@3 (and macro F1) of clip predictions with a known label.
 
     Parameters
@@ -113,6 +114,10 @@ def clip_scores(clip_preds, vocab, *, macro_f1: bool = False) -> dict:
     macro_f1 : bool
         Also give ``macro_f1``: :func:`sklearn.metrics.f1_score` with ``average="macro"`` over the
         labels of `vocab` (every label counts the same; a label never predicted scores 0).
+    f1_over : {"vocab", "present"}
+        The labels the macro F1 averages over: every label of `vocab` (a label absent from the
+        clips and never predicted counts 0: what ``compare`` reports), or only those present in
+        the truth or the predictions (scikit-learn's default: what ``evaluate`` reports).
 
     Returns
     -------
@@ -131,7 +136,10 @@ def clip_scores(clip_preds, vocab, *, macro_f1: bool = False) -> dict:
         from sklearn.metrics import f1_score
 
         pred = [vocab[i] for i in p.argmax(1)] if len(y) else []
-        out["macro_f1"] = (float(f1_score(known["label"], pred, labels=vocab, average="macro", zero_division=0))
+        if f1_over not in ("vocab", "present"):
+            raise ParameterError(f"f1_over must be 'vocab' or 'present', got {f1_over!r}")
+        labels = vocab if f1_over == "vocab" else None
+        out["macro_f1"] = (float(f1_score(known["label"], pred, labels=labels, average="macro", zero_division=0))
                            if len(y) else float("nan"))
     return out
 
@@ -195,3 +203,43 @@ def grouped_bootstrap_interval(values, groups=None, *, confidence: float = 0.95,
                         vectorized=True, confidence_level=confidence, n_resamples=int(n_resamples),
                         method="percentile", rng=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def clip_score_intervals(clip_preds, vocab, groups=None, *, confidence: float = 0.95, seed: int = 0) -> dict:
+    """95% intervals of per-clip accuracy and MAP@3, from a bootstrap over groups.
+
+    Parameters
+    ----------
+    clip_preds : pandas.DataFrame
+        One row per clip: ``clip_id``, ``label`` and one probability column per label of `vocab`
+        (:func:`audiospec_utils.inference.clip_predictions`); clips whose label is not in `vocab`
+        are left out.
+    vocab : sequence of str
+    groups : pandas.Series or None
+        Group of each clip, indexed by ``clip_id`` (``""``: the clip is its own group).
+    confidence : float
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``accuracy`` and ``map_at_3`` as ``[low, high]`` (rounded to 4 digits), ``confidence``,
+        ``n_groups`` (groups resampled) and ``method``; see :func:`grouped_bootstrap_interval`.
+    """
+    vocab = list(vocab)
+    known = clip_preds[clip_preds["label"].isin(vocab)]
+    y = known["label"].map({c: i for i, c in enumerate(vocab)}).to_numpy()
+    top = top_k_labels(known[vocab].to_numpy(), 3) if len(known) else np.zeros((0, 3), np.int64)
+    hits = top == y[:, None]
+    correct = hits[:, 0].astype(float)
+    precision = (hits / np.arange(1, top.shape[1] + 1)).sum(axis=1) if len(known) else np.zeros(0)
+    g = None
+    if groups is not None:
+        g = groups.reindex(known["clip_id"]).fillna("").astype(str).to_numpy()
+    keys = g if g is not None else known["clip_id"].to_numpy()
+    n_groups = len({k if k else f"clip:{i}" for i, k in enumerate(keys)})
+    acc = grouped_bootstrap_interval(correct, g, confidence=confidence, seed=seed)
+    mp3 = grouped_bootstrap_interval(precision, g, confidence=confidence, seed=seed)
+    return {"accuracy": [round(acc[0], 4), round(acc[1], 4)], "map_at_3": [round(mp3[0], 4), round(mp3[1], 4)],
+            "confidence": confidence, "n_groups": int(n_groups),
+            "method": "percentile bootstrap over groups (scipy.stats.bootstrap, 2000 resamples)"}

@@ -19,16 +19,19 @@ The results have the form of :func:`audiospec_utils.predict.predict_files`'s.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
+from .audio import load_audio
 from .exceptions import AudiospecError, ParameterError
+from .spectrogram_params import CLIP_POLICIES, clip_segments
 
-__all__ = ["OnnxClassifier", "resample", "fit_length"]
+__all__ = ["OnnxClassifier", "resample", "fit_length", "METADATA_KEY"]
 
-_METADATA_KEY = "audiospec"  # = export_onnx.METADATA_KEY (not imported: that module needs onnx)
+#: Key of the model metadata entry holding every setting as JSON (written by
+#: :func:`audiospec_utils.export_onnx.export_onnx`, which imports it from here: this module needs no onnx).
+METADATA_KEY = "audiospec"
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -60,7 +63,18 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def fit_length(y: np.ndarray, sr: int, clip_policy: str, duration: float | None) -> list[np.ndarray]:
-    """The clip-length policy of the render parameters (:func:`audiospec_utils.spectrogram.fit_length`).
+    """The clip-length policy of the render parameters (:func:`audiospec_utils.spectrogram_params.clip_segments`).
+
+    Parameters
+    ----------
+    y : np.ndarray, float32, shape (n_samples,)
+        Mono audio at `sr`.
+    sr : int
+        Sample rate in Hz.
+    clip_policy : {"full", "pad", "loop", "windows"}
+        The model's ``clip_policy`` metadata.
+    duration : float or None
+        The model's ``duration`` metadata, in seconds.
 
     Returns
     -------
@@ -68,19 +82,15 @@ def fit_length(y: np.ndarray, sr: int, clip_policy: str, duration: float | None)
         The segments the model is run on: the whole clip (``"full"``), one of exactly
         ``round(duration * sr)`` samples (``"pad"``, ``"loop"``), or one per `duration` window
         (``"windows"``, the last zero-padded).
+
+    Raises
+    ------
+    ParameterError
+        A `clip_policy` this version does not know (a model exported by a later version).
     """
-    if clip_policy == "full":
-        return [y]
-    n = max(1, int(round(duration * sr)))
-    if clip_policy == "pad":
-        return [y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))]
-    if clip_policy == "loop":
-        return [np.resize(y, n) if len(y) < n else y[:n]]
-    if clip_policy == "windows":
-        n_win = max(1, math.ceil(len(y) / n))
-        padded = np.pad(y, (0, n_win * n - len(y)))
-        return [padded[i * n:(i + 1) * n] for i in range(n_win)]
-    raise ParameterError(f"the model's clip_policy {clip_policy!r} is unknown to this version of audiospec")
+    if clip_policy not in CLIP_POLICIES:
+        raise ParameterError(f"the model's clip_policy {clip_policy!r} is unknown to this version of audiospec")
+    return clip_segments(y, sr, clip_policy, duration)
 
 
 class OnnxClassifier:
@@ -127,10 +137,10 @@ class OnnxClassifier:
             raise ParameterError(f"{self.path}: not an ONNX model onnxruntime can load ({type(err).__name__}: "
                                  f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})") from None
         props = self.session.get_modelmeta().custom_metadata_map
-        if _METADATA_KEY not in props:
-            raise ParameterError(f"{self.path}: not an audiospec model (no {_METADATA_KEY!r} metadata); export one "
+        if METADATA_KEY not in props:
+            raise ParameterError(f"{self.path}: not an audiospec model (no {METADATA_KEY!r} metadata); export one "
                                  f"with `audiospec export RUN --out model.onnx`")
-        self.metadata = json.loads(props[_METADATA_KEY])
+        self.metadata = json.loads(props[METADATA_KEY])
         self.labels = list(self.metadata["labels"])
         self.sample_rate = int(self.metadata["sample_rate"])
         self._hop_seconds = self.metadata["hop_length"] / self.sample_rate
@@ -268,8 +278,6 @@ class OnnxClassifier:
         ParameterError
             `k` < 1.
         """
-        from .audio import load_audio
-
         _check_k(k)
         y, sr = load_audio(path)
         a = self.analyse(y, sr)

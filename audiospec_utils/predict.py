@@ -14,15 +14,21 @@ One bad file never stops the others: it gets an entry with its ``error`` instead
 from __future__ import annotations
 
 import logging
-import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from .exceptions import AudiospecError, ParameterError
+from .folders import Run
+from .image_cache import SpectrogramCache
+from .images import read_image
 from .inference import image_probabilities, window_probabilities  # noqa: F401  (window_probabilities: public name)
+from .metrics import top_k_labels
+from .spectrogram import render_clip, warn_rate_dependent
 
-__all__ = ["load_model", "run_spectrogram_params", "run_metrics", "window_probabilities", "predict_images",
-           "predict_files", "format_predictions"]
+__all__ = ["run_learner", "load_model", "run_spectrogram_params", "run_metrics", "window_probabilities",
+           "predict_images", "FileWindows", "predict_windows", "top_labels", "error_reason", "predict_files",
+           "format_predictions"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +36,25 @@ logger = logging.getLogger(__name__)
 def run_metrics(run) -> dict:
     """``metrics.json`` of a run as a dict (:attr:`audiospec_utils.folders.Run.metrics`).
 
+    Parameters
+    ----------
+    run : Run or str or os.PathLike
+
     Raises
     ------
     DatasetError
         The file is missing or not JSON.
     """
-    from .folders import Run
-
-    return Run(run).metrics
+    return (run if isinstance(run, Run) else Run(run)).metrics
 
 
-def load_model(run):
-    """The exported learner of a run folder, ready to predict (:meth:`audiospec_utils.folders.Run.learner`).
+def run_learner(run):
+    """The exported fastai Learner of a run folder, ready to predict (:meth:`audiospec_utils.folders.Run.learner`).
 
     Parameters
     ----------
     run : Run or str or os.PathLike
+        A :class:`~audiospec_utils.folders.Run` keeps the loaded Learner: asking it again costs nothing.
 
     Returns
     -------
@@ -58,13 +67,19 @@ def load_model(run):
     DatasetError
         No ``export.pkl``, it cannot be loaded, or an older audiospec made it.
     """
-    from .folders import Run
+    return (run if isinstance(run, Run) else Run(run)).learner()
 
-    return Run(run).learner()
+
+#: The name of :func:`run_learner` in earlier versions (it returns a fastai Learner, not a bare model).
+load_model = run_learner
 
 
 def run_spectrogram_params(run):
     """The spectrogram parameters a run was trained with (:attr:`audiospec_utils.folders.Run.spec_params`).
+
+    Parameters
+    ----------
+    run : Run or str or os.PathLike
 
     Returns
     -------
@@ -75,9 +90,7 @@ def run_spectrogram_params(run):
     DatasetError
         Neither the run's nor its render folder's ``params.json`` exists, or it is not valid.
     """
-    from .folders import Run
-
-    return Run(run).spec_params
+    return (run if isinstance(run, Run) else Run(run)).spec_params
 
 
 def predict_images(learn, images, bs: int = 64) -> np.ndarray:
@@ -98,34 +111,116 @@ def predict_images(learn, images, bs: int = 64) -> np.ndarray:
     np.ndarray, shape (n_images, n_classes), float32
         Columns in the order of ``learn.dls.vocab``.
     """
-    from PIL import Image
-
-    from .image_cache import SpectrogramCache
-
     if len(images) == 0:
         return np.zeros((0, len(learn.dls.vocab)), np.float32)
-    arrays = []
-    for im in images:
-        if isinstance(im, np.ndarray):
-            arrays.append(im)
-        else:
-            with Image.open(im) as pil:
-                arrays.append(np.asarray(pil if pil.mode in ("L", "RGB") else pil.convert("RGB")))
+    arrays = [im if isinstance(im, np.ndarray) else read_image(im) for im in images]
     cache = SpectrogramCache.from_arrays(arrays, learn.dls.config["height"])
     return image_probabilities(learn, cache, np.arange(len(arrays)), bs=bs)
 
 
-def _top(probs: np.ndarray, vocab, k: int) -> list[dict]:
-    from .metrics import top_k_labels
+@dataclass(frozen=True)
+class FileWindows:
+    """One audio file as the model sees it: its images, their windows and the windows' probabilities.
 
+    Attributes
+    ----------
+    rendered : dict
+        What :func:`audiospec_utils.spectrogram.render_clip` returns: ``images`` (uint8 arrays),
+        ``duration`` (s), ``sr`` (Hz, rendered), ``source_sr`` (Hz, the file's), ``band_limited``.
+    cache : SpectrogramCache
+        The images at the learner's height.
+    window_probs : np.ndarray, float32, shape (n_windows, n_classes)
+        Softmax probabilities of every window of every image, columns in ``learn.dls.vocab`` order.
+    image_of_window : np.ndarray, int64, shape (n_windows,)
+        The image of each window.
+    """
+
+    rendered: dict
+    cache: SpectrogramCache
+    window_probs: np.ndarray
+    image_of_window: np.ndarray
+
+    @property
+    def probs(self) -> np.ndarray:
+        """The file's prediction: the mean over all its windows, float32, shape (n_classes,)."""
+        return self.window_probs.mean(axis=0)
+
+
+def predict_windows(learn, path, params, *, bs: int = 64) -> FileWindows:
+    """Render one audio file as a run's images and predict every window of them.
+
+    The file is rendered in memory with `params` (:func:`audiospec_utils.spectrogram.render_clip`),
+    resized to the learner's height and cut into windows of the training crop length
+    (:func:`audiospec_utils.inference.window_probabilities`).
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+        A run's Learner (:func:`run_learner`).
+    path : str or os.PathLike
+        Audio file of any length (WAV, FLAC, OGG, MP3...).
+    params : SpectrogramParams
+        The run's spectrogram parameters (:func:`run_spectrogram_params`).
+    bs : int
+        Windows per batch.
+
+    Returns
+    -------
+    FileWindows
+
+    Raises
+    ------
+    AudiospecError
+        The file cannot be loaded or rendered (empty, not audio, missing...).
+    """
+    rendered = render_clip(path, None, params)
+    cache = SpectrogramCache.from_arrays(rendered["images"], learn.dls.config["height"])
+    window_probs, image_of_window = window_probabilities(learn, cache, np.arange(len(cache)), bs=bs)
+    return FileWindows(rendered, cache, window_probs, image_of_window)
+
+
+def top_labels(probs: np.ndarray, vocab, k: int) -> list[dict]:
+    """The `k` most probable labels of one prediction, best first.
+
+    Parameters
+    ----------
+    probs : np.ndarray, shape (n_classes,)
+    vocab : sequence
+        Class names, in the order of `probs`.
+    k : int >= 1
+
+    Returns
+    -------
+    list of dict
+        ``[{"label": str, "probability": float}, ...]``, at most `k` (ties: the lower class index first).
+    """
     return [{"label": str(vocab[i]), "probability": float(probs[i])} for i in top_k_labels(probs[None], k)[0]]
+
+
+def error_reason(err: BaseException) -> str:
+    """Why one file could not be predicted, as its entry's ``error`` says it.
+
+    Parameters
+    ----------
+    err : BaseException
+        What predicting the file raised.
+
+    Returns
+    -------
+    str
+        An :class:`~audiospec_utils.exceptions.AudiospecError`'s ``reason`` (or message); for any
+        other error (a decoder bug), ``"unexpected error: <type>: <message>"``.
+    """
+    if isinstance(err, AudiospecError):
+        return getattr(err, "reason", None) or str(err)
+    return f"unexpected error: {type(err).__name__}: {err}"
 
 
 def predict_files(run, files, *, k: int = 3, learn=None, params=None, return_probs: bool = False) -> list[dict]:
     """Top-`k` labels of audio files of any length, one entry per file, never stopped by a bad one.
 
     Each file is rendered in memory with the run's spectrogram parameters, cut into windows of the
-    training crop length, and the probabilities of its windows are averaged.
+    training crop length, and the probabilities of its windows are averaged (:func:`predict_windows`).
 
     Parameters
     ----------
@@ -158,33 +253,26 @@ def predict_files(run, files, *, k: int = 3, learn=None, params=None, return_pro
     ParameterError
         `k` < 1.
     """
-    from .folders import Run
-    from .image_cache import SpectrogramCache
-    from .spectrogram import render_clip, warn_rate_dependent
-
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ParameterError(f"k must be a positive integer, got {k!r}")
-    run = Run(run)
+    run = run if isinstance(run, Run) else Run(run)
     learn = learn if learn is not None else run.learner()
     params = params if params is not None else run.spec_params
     warn_rate_dependent(params, run.path)
     vocab = list(learn.dls.vocab)
-    height = learn.dls.config["height"]
     results = []
     for f in files:
         entry = {"file": str(f)}
         try:
-            out = render_clip(f, None, params)
-            cache = SpectrogramCache.from_arrays(out["images"], height)
-            window_probs, of_window = window_probabilities(learn, cache, np.arange(len(cache)))
-            probs = window_probs.mean(axis=0)
-        except AudiospecError as err:
-            entry["error"] = getattr(err, "reason", None) or str(err)
-        except Exception as err:  # a decoder bug must not stop the other files
-            entry["error"] = f"unexpected error: {type(err).__name__}: {err}"
+            windows = predict_windows(learn, f, params)
+            probs = windows.probs
+        except Exception as err:  # one bad file (or a decoder bug) must not stop the other files
+            entry["error"] = error_reason(err)
         else:
-            entry.update(top=_top(probs, vocab, k), duration=float(out["duration"]), n_windows=int(len(of_window)),
-                         sr=int(out["source_sr"]), band_limited=bool(out["band_limited"]))
+            out = windows.rendered
+            entry.update(top=top_labels(probs, vocab, k), duration=float(out["duration"]),
+                         n_windows=int(len(windows.window_probs)), sr=int(out["source_sr"]),
+                         band_limited=bool(out["band_limited"]))
             if return_probs:
                 entry.update(probs=probs, images=out["images"])
         results.append(entry)

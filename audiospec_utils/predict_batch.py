@@ -21,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import is_audio_file, load_audio
 from .exceptions import AudiospecError, ParameterError
+from .folders import Run
+from .onnx_predict import OnnxClassifier
+from .predict import error_reason, predict_files, predict_windows, top_labels
 
 __all__ = ["audio_inputs", "FastaiBackend", "OnnxBackend", "predict_paths", "plot_timeline", "TIMELINE_CSV"]
 
@@ -45,8 +49,6 @@ def audio_inputs(paths) -> list[Path]:
         In the order given, each folder's files in sorted order. A path that does not exist is
         kept (it is reported as ``file not found``).
     """
-    from .audio import is_audio_file
-
     out = []
     for p in paths:
         p = Path(p)
@@ -68,15 +70,11 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, model):
-        from .onnx_predict import OnnxClassifier
-
         self.clf = model if isinstance(model, OnnxClassifier) else OnnxClassifier(model)
         self.labels = self.clf.labels
 
     def predict(self, path, k: int, *, windows: bool = False) -> dict:
         """One file's entry (see :func:`predict_paths`); raises :class:`AudiospecError` for a bad file."""
-        from .audio import load_audio
-
         y, sr = load_audio(path)
         a = self.clf.analyse(y, sr)
         entry = {"file": str(path), "top": self.clf.top(a["probs"], k), "duration": float(a["duration"]),
@@ -103,17 +101,13 @@ class FastaiBackend:
     name = "fastai"
 
     def __init__(self, run):
-        from .folders import Run
-
-        self.run = Run(run)
+        self.run = run if isinstance(run, Run) else Run(run)
         self.learn = self.run.learner()
         self.params = self.run.spec_params
         self.labels = [str(v) for v in self.learn.dls.vocab]
 
     def predict(self, path, k: int, *, windows: bool = False) -> dict:
         """One file's entry (see :func:`predict_paths`); raises :class:`AudiospecError` for a bad file."""
-        from .predict import predict_files
-
         if not windows:
             entry = predict_files(self.run, [path], k=k, learn=self.learn, params=self.params)[0]
             if "error" in entry:
@@ -122,32 +116,25 @@ class FastaiBackend:
         return self._with_windows(path, k)
 
     def _with_windows(self, path, k: int) -> dict:
-        from .dataloaders import window_starts
-        from .image_cache import SpectrogramCache
-        from .inference import window_probabilities
-        from .spectrogram import render_clip
+        from .dataloaders import window_starts  # torch: the learner has loaded it already
 
-        out = render_clip(path, None, self.params)
-        cfg = self.learn.dls.config
-        cache = SpectrogramCache.from_arrays(out["images"], cfg["height"])
-        window_probs, _ = window_probabilities(self.learn, cache, np.arange(len(cache)))
-        probs = window_probs.mean(axis=0)
+        predicted = predict_windows(self.learn, path, self.params)
+        out, cfg = predicted.rendered, self.learn.dls.config
         sr, p = int(out["sr"]), self.params
         seg_seconds = out["duration"] if p.clip_policy == "full" else float(p.duration)
         starts, ends = [], []
-        for i, width in enumerate(cache.widths):
+        for i, width in enumerate(predicted.cache.widths):
             per_col = (seg_seconds / width) if p.width is not None else p.resolve(sr)["hop_length"] / sr
             s = window_starts(int(width), cfg["length"], cfg.get("overlap", 0.5)).astype(np.float64)
             offset = 0.0 if p.clip_policy == "full" else i * float(p.duration)
             starts.append(offset + s * per_col)
             ends.append(np.minimum(offset + (s + cfg["length"]) * per_col, max(out["duration"], per_col)))
-        top = [{"label": self.labels[i], "probability": float(probs[i])}
-               for i in np.argsort(-probs, kind="stable")[:k]]
-        entry = {"file": str(path), "top": top, "duration": float(out["duration"]),
-                 "n_windows": int(len(window_probs))}
+        entry = {"file": str(path), "top": top_labels(predicted.probs, self.labels, k),
+                 "duration": float(out["duration"]), "n_windows": int(len(predicted.window_probs))}
         if "source_sr" in out:
             entry.update(sr=int(out["source_sr"]), band_limited=bool(out.get("band_limited", False)))
-        entry.update(window_probs=window_probs, window_start=np.concatenate(starts), window_end=np.concatenate(ends))
+        entry.update(window_probs=predicted.window_probs, window_start=np.concatenate(starts),
+                     window_end=np.concatenate(ends))
         return entry
 
 
@@ -295,10 +282,8 @@ def predict_paths(backend, paths, *, k: int = 3, csv_path=None, timeline=None, p
                       leave=False):
             try:
                 entry = backend.predict(f, k, windows=timeline is not None)
-            except AudiospecError as err:
-                entry = {"file": str(f), "error": getattr(err, "reason", None) or str(err)}
-            except Exception as err:  # a decoder bug must not stop the other files
-                entry = {"file": str(f), "error": f"unexpected error: {type(err).__name__}: {err}"}
+            except Exception as err:  # one bad file (or a decoder bug) must not stop the other files
+                entry = {"file": str(f), "error": error_reason(err)}
             if tl_f is not None and "error" not in entry:
                 wp = entry.pop("window_probs")
                 start, end = entry.pop("window_start"), entry.pop("window_end")

@@ -38,11 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .progress import show_progress
+from .clip_images import render_clip
 from .datasets import COLUMNS, load_source
 from .exceptions import AudioLoadError, AudiospecError, DatasetError, ParameterError
 from .folders import IMAGES, RenderFolder
-from .spectrogram import AUTO_RATE, SpectrogramParams, render_clip, warn_rate_dependent, with_fixed_rate
+from .progress import show_progress
+from .spectrogram_params import AUTO_RATE, SpectrogramParams, warn_rate_dependent, with_fixed_rate
 
 __all__ = ["render_spectrograms", "read_manifest", "image_name", "connect_scheduler", "RenderError",
            "MANIFEST_COLUMNS"]

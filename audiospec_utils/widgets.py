@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .images import read_image
+from .predict import load_model, predict_files, run_spectrogram_params
+
 __all__ = ["PredictWidget", "predict_widget", "spectrogram_png", "bar_chart_png", "top_losses_widget"]
 
 logger = logging.getLogger(__name__)
@@ -128,8 +131,6 @@ class PredictWidget:
     def __init__(self, run_dir, *, k: int = 3, learn=None):
         import ipywidgets as widgets
 
-        from .predict import load_model, run_spectrogram_params
-
         self.run_dir = Path(run_dir)
         self.k = k
         self.learn = learn if learn is not None else load_model(run_dir)
@@ -172,8 +173,6 @@ class PredictWidget:
             probabilities) or ``error``. On error the outputs are cleared and `status` shows the
             reason; nothing is raised.
         """
-        from .predict import predict_files
-
         suffix = Path(name).suffix.lower() or ".wav"
         with tempfile.TemporaryDirectory(prefix="audiospec_upload_") as tmp:
             path = Path(tmp) / f"upload{suffix}"
@@ -224,12 +223,10 @@ def top_losses_widget(table, *, height: int = 128):
         One row per clip. A clip whose audio is missing shows the reason instead of a player.
     """
     import ipywidgets as widgets
-    from PIL import Image
 
     rows = []
     for r in table.itertuples(index=False):
-        pic = widgets.Image(value=spectrogram_png([np.asarray(Image.open(r.image_path).convert("L"))], height=height),
-                            format="png")
+        pic = widgets.Image(value=spectrogram_png([read_image(r.image_path)], height=height), format="png")
         text = widgets.HTML(f"<b>{escape(str(r.fname))}</b><br>predicted <b>{escape(str(r.predicted))}</b>, "
                             f"true <b>{escape(str(r.true))}</b><br>loss {r.loss:.2f}, p(true) {r.p_true:.2f}")
         suffix = Path(str(r.path)).suffix.lower()

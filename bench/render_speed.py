@@ -226,14 +226,15 @@ def time_stft_floor(paths) -> float:
     written. One process, after one warm-up clip.
     """
     from audiospec_utils.audio import load_audio
-    from audiospec_utils.spectrogram import SpectrogramParams, _resolve, _squared_pair_blocks
+    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.spectrogram_kinds import squared_pair_blocks
 
     params = SpectrogramParams()
 
     def one(path):
         y, sr = load_audio(path)
-        r = dict(_resolve(params, sr))
-        for _ in _squared_pair_blocks(y, r["n_fft"], r["hop_length"]):
+        r = params.resolve(sr)
+        for _ in squared_pair_blocks(y, r["n_fft"], r["hop_length"]):
             pass
 
     one(paths[0])

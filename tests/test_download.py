@@ -21,6 +21,8 @@ import pytest
 import soundfile as sf
 
 import audiospec_utils.download as dl
+import audiospec_utils.http_download as http_download
+import audiospec_utils.unzip as unzip
 from audiospec_utils.download import (
     PARTS,
     archive_url,
@@ -129,8 +131,8 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    monkeypatch.setattr(dl, "RETRY_BASE_DELAY", 0.0)
-    monkeypatch.setattr(dl, "RETRY_MAX_DELAY", 0.0)
+    monkeypatch.setattr(http_download, "RETRY_BASE_DELAY", 0.0)
+    monkeypatch.setattr(http_download, "RETRY_MAX_DELAY", 0.0)
 
 
 @pytest.fixture
@@ -538,7 +540,7 @@ def test_interrupted_extraction_leaves_only_hidden_folder_then_completes(http_se
     source, blobs = dataset
     _serve(state, blobs)
     dest = tmp_path / "data"
-    real_write = dl._write_member
+    real_write = unzip._write_member
     calls = {"n": 0}
 
     def flaky_write(zf, info, target):
@@ -547,10 +549,10 @@ def test_interrupted_extraction_leaves_only_hidden_folder_then_completes(http_se
             raise _Boom("power cut")
         real_write(zf, info, target)
 
-    monkeypatch.setattr(dl, "_write_member", flaky_write)
+    monkeypatch.setattr(unzip, "_write_member", flaky_write)
     with pytest.raises(_Boom):
         download_fsdkaggle2018(dest, parts=("train",), mirror=base_url, progress=False)
-    monkeypatch.setattr(dl, "_write_member", real_write)
+    monkeypatch.setattr(unzip, "_write_member", real_write)
 
     leftover = dest / (".extracting-" + TRAIN)
     assert leftover.is_dir() and any(leftover.rglob("*.wav"))

@@ -55,7 +55,7 @@ def _params():
 
 def _tone_gain(freq: float) -> float:
     """Amplitude making a tone's peak mel power the same at every frequency (Slaney filters shrink with width)."""
-    from audiospec_utils.spectrogram import _mel_basis
+    from audiospec_utils.spectrogram_kinds import mel_basis as _mel_basis
 
     basis = _mel_basis(SR, 512, 32, 50.0, SR / 2)
     height = lambda f: float(basis[:, int(round(f * 512 / SR))].max())  # noqa: E731
@@ -307,7 +307,7 @@ def test_interpret_cam_maps_top_losses_and_a_mean_map_per_label(tones):
 
 
 def test_windows_are_averaged_per_frame_and_a_repeated_clip_folds_back():
-    from audiospec_utils.explain import _place_windows
+    from audiospec_utils.explain_maps import place_windows as _place_windows
 
     # an image of 10 columns, windows of 4 at starts 0, 2, 4, 6: each column the mean of its windows
     maps = np.stack([np.full((2, 4), v, np.float32) for v in (1.0, 2.0, 3.0, 4.0)])

@@ -94,7 +94,7 @@ def test_old_folder_keeps_its_per_file_rates_and_warns(tmp_path, monkeypatch):
     # what a folder written before the rate was fixed looks like: sr null, no source_sr column
     man = pd.read_csv(out / "manifest.csv").drop(columns=["source_sr", "band_limited"])
     man.to_csv(out / "manifest.csv", index=False)
-    monkeypatch.setattr("audiospec_utils.spectrogram._WARNED_RATE", set())
+    monkeypatch.setattr("audiospec_utils.spectrogram_params._WARNED_RATE", set())
     with pytest.warns(RateDependentWarning, match=str(out)):
         again = render_spectrograms(src, out, progress=False)  # defaults: continues as it was made
     assert again.attrs["summary"]["already_done"] == 2
@@ -104,7 +104,7 @@ def test_old_folder_keeps_its_per_file_rates_and_warns(tmp_path, monkeypatch):
 
 
 def test_the_warning_comes_once_per_folder(monkeypatch):
-    monkeypatch.setattr("audiospec_utils.spectrogram._WARNED_RATE", set())
+    monkeypatch.setattr("audiospec_utils.spectrogram_params._WARNED_RATE", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):

@@ -326,7 +326,7 @@ def test_a_ctrl_c_that_python_swallowed_still_stops_training_at_the_next_batch()
     import os
     import signal
 
-    from audiospec_utils.train import _interrupt_guard
+    from audiospec_utils.callbacks import InterruptGuard as _interrupt_guard
 
     found = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a program run from a terminal
     try:
