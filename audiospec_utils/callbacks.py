@@ -25,6 +25,7 @@ import signal
 import threading
 
 import pandas as pd
+import torch
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.learner import Recorder
 
@@ -32,7 +33,7 @@ from .fileio import write_csv_atomic
 from .training_state import RESUME_VERSION, random_states, save_atomic
 
 __all__ = ["InterruptGuard", "EpochHistory", "EpochCheckpoint", "SkipFinishedEpochs", "silence",
-           "remove_progress_bar"]
+           "remove_progress_bar", "recorder_state", "restore_recorder"]
 
 
 def _no_log(*args, **kwargs) -> None:
@@ -181,6 +182,28 @@ class SkipFinishedEpochs(Callback):
             self.learn.logger, self._logger = self._logger, None
 
 
+def recorder_state(recorder) -> dict:
+    """What fastai's ``Recorder`` holds of the current ``fit``, as plain lists (saved in a checkpoint).
+
+    With it, a training that is found finished when a notebook's cell runs again still has its loss
+    curve: ``learn.recorder.plot_loss()`` draws the saved one (:func:`restore_recorder`).
+    """
+    return {"metric_names": [str(n) for n in recorder.metric_names],
+            "lrs": [float(x) for x in recorder.lrs], "iters": [int(x) for x in recorder.iters],
+            "losses": [float(x) for x in recorder.losses], "values": [list(v) for v in recorder.values]}
+
+
+def restore_recorder(recorder, state: dict | None) -> None:
+    """Put a :func:`recorder_state` back into a ``Recorder`` (nothing when `state` is None)."""
+    from fastcore.foundation import L
+
+    if not state:
+        return
+    recorder.metric_names = L(state["metric_names"])
+    recorder.lrs, recorder.iters = L(state["lrs"]), L(state["iters"])
+    recorder.losses, recorder.values = L(torch.tensor(x) for x in state["losses"]), L(state["values"])
+
+
 class EpochCheckpoint(Callback):
     """After every finished epoch: ``models/last.pth`` (weights) and ``models/resume.pth`` (everything).
 
@@ -221,7 +244,8 @@ class EpochCheckpoint(Callback):
                      "stage": self.stage_index, "epoch": self.epoch + 1, "done": done, "total": self.total,
                      "history": self.history.rows, "random": random_states(learn.dls), "settings": self.settings,
                      "smooth_loss": {"count": learn.recorder.smooth_loss.count,
-                                     "val": learn.recorder.smooth_loss.val.detach().cpu()}},
+                                     "val": learn.recorder.smooth_loss.val.detach().cpu()},
+                     "recorder": recorder_state(learn.recorder)},
                     self.resume_file)
         learn.save("last", with_opt=False)
         if self.history_file is not None:

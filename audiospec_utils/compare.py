@@ -56,7 +56,7 @@ from .baselines import STATS, GBMBaseline, clip_features, logmel_stats, small_cn
 from .datasets import COLUMNS as CLIP_COLUMNS
 from .datasets import load_source, sample_per_label
 from .exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
-from .fileio import write_csv_atomic, write_json_atomic
+from .fileio import read_finished_result, write_csv_atomic, write_json_atomic
 from .folders import Run
 from .image_classifier import ImageClassifier, check_positive_ints
 from .learner import load_imagenet_weights
@@ -536,16 +536,12 @@ def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 6
 
 def _read_row_result(result_file: Path, key: dict) -> dict | None:
     """The scores of a row that finished with the same settings and split, or None."""
-    if not result_file.is_file():
-        return None
+    old = read_finished_result(result_file, key)
     try:
-        old = json.loads(result_file.read_text())
-        if old.get("key") == json.loads(json.dumps(key)) and not old.get("error"):
-            return {k: old[k] for k in ("accuracy", "map_at_3", "macro_f1", "train_seconds",
-                                        "predict_ms_per_clip", "n_train", "n_valid", "pretrained")}
-    except (OSError, ValueError, KeyError):
-        pass
-    return None
+        return None if old is None else {k: old[k] for k in ("accuracy", "map_at_3", "macro_f1", "train_seconds",
+                                                             "predict_ms_per_clip", "n_train", "n_valid", "pretrained")}
+    except KeyError:
+        return None
 
 
 def _run_row(row: str, model, split: Split, row_dir: Path, *, force: bool, settings: dict) -> dict:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import evaluate
 from .exceptions import AudiospecError, DatasetError, ParameterError, TrainingInterrupted
-from .fileio import write_csv_atomic, write_json_atomic
+from .fileio import read_finished_result, write_csv_atomic, write_json_atomic
 from .folders import RenderFolder, Run
 from .inference import clip_predictions, image_probabilities, valid_clip_predictions
 from .learner import create_learner
@@ -122,15 +122,8 @@ def _chosen_folds(folds, fold_of: pd.Series, folder: RenderFolder) -> list[str]:
 
 def _finished_fold(result_file: Path, key: str) -> dict | None:
     """The row of a fold that finished with the same settings and clips, or None."""
-    if not result_file.is_file():
-        return None
-    try:
-        old = json.loads(result_file.read_text())
-    except (OSError, ValueError):
-        return None
-    if old.get("key") == key and not old.get("error"):
-        return {c: old.get(c) for c in CV_COLUMNS}
-    return None
+    old = read_finished_result(result_file, key)
+    return None if old is None else {c: old.get(c) for c in CV_COLUMNS}
 
 
 def _run_fold(folder: RenderFolder, fold: str, fold_dir: Path, made_folds, *, seed: int, progress: bool, force: bool,
@@ -374,7 +367,8 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
         learn = create_learner(dls, "resnet34", pretrained=pretrained, weights=weights)
         if not progress:
             silence(learn)
-        fit(learn, epochs, pretrained=pretrained or weights is not None, save_best=False, history=False)
+        fit(learn, epochs, pretrained=pretrained or weights is not None, save_best=False, history=False,
+            checkpoint=False)  # an experiment: no resume state written into the render folder
         vocab = list(dls.vocab)
         valid = valid_clip_predictions(learn, dls)
         cache = folder.cache(img_size, progress=False)

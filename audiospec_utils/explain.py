@@ -97,15 +97,13 @@ import numpy as np
 import soundfile as sf
 
 from .audio import load_audio
-from .clip_images import render_clip
 from .exceptions import AudiospecError, ParameterError
 from .explain_figures import plot_explanation, plot_mean_maps
 from .explain_maps import (check_explainable, explained_audio, image_maps_to_clip, map_frequencies, map_stats,
                            mean_map, place_windows)
 from .explain_methods import METHODS, gradcam, occlusion
 from .folders import Run, write_json
-from .image_cache import SpectrogramCache
-from .inference import window_probabilities
+from .inference import predict_windows
 from .spectrogram_kinds import spectrogram
 
 __all__ = [
@@ -317,13 +315,11 @@ def explain_clip(run, path, *, label: str | None = None, method: str = "gradcam"
     _check_label(label, vocab, run.path)
 
     y, sr = load_audio(path, sr=params.target_sr)           # the rate the run renders at (None: the file's own)
-    out = render_clip(path, None, params)                         # the images the model sees, as predict_files
+    seen = predict_windows(learn, path, params, bs=bs)          # the images the model sees, as predict_files
+    out, cache, probs = seen.rendered, seen.cache, seen.probs
     if int(out["sr"]) != int(sr):
         raise AudiospecError(f"{path}: rendered at {out['sr']} Hz but loaded at {sr} Hz")
-    cache = SpectrogramCache.from_arrays(out["images"], learn.dls.config["height"])
     rows = np.arange(len(cache))
-    window_probs, _ = window_probabilities(learn, cache, rows, bs=bs)
-    probs = window_probs.mean(axis=0)                            # exactly predict_files' average
     target = int(np.argmax(probs)) if label is None else vocab.index(label)
     window_maps, windows = _window_maps(learn, cache, rows, target, method, bs=bs, layer=layer, score=score,
                                         baseline=baseline, patch=patch, stride=stride, fill=fill)

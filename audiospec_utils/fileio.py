@@ -19,7 +19,7 @@ import os
 import uuid
 from pathlib import Path
 
-__all__ = ["temporary_name", "atomic_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "write_csv_atomic"]
+__all__ = ["temporary_name", "atomic_path", "read_finished_result", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "write_csv_atomic"]
 
 
 def temporary_name(path) -> Path:
@@ -101,3 +101,35 @@ def write_csv_atomic(frame, path, **to_csv_kwargs) -> Path:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, **to_csv_kwargs)
     return Path(path)
+
+
+def read_finished_result(path, key) -> dict | None:
+    """A result saved by an earlier run of the same work, when it finished with the same `key`.
+
+    ``cv`` (one JSON per fold) and ``compare`` (one per row) save each finished piece with the
+    settings it was made with (``"key"``) so that running again skips it. This reads one back.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A JSON object written with :func:`write_json_atomic`.
+    key : JSON-serialisable
+        The settings the result must have been made with (compared after a JSON round trip, so
+        tuples match lists).
+
+    Returns
+    -------
+    dict or None
+        The saved object; None when the file is missing or unreadable, was made with another
+        key, or records an ``"error"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or old.get("key") != json.loads(json.dumps(key)) or old.get("error"):
+        return None
+    return old

@@ -169,7 +169,7 @@ class ImageClassifier:
             learn = create_learner(dls, self.arch, pretrained=self.pretrained, weights=self.weights, path=self.path)
         if not self.progress:
             silence(learn)  # no bar, no per-epoch lines either
-        fit(learn, self.epochs, pretrained=self.pretrained, lr=self.lr, save_best=False)
+        fit(learn, self.epochs, pretrained=self.pretrained, lr=self.lr, save_best=False, checkpoint=False)
         self.learn_, self.dls_ = learn, dls
         return self
 

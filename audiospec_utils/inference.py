@@ -10,7 +10,8 @@ Learner's outputs into clip predictions the same way, and all of them call this 
 3. :func:`clip_predictions`: the images of one clip (one, or several when a clip was rendered as
    several windows or crops) are averaged into one row per clip, with the best class.
 
-:func:`image_probabilities` is steps 1 and 2, :func:`valid_clip_predictions` is the validation set
+:func:`predict_windows` renders one audio file and runs step 1 on it, :func:`image_probabilities` is
+steps 1 and 2, :func:`valid_clip_predictions` is the validation set
 of a :class:`~audiospec_utils.dataloaders.SpectrogramDataLoaders` through steps 1 to 3. Scores of
 the result come from :func:`audiospec_utils.metrics.clip_scores`.
 """
@@ -18,12 +19,16 @@ the result come from :func:`audiospec_utils.metrics.clip_scores`.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .clip_images import render_clip
+from .image_cache import SpectrogramCache
+
 __all__ = ["window_probabilities", "mean_per_image", "image_probabilities", "clip_predictions",
-           "valid_clip_predictions"]
+           "valid_clip_predictions", "FileWindows", "predict_windows"]
 
 
 def window_probabilities(learn, cache, rows, *, bs: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -142,3 +147,64 @@ def valid_clip_predictions(learn, dls=None) -> pd.DataFrame:
     with learn.no_bar():
         probs, _ = learn.get_preds(dl=dls.valid)
     return clip_predictions(probs.float().numpy(), dls.valid_table, list(dls.vocab))
+
+
+@dataclass(frozen=True)
+class FileWindows:
+    """One audio file as the model sees it: its images, their windows and the windows' probabilities.
+
+    Attributes
+    ----------
+    rendered : dict
+        What :func:`audiospec_utils.spectrogram.render_clip` returns: ``images`` (uint8 arrays),
+        ``duration`` (s), ``sr`` (Hz, rendered), ``source_sr`` (Hz, the file's), ``band_limited``.
+    cache : SpectrogramCache
+        The images at the learner's height.
+    window_probs : np.ndarray, float32, shape (n_windows, n_classes)
+        Softmax probabilities of every window of every image, columns in ``learn.dls.vocab`` order.
+    image_of_window : np.ndarray, int64, shape (n_windows,)
+        The image of each window.
+    """
+
+    rendered: dict
+    cache: SpectrogramCache
+    window_probs: np.ndarray
+    image_of_window: np.ndarray
+
+    @property
+    def probs(self) -> np.ndarray:
+        """The file's prediction: the mean over all its windows, float32, shape (n_classes,)."""
+        return self.window_probs.mean(axis=0)
+
+
+def predict_windows(learn, path, params, *, bs: int = 64) -> FileWindows:
+    """Render one audio file as a run's images and predict every window of them.
+
+    The file is rendered in memory with `params` (:func:`audiospec_utils.spectrogram.render_clip`),
+    resized to the learner's height and cut into windows of the training crop length
+    (:func:`audiospec_utils.inference.window_probabilities`).
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+        A run's Learner (:func:`audiospec_utils.predict.run_learner`).
+    path : str or os.PathLike
+        Audio file of any length (WAV, FLAC, OGG, MP3...).
+    params : SpectrogramParams
+        The run's spectrogram parameters (:func:`audiospec_utils.predict.run_spectrogram_params`).
+    bs : int
+        Windows per batch.
+
+    Returns
+    -------
+    FileWindows
+
+    Raises
+    ------
+    AudiospecError
+        The file cannot be loaded or rendered (empty, not audio, missing...).
+    """
+    rendered = render_clip(path, None, params)
+    cache = SpectrogramCache.from_arrays(rendered["images"], learn.dls.config["height"])
+    window_probs, image_of_window = window_probabilities(learn, cache, np.arange(len(cache)), bs=bs)
+    return FileWindows(rendered, cache, window_probs, image_of_window)

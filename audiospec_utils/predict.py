@@ -14,7 +14,6 @@ One bad file never stops the others: it gets an entry with its ``error`` instead
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,9 +21,10 @@ from .exceptions import AudiospecError, ParameterError
 from .folders import Run
 from .image_cache import SpectrogramCache
 from .images import read_image
-from .inference import image_probabilities, window_probabilities  # noqa: F401  (window_probabilities: public name)
+from .inference import (FileWindows, image_probabilities, predict_windows,  # noqa: F401  (public names)
+                        window_probabilities)
 from .metrics import top_k_labels
-from .spectrogram import render_clip, warn_rate_dependent
+from .spectrogram import warn_rate_dependent
 
 __all__ = ["run_learner", "load_model", "run_spectrogram_params", "run_metrics", "window_probabilities",
            "predict_images", "FileWindows", "predict_windows", "top_labels", "error_reason", "predict_files",
@@ -116,67 +116,6 @@ def predict_images(learn, images, bs: int = 64) -> np.ndarray:
     arrays = [im if isinstance(im, np.ndarray) else read_image(im) for im in images]
     cache = SpectrogramCache.from_arrays(arrays, learn.dls.config["height"])
     return image_probabilities(learn, cache, np.arange(len(arrays)), bs=bs)
-
-
-@dataclass(frozen=True)
-class FileWindows:
-    """One audio file as the model sees it: its images, their windows and the windows' probabilities.
-
-    Attributes
-    ----------
-    rendered : dict
-        What :func:`audiospec_utils.spectrogram.render_clip` returns: ``images`` (uint8 arrays),
-        ``duration`` (s), ``sr`` (Hz, rendered), ``source_sr`` (Hz, the file's), ``band_limited``.
-    cache : SpectrogramCache
-        The images at the learner's height.
-    window_probs : np.ndarray, float32, shape (n_windows, n_classes)
-        Softmax probabilities of every window of every image, columns in ``learn.dls.vocab`` order.
-    image_of_window : np.ndarray, int64, shape (n_windows,)
-        The image of each window.
-    """
-
-    rendered: dict
-    cache: SpectrogramCache
-    window_probs: np.ndarray
-    image_of_window: np.ndarray
-
-    @property
-    def probs(self) -> np.ndarray:
-        """The file's prediction: the mean over all its windows, float32, shape (n_classes,)."""
-        return self.window_probs.mean(axis=0)
-
-
-def predict_windows(learn, path, params, *, bs: int = 64) -> FileWindows:
-    """Render one audio file as a run's images and predict every window of them.
-
-    The file is rendered in memory with `params` (:func:`audiospec_utils.spectrogram.render_clip`),
-    resized to the learner's height and cut into windows of the training crop length
-    (:func:`audiospec_utils.inference.window_probabilities`).
-
-    Parameters
-    ----------
-    learn : fastai.learner.Learner
-        A run's Learner (:func:`run_learner`).
-    path : str or os.PathLike
-        Audio file of any length (WAV, FLAC, OGG, MP3...).
-    params : SpectrogramParams
-        The run's spectrogram parameters (:func:`run_spectrogram_params`).
-    bs : int
-        Windows per batch.
-
-    Returns
-    -------
-    FileWindows
-
-    Raises
-    ------
-    AudiospecError
-        The file cannot be loaded or rendered (empty, not audio, missing...).
-    """
-    rendered = render_clip(path, None, params)
-    cache = SpectrogramCache.from_arrays(rendered["images"], learn.dls.config["height"])
-    window_probs, image_of_window = window_probabilities(learn, cache, np.arange(len(cache)), bs=bs)
-    return FileWindows(rendered, cache, window_probs, image_of_window)
 
 
 def top_labels(probs: np.ndarray, vocab, k: int) -> list[dict]:

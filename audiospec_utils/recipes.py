@@ -30,9 +30,9 @@ __all__ = ["RECIPES", "device_name", "resolve_recipe", "auto_normalize"]
 
 #: The recipes: every setting ``train_classifier`` takes from them (``None``: its own default).
 RECIPES = {
-    "quick": {"img_size": 64, "epochs": 10, "bs": 32, "crop_seconds": None, "max_crop_seconds": 2.0,
+    "quick": {"arch": "resnet18", "pretrained_arch": "resnet34", "img_size": 64, "epochs": 10, "bs": 32, "crop_seconds": None, "max_crop_seconds": 2.0,
               "spec_augment": False, "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None},
-    "full": {"img_size": 128, "epochs": 30, "bs": 64, "crop_seconds": None, "max_crop_seconds": 4.0,
+    "full": {"arch": "resnet34", "pretrained_arch": "resnet34", "img_size": 128, "epochs": 30, "bs": 64, "crop_seconds": None, "max_crop_seconds": 4.0,
              "spec_augment": True, "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None},
 }
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .callbacks import EpochCheckpoint, EpochHistory, InterruptGuard, SkipFinishedEpochs
+from .callbacks import EpochCheckpoint, EpochHistory, InterruptGuard, SkipFinishedEpochs, restore_recorder
 from .distributed import is_main_process
 from .exceptions import ParameterError
 from .fileio import write_csv_atomic
@@ -155,6 +155,8 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
             skip = int(resume["epoch"])
         if skip >= n_epochs:  # the checkpoint was taken at the end of this stage
             done += n_epochs
+            if index == len(stages) - 1:  # finished before: keep its loss curve for plot_loss
+                restore_recorder(learn.recorder, resume.get("recorder"))
             continue
         hist.stage, hist.skip = name, skip
         stage_cbs = cbs + [hist]

@@ -212,7 +212,7 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     return metrics
 
 
-def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "resnet34", epochs: int | None = None,
+def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | None = None, epochs: int | None = None,
                      img_size: int | None = None, crop_seconds: float | None = None, valid_pct: float = 0.2,
                      seed: int = 42, bs: int | None = None, lr: float | None = None, pretrained: bool = True,
                      weights=None, freeze_epochs: int = 1, manually_verified_only: bool = False,
@@ -237,8 +237,10 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
     recipe : {"auto", "quick", "full"}
         The defaults of every setting below that is left at ``None`` (:data:`RECIPES`): ``quick``
         for a CPU, ``full`` for a GPU; ``auto`` picks by the device.
-    arch : str
-        ``"resnet34"`` (default), ``"resnet18"``, ``"resnet50"``.
+    arch : {"resnet18", "resnet34", "resnet50"} or None
+        The network; None: the recipe's (``quick``: ResNet-18 from scratch, ResNet-34 with ImageNet
+        weights; ``full``: ResNet-34; README "Recipes" says why). ``metrics.json`` records the one
+        used.
     epochs : int or None
         Epochs of one-cycle training (after `freeze_epochs` frozen ones when pretrained).
     img_size : int or None
@@ -342,13 +344,15 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
     """
     from fastai.vision.all import set_seed
 
-    cfg = _checked_recipe(recipe, normalize=normalize, lr_find=lr_find, img_size=img_size, epochs=epochs, bs=bs,
-                          crop_seconds=crop_seconds, spec_augment=spec_augment, time_shift=time_shift, mixup=mixup,
-                          label_smoothing=label_smoothing, lr=lr)
+    cfg = _checked_recipe(recipe, normalize=normalize, lr_find=lr_find, arch=arch, img_size=img_size, epochs=epochs,
+                          bs=bs, crop_seconds=crop_seconds, spec_augment=spec_augment, time_shift=time_shift,
+                          mixup=mixup, label_smoothing=label_smoothing, lr=lr)
     start = time.time()
     # each process its own random crops and augmentations (rank 0 as in one process); DDP gives all rank 0's weights
     set_seed(seed + rank(), reproducible=True)
     use_pretrained = pretrained or weights is not None
+    if arch is None and use_pretrained:  # the ImageNet weights a learner attaches are ResNet-34's
+        cfg["arch"] = cfg["pretrained_arch"]
     norm = auto_normalize(use_pretrained) if normalize == "auto" else normalize
     folder, run = RenderFolder(spec_dir), Run(out_dir)
     table = _training_images(folder, manually_verified_only=manually_verified_only, group_pattern=group_pattern,
@@ -361,10 +365,10 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str = "re
                                   test_fold=test_fold, valid_fold=valid_fold, normalize=norm,
                                   num_workers=num_workers, progress=progress, device=device)
     logger.info("%s", dls.split.describe())
-    learn = create_learner(dls, arch, pretrained=use_pretrained, weights=weights, path=run.path,
+    learn = create_learner(dls, cfg["arch"], pretrained=use_pretrained, weights=weights, path=run.path,
                            label_smoothing=cfg["label_smoothing"])
     _show_training(learn, progress)
-    run_settings = dict(recipe=cfg["recipe"], arch=arch, epochs=int(cfg["epochs"]), img_size=int(cfg["img_size"]),
+    run_settings = dict(recipe=cfg["recipe"], arch=cfg["arch"], epochs=int(cfg["epochs"]), img_size=int(cfg["img_size"]),
                         bs=int(cfg["bs"]), lr=cfg["lr"], crop_seconds=dls.config["crop_seconds"],
                         pretrained=bool(use_pretrained), weights=str(weights) if weights is not None else None,
                         normalize=norm, valid_pct=valid_pct, seed=int(seed), schedule=schedule,

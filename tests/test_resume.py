@@ -110,5 +110,9 @@ def test_a_notebook_fit_cell_run_again_continues_instead_of_training_again(mini_
     for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
         assert torch.equal(a.cpu(), b.cpu()), name
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 1
+    # the notebook's next cell draws the loss curve of the training found finished (not a crash)
+    assert [float(x) for x in second.recorder.losses] == pytest.approx([float(x) for x in first.recorder.losses])
+    assert second.recorder.values == first.recorder.values
+    second.recorder.plot_loss()
     with pytest.raises(ParameterError, match="epochs 1 -> 2"):
         fit(learner(), 2, pretrained=False, resume=True)
