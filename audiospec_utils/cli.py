@@ -71,9 +71,9 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                         "by the device")
     g.add_argument("--arch", default=None, choices=["resnet18", "resnet34", "resnet50"],
                    help="the network (quick resnet18, full resnet34)")
-    g.add_argument("--epochs", type=int, default=None, help="one-cycle epochs (quick 10, full 30)")
+    g.add_argument("--epochs", type=int, default=None, help="one-cycle epochs (quick 12, full 30)")
     g.add_argument("--img-size", type=int, default=None,
-                   help="image height in pixels (quick 64, full 128); time keeps one column per frame")
+                   help="image height in pixels (quick 48, full 128); time keeps one column per frame")
     g.add_argument("--crop-seconds", type=float, default=None,
                    help="length of the training crops and of the prediction windows, seconds (default: from the "
                         "clips' durations)")
@@ -361,7 +361,7 @@ def _cmd_train(args):
     interval = format_interval(m.get("valid_interval"))
     print(f"validation: accuracy {m['accuracy']:.3f}{f' [{interval}]' if interval else ''}, error_rate "
           f"{m['error_rate']:.3f}, MAP@3 {m['map_at_3']:.3f} ({m['n_valid']} clips, {how}; {m['n_train']} train "
-          f"clips, {len(m['classes'])} labels; recipe {m['recipe']}: {m['arch']}, {m['epochs']} epochs, {m['seconds']:.0f} s)")
+          f"clips, {len(m['classes'])} labels; recipe {m['recipe']}, {m['epochs']} epochs of {m['arch']}, {m['seconds']:.0f} s)")
     if sp.get("test_fold") is not None:
         print(f"fold {sp['test_fold']} ({sp['n_test']} clips) held out: score it with `audiospec evaluate {args.out}`")
     print(f"model and metrics in {Path(args.out).resolve()}")

@@ -132,8 +132,9 @@ def default_crop_seconds(durations, max_seconds: float = 4.0) -> float:
     durations : array-like of float
         Durations (s) of the training clips.
     max_seconds : float >= 1
-        Upper bound (s). The ``quick`` recipe uses 2 s: a crop's cost grows with its length, and on
-        a CPU a 4 s crop halves the epochs that fit in the time (:mod:`audiospec_utils.recipes`).
+        Upper bound (s). The ``quick`` recipe uses 1 s: a crop's cost grows with its length, and on
+        a CPU the epochs a shorter crop saves bought more accuracy than a longer crop
+        (:mod:`audiospec_utils.recipes`).
 
     Returns
     -------

@@ -248,7 +248,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | Non
     crop_seconds : float or None
         Length of the training crops and of the windows averaged at validation, in seconds; None:
         from the clips' durations (:func:`audiospec_utils.dataloaders.default_crop_seconds`), at
-        most the recipe's ``max_crop_seconds`` (``quick`` 2 s, ``full`` 4 s).
+        most the recipe's ``max_crop_seconds`` (``quick`` 1 s, ``full`` 4 s).
     valid_pct, seed, bs :
         Validation share (grouped when the manifest has groups), random seed (split, init,
         shuffling, crops), batch size.
