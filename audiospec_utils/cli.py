@@ -71,7 +71,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                         "by the device")
     g.add_argument("--arch", default=None, choices=["resnet18", "resnet34", "resnet50"],
                    help="the network (quick resnet18, full resnet34)")
-    g.add_argument("--epochs", type=int, default=None, help="one-cycle epochs (quick 12, full 30)")
+    g.add_argument("--epochs", type=int, default=None, help="one-cycle epochs (quick 15, full 30)")
     g.add_argument("--img-size", type=int, default=None,
                    help="image height in pixels (quick 48, full 128); time keeps one column per frame")
     g.add_argument("--crop-seconds", type=float, default=None,
