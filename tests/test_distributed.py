@@ -89,7 +89,8 @@ def test_two_processes_write_the_same_run_files_as_one(mini_specs, mini_root, tm
 
     # the per-epoch validation figures were gathered from both processes: they are those of all the
     # windows, the first (world_size - 1) counted twice (fastai's DistributedDL pads to a multiple of 2)
-    dls = spectrogram_dataloaders(mini_specs, img_size=32, seed=42, bs=32, normalize="dataset", device="cpu")
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, seed=42, bs=32, normalize="dataset", device="cpu",
+                                  crop_seconds=m2["crop_seconds"])
     assert (dls.valid_table["window_start"].to_numpy() == pd.read_csv(two / "valid_items.csv")["window_start"]).all()
     model = learn.model.eval()
     with torch.no_grad():
