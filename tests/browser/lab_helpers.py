@@ -69,7 +69,8 @@ class LabServer:
         raise RuntimeError(f"jupyter lab did not answer within 90 s; see {workdir / 'jupyterlab.log'}")
 
     def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
+        """The notebook in a workspace of its own, so that no notebook opened earlier is restored beside it."""
+        return f"{self.url}/lab/workspaces/{Path(name).stem}/tree/{name}?token={self.token}"
 
     def stop(self):
         self.proc.terminate()
@@ -80,11 +81,15 @@ class LabServer:
         self.log.close()
 
 
+# the notebook on screen: panels of other notebooks a workspace restored stay in the DOM, hidden
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+
 def open_notebook(page, lab: LabServer, name: str, timeout_s: float = 90):
     """Open a notebook and wait until its kernel is idle (accepting a "Select Kernel" dialog)."""
     page.goto(lab.notebook_url(name))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    idle = ("() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator')]"
+    page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell", timeout=60_000)
+    idle = (f"() => [...document.querySelectorAll('{PANEL} .jp-Notebook-ExecutionIndicator')]"
             ".some(e => e.getAttribute('data-status') === 'idle')")
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -112,10 +117,10 @@ def run_all_and_wait(page, timeout_s: float = 150, debug_png=None) -> None:
     try:
         click_menu(page, "Run", "Run All Cells")
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+            f"() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputArea-prompt')]"
             ".some(p => /\\[[*0-9]+\\]/.test(p.textContent))", timeout=30_000)
         page.wait_for_function(
-            "() => { const ps = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
+            f"() => {{ const ps = [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputArea-prompt')];"
             " return ps.length > 0 && !ps.some(p => p.textContent.includes('*')); }",
             timeout=timeout_s * 1000, polling=500)
     except Exception:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_helpers import (CHROMIUM_ARGS, LabServer, find_chromium, image_digest, notebook_errors, open_notebook,
+from lab_helpers import (CHROMIUM_ARGS, PANEL, LabServer, find_chromium, image_digest, notebook_errors, open_notebook,
                          run_all_and_wait, save_and_read)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def run_notebook_in_lab(page, lab, name, label):
     start = time.time()
     open_notebook(page, lab, name)
     run_all_and_wait(page, debug_png=SCREENSHOTS / f"failure_{label}.png")
-    prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+    prompts = page.locator(f"{PANEL} .jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
     assert prompts and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts), " ".join(prompts)  # every cell ran
     nb = save_and_read(page, lab.root / name)
     assert not notebook_errors(nb), notebook_errors(nb)
