@@ -182,7 +182,8 @@ class SpectrogramBatch:
     augment : sequence of transforms
         Applied to training batches after normalisation (:func:`spectrogram_augmentations`).
     channels_last : bool
-        Return the batch in channels-last memory format (faster convolutions on recent GPUs).
+        Return the batch in channels-last memory format (faster convolutions on recent GPUs, and
+        through oneDNN on a CPU).
 
     Notes
     -----
@@ -220,7 +221,7 @@ class SpectrogramBatch:
         if train:
             for tfm in self.augment:
                 x = tfm(x, split_idx=0)
-        if self.channels_last and x.is_cuda:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -608,7 +609,7 @@ def _sampling_weights(train_df: pd.DataFrame, verified_weight: float | None):
 def _crop_loaders(train_items: CropItems, valid_items: CropItems, cache, *, length: int, mean, std, augment,
                   bs: int, device: torch.device, num_workers: int) -> tuple[SpectrogramDL, SpectrogramDL]:
     """The training loader (random crops, shuffled, augmented) and the validation one (windows, in order)."""
-    channels_last = device.type == "cuda"
+    channels_last = True  # the learner's weights are channels-last too (learner.to_device_precision)
     common = dict(cache=cache, length=length, device=device, num_workers=num_workers)
     train_bs = min(bs, len(train_items))
     train_dl = SpectrogramDL(train_items, train=True, batch_tfm=SpectrogramBatch(mean, std, augment, channels_last),

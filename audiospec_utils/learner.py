@@ -17,7 +17,7 @@ from .exceptions import ParameterError, WeightsUnavailableError
 from .metrics import map_at_3
 from .recipes import device_name
 
-__all__ = ["ARCHS", "load_imagenet_weights", "create_learner", "to_device_precision"]
+__all__ = ["ARCHS", "load_imagenet_weights", "create_learner", "to_device_precision", "adamw"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,41 @@ def load_imagenet_weights(arch: str = "resnet34", weights=None) -> dict:
         ) from None
 
 
+def adamw(params, lr: float = 1e-3, mom: float = 0.9, sqr_mom: float = 0.99, eps: float = 1e-5, wd: float = 0.01):
+    """fastai's Adam, stepped by PyTorch's multi-tensor ``torch.optim.AdamW``: the learners' optimizer.
+
+    fastai's own ``Adam`` loops over the parameters in Python: on a CPU its step over ResNet-18's
+    11.7 million weights took 31 ms, against 16 ms for ``torch.optim.AdamW(foreach=True)`` (2-core
+    CPU), a tenth of a training batch of 32 small spectrogram crops. The hyper-parameters are
+    fastai's defaults under fastai's names, so ``fit_one_cycle`` schedules the momentum (``mom``,
+    beta 1) and the learning rate as it does for its own optimizer (``OptimWrapper``). The update is
+    the same Adam with decoupled weight decay, with one difference: fastai exempts BatchNorm and
+    bias parameters from weight decay and this applies it to every parameter (a shrink of
+    ``lr * wd``, about 3e-5, per step).
+
+    Parameters
+    ----------
+    params : iterable
+        Parameter groups, as fastai's splitter gives them.
+    lr, mom, sqr_mom, eps, wd : float
+        Learning rate, the two averaging coefficients (beta 1 and beta 2), the denominator's epsilon
+        and the decoupled weight decay: fastai's ``Adam`` defaults.
+
+    Returns
+    -------
+    fastai.optimizer.OptimWrapper
+
+    References
+    ----------
+    Loshchilov and Hutter, "Decoupled Weight Decay Regularization", ICLR 2019 (AdamW).
+    """
+    import torch
+    from fastai.optimizer import OptimWrapper
+
+    return OptimWrapper(params, torch.optim.AdamW, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd,
+                        foreach=True)
+
+
 def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weights=None, path=None,
                    label_smoothing: float = 0.0):
     """A fastai ``vision_learner`` for the spectrogram DataLoaders.
@@ -138,7 +173,8 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
     fn = _arch_fn(arch)
     meta = model_meta[fn]
     loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
-    common = dict(metrics=[accuracy, error_rate, map_at_3], loss_func=loss, path=path, splitter=meta["split"])
+    common = dict(metrics=[accuracy, error_rate, map_at_3], loss_func=loss, path=path, splitter=meta["split"],
+                  opt_func=adamw)
     if pretrained or weights is not None:
         state = load_imagenet_weights(arch, weights)
 
@@ -155,10 +191,11 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
 
 
 def to_device_precision(learn):
-    """On a GPU: mixed precision (bf16 where the GPU supports it, else fp16) and channels-last weights.
+    """Channels-last weights, and on a GPU mixed precision (bf16 where the GPU supports it, else fp16).
 
-    Does nothing on a CPU (full float32 precision). The batches of
-    :class:`~audiospec_utils.dataloaders.SpectrogramBatch` are made channels-last on a GPU too.
+    A CPU keeps full float32 precision; channels-last convolutions (oneDNN) took 0.85 to 1.0 of the
+    time of a ResNet-18 training step there (2-core CPU, 48-pixel crops). The batches of
+    :class:`~audiospec_utils.dataloaders.SpectrogramBatch` are made channels-last too.
 
     Returns
     -------
@@ -167,7 +204,7 @@ def to_device_precision(learn):
     """
     import torch
 
+    learn.model = learn.model.to(memory_format=torch.channels_last)
     if device_name() != "cuda":
         return learn
-    learn.model = learn.model.to(memory_format=torch.channels_last)
     return learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()

@@ -80,6 +80,8 @@ CONFIGS = {
     "r18_1s_48px_15ep": {**_R18_1S, "img_size": 48, "epochs": 15},
     "r18_1s_48px_12ep": {**_R18_1S, "img_size": 48, "epochs": 12},
     "r18_1s_48px_15ep_specaug": {**_R18_1S, "img_size": 48, "epochs": 15, "spec_augment": True},
+    "r18_1s_48px_15ep_bs64": {**_R18_1S, "img_size": 48, "epochs": 15, "bs": 64},
+    "r18_1s_48px_15ep_bs64_lr6e-3": {**_R18_1S, "img_size": 48, "epochs": 15, "bs": 64, "lr": 6e-3},
 }
 
 

@@ -67,7 +67,10 @@ def test_window_starts_overlap_and_errors():
 
 def test_default_crop_seconds():
     assert default_crop_seconds([2.5, 2.5, 3.0]) == 2.5  # the median
-    assert default_crop_seconds([0.3, 0.5, 0.4]) == 1.0  # at least 1 s
+    assert default_crop_seconds([1.4, 0.6, 0.5]) == 1.0  # at least 1 s where clips reach it
+    assert default_crop_seconds([0.3, 0.5, 0.4]) == 0.5  # else as long as the clips: no crop of padding
+    assert default_crop_seconds([0.8] * 39 + [3.0]) == 0.8  # the 95th percentile, one long clip aside
+    assert default_crop_seconds([0.2, 0.31]) == 0.4  # rounded up to 0.1 s, so that the clips fit
     assert default_crop_seconds([10, 20, 30]) == 4.0  # at most 4 s
     assert default_crop_seconds([]) == 2.0
     assert default_crop_seconds([np.nan, -1, 0, 3.04, 3.04]) == 3.0  # only finite positive durations count

@@ -359,3 +359,32 @@ def _swallowed_ctrl_c_is_raised_at_the_next_batch(_interrupt_guard):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
     with pytest.raises(KeyboardInterrupt):
         guard.before_batch()
+
+
+def test_the_learners_optimizer_steps_as_fastais_adam():
+    """adamw (torch's AdamW under fastai's names) makes the same updates as fastai's Adam, hyper-parameter
+    changes included (fit_one_cycle moves lr and mom every batch); parameters without weight decay in
+    fastai (BatchNorm, biases) are not in this model, so the two must agree to float rounding."""
+    from fastai.optimizer import Adam
+
+    from audiospec_utils.learner import adamw
+
+    torch.manual_seed(0)
+    start = [torch.randn(8, 5), torch.randn(3, 8)]
+    grads = [[torch.randn_like(p) for p in start] for _ in range(6)]
+    weights = {}
+    for name, opt_func in (("fastai", Adam), ("adamw", adamw)):
+        params = [p.clone().requires_grad_() for p in start]
+        opt = opt_func([params], lr=3e-3)
+        for i, step_grads in enumerate(grads):
+            opt.set_hypers(lr=1e-3 * (i + 1), mom=0.95 - 0.02 * i)
+            for p, g in zip(params, step_grads):
+                p.grad = g.clone()
+            opt.step()
+            opt.zero_grad()
+        weights[name] = [p.detach() for p in params]
+        assert opt.hypers[0]["mom"] == pytest.approx(0.85) and opt.hypers[0]["sqr_mom"] == pytest.approx(0.99)
+    moved = sum(float((w - s).abs().max()) for w, s in zip(weights["adamw"], start))
+    assert moved > 1e-3  # the steps did something
+    for a, b in zip(weights["fastai"], weights["adamw"]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
