@@ -12,6 +12,8 @@ fastai's way of changing a training loop is a ``Callback`` with hooks (``before_
 :class:`SkipFinishedEpochs`
     skips, silently, the epochs a resumed training had already finished (:mod:`audiospec_utils.resume`).
 
+and, where a recipe asks for it on a CPU with bfloat16 in hardware, :class:`CpuBfloat16`.
+
 fastai draws a progress bar (``ProgressCallback``) and logs one row per epoch (``learn.logger``). A
 benchmark, ``cv``, ``compare`` or an experiment of the course trains many models and wants neither:
 :func:`silence` takes both away, the same way everywhere. (``audiospec_utils.train.EpochRows``, which
@@ -32,7 +34,7 @@ from fastai.learner import Recorder
 from .fileio import write_csv_atomic
 from .training_state import RESUME_VERSION, random_states, save_atomic
 
-__all__ = ["InterruptGuard", "EpochHistory", "EpochCheckpoint", "SkipFinishedEpochs", "silence",
+__all__ = ["InterruptGuard", "EpochHistory", "EpochCheckpoint", "SkipFinishedEpochs", "CpuBfloat16", "silence",
            "remove_progress_bar", "recorder_state", "restore_recorder"]
 
 
@@ -113,6 +115,39 @@ class InterruptGuard(Callback):
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
             self.previous = None
+
+
+class CpuBfloat16(Callback):
+    """The forward pass of training batches in bfloat16 autocast on a CPU; all else stays float32.
+
+    ``torch.autocast("cpu", dtype=torch.bfloat16)`` runs the convolutions and matrix products of
+    the forward pass (and so their backward) in bfloat16 while the weights, the optimizer and the
+    loss stay float32 (the predictions are cast back before the loss). fastai's ``MixedPrecision``
+    does this on a GPU only. Validation, ``get_preds``, prediction and an exported model compute in
+    float32, so a clip gives the same probabilities whether or not the model was trained with it.
+    Worth it only on a CPU with bf16 instructions (:func:`audiospec_utils.recipes.cpu_computes_bf16`):
+    elsewhere torch emulates them, slower than float32.
+    """
+    order = 10  # as fastai's MixedPrecision: after the batch is on the device, before the model
+
+    def before_batch(self):
+        self._autocast = None
+        if self.training:
+            self._autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+            self._autocast.__enter__()
+
+    def after_pred(self):
+        if self._leave():
+            self.learn.pred = self.pred.float()
+
+    def after_cancel_batch(self):
+        self._leave()
+
+    def _leave(self) -> bool:
+        ctx, self._autocast = getattr(self, "_autocast", None), None
+        if ctx is not None:
+            ctx.__exit__(None, None, None)
+        return ctx is not None
 
 
 class EpochHistory(Callback):

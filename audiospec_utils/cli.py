@@ -102,6 +102,9 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                    help="SpecAugment time/frequency masking of training crops")
     g.add_argument("--time-shift", type=float, default=None,
                    help="largest random circular time shift, fraction of the crop (e.g. 0.5; 0: none)")
+    g.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="on a CPU with bf16 instructions (AVX512-BF16, AMX), train in bf16 autocast; "
+                        "evaluation and prediction stay float32 (default: the recipe's)")
 
 
 def _training_kwargs(args) -> dict:
@@ -111,7 +114,7 @@ def _training_kwargs(args) -> dict:
                 verified_weight=args.verified_weight, schedule=args.schedule, freeze_epochs=args.freeze_epochs,
                 unfrozen_lr=args.unfrozen_lr, lr_find=args.lr_find, lr_find_iters=args.lr_find_iters,
                 label_smoothing=args.label_smoothing, mixup=args.mixup, spec_augment=args.spec_augment,
-                time_shift=args.time_shift)
+                time_shift=args.time_shift, cpu_bf16=args.cpu_bf16)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .exceptions import ParameterError, WeightsUnavailableError
 from .metrics import map_at_3
-from .recipes import device_name
+from .recipes import cpu_computes_bf16, device_name
 
 __all__ = ["ARCHS", "load_imagenet_weights", "create_learner", "to_device_precision", "adamw"]
 
@@ -139,7 +139,7 @@ def adamw(params, lr: float = 1e-3, mom: float = 0.9, sqr_mom: float = 0.99, eps
 
 
 def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weights=None, path=None,
-                   label_smoothing: float = 0.0):
+                   label_smoothing: float = 0.0, cpu_bf16: bool = False):
     """A fastai ``vision_learner`` for the spectrogram DataLoaders.
 
     Parameters
@@ -156,6 +156,9 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
         Folder the learner saves to (``learn.path``).
     label_smoothing : float
         Label smoothing of the cross-entropy loss (0 = none).
+    cpu_bf16 : bool
+        On a CPU that computes bfloat16 in hardware, train in bf16 autocast (see
+        :func:`to_device_precision`); ignored on a GPU and on other CPUs.
 
     Returns
     -------
@@ -187,15 +190,23 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
     else:
         learn = vision_learner(dls, fn, pretrained=False, normalize=False, **common)
     learn.arch = fn  # a module-level function, so that learn.export() can pickle it
-    return to_device_precision(learn)
+    return to_device_precision(learn, cpu_bf16=cpu_bf16)
 
 
-def to_device_precision(learn):
+def to_device_precision(learn, cpu_bf16: bool = False):
     """Channels-last weights, and on a GPU mixed precision (bf16 where the GPU supports it, else fp16).
 
     A CPU keeps full float32 precision; channels-last convolutions (oneDNN) took 0.85 to 1.0 of the
     time of a ResNet-18 training step there (2-core CPU, 48-pixel crops). The batches of
     :class:`~audiospec_utils.dataloaders.SpectrogramBatch` are made channels-last too.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+    cpu_bf16 : bool
+        On a CPU with bfloat16 instructions (:func:`audiospec_utils.recipes.cpu_computes_bf16`),
+        add :class:`audiospec_utils.callbacks.CpuBfloat16`: training batches in bf16 autocast,
+        evaluation and prediction in float32.
 
     Returns
     -------
@@ -206,5 +217,9 @@ def to_device_precision(learn):
 
     learn.model = learn.model.to(memory_format=torch.channels_last)
     if device_name() != "cuda":
+        if cpu_bf16 and cpu_computes_bf16():
+            from .callbacks import CpuBfloat16
+
+            learn.add_cb(CpuBfloat16())
         return learn
     return learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()

@@ -30,18 +30,22 @@ This module imports nothing heavy, so the course's configuration can read it bef
 
 from __future__ import annotations
 
+import os
+
 from .exceptions import ParameterError
 
-__all__ = ["RECIPES", "device_name", "resolve_recipe", "auto_normalize"]
+__all__ = ["RECIPES", "device_name", "resolve_recipe", "auto_normalize", "cpu_computes_bf16"]
 
 #: The recipes: every setting ``train_classifier`` takes from them (``None``: its own default).
 RECIPES = {
-    "quick": {"arch": "resnet18", "pretrained_arch": "resnet34", "img_size": 48, "epochs": 15, "bs": 32,
+    "quick": {"arch": "resnet18", "pretrained_arch": "resnet34", "img_size": 48, "epochs": 15, "bs": 64,
               "crop_seconds": None, "max_crop_seconds": 1.0,
-              "spec_augment": False, "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None},
+              "spec_augment": False, "time_shift": 0.0, "mixup": 0.0, "label_smoothing": 0.0, "lr": None,
+              "cpu_bf16": True},
     "full": {"arch": "resnet34", "pretrained_arch": "resnet34", "img_size": 128, "epochs": 30, "bs": 64,
              "crop_seconds": None, "max_crop_seconds": 4.0,
-             "spec_augment": True, "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None},
+             "spec_augment": True, "time_shift": 0.0, "mixup": 0.4, "label_smoothing": 0.1, "lr": None,
+             "cpu_bf16": False},
 }
 
 
@@ -50,6 +54,37 @@ def device_name() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_computes_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU has bfloat16 arithmetic in hardware (x86 AVX512-BF16 or AMX-BF16).
+
+    Read from the CPU flags of `cpuinfo` (Linux's ``/proc/cpuinfo``); ``False`` elsewhere or when
+    unreadable.
+    The environment variable ``AUDIOSPEC_CPU_BF16=0`` answers ``False`` whatever the CPU (to train
+    in float32 throughout). On a CPU without these instructions torch emulates bf16, slower than
+    float32, so :class:`audiospec_utils.callbacks.CpuBfloat16` is used only where this is ``True``.
+
+    Parameters
+    ----------
+    cpuinfo : str
+        The file to read the flags from.
+
+    Returns
+    -------
+    bool
+    """
+    if os.environ.get("AUDIOSPEC_CPU_BF16", "").strip() == "0":
+        return False
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[-1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 def auto_normalize(pretrained: bool) -> str:

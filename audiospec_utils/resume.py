@@ -128,15 +128,11 @@ def restore_training_state(learn, state: dict) -> None:
     state : dict
         From :func:`load_training_state`.
     """
-    device = next(learn.model.parameters()).device
     learn.model.load_state_dict(state["model"])
     if state.get("opt") is not None:
         if learn.opt is None:
             learn.create_opt()
-        opt = {"hypers": state["opt"]["hypers"],
-               "state": [{k: (v.to(device) if torch.is_tensor(v) else v) for k, v in s.items()}
-                         for s in state["opt"]["state"]]}
-        learn.opt.load_state_dict(opt)
+        learn.opt.load_state_dict(state["opt"])  # torch's AdamW (learner.adamw) moves it to the weights' device
     restore_random_states(state["random"], learn.dls)
 
 

@@ -221,7 +221,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | Non
                      spec_augment: bool | None = None, time_shift: float | None = None, mixup: float | None = None,
                      verified_weight: float | None = None, normalize: str = "auto", test_fold=None, valid_fold=None,
                      group_pattern: str | None = None, folds=None, num_workers: int | None = None,
-                     restart: bool = False):
+                     restart: bool = False, cpu_bf16: bool | None = None):
     """Train a classifier on a render folder and save everything in a run folder.
 
     :func:`spectrogram_dataloaders`, :func:`create_learner`, :func:`fit` and :func:`save_run`
@@ -298,6 +298,12 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | Non
         :func:`audiospec_utils.cv.cross_validate` gives when the data has none.
     num_workers : int or None
         DataLoader worker processes (default 0: crops are slices of one array).
+    restart : bool
+        Start over even when the run folder holds an interrupted training (see Notes).
+    cpu_bf16 : bool or None
+        On a CPU with bfloat16 instructions, the training batches in bf16 autocast
+        (:class:`audiospec_utils.callbacks.CpuBfloat16`); None: the recipe's. ``metrics.json``
+        records whether it was used (``cpu_bf16``); evaluation and prediction compute in float32.
 
     Returns
     -------
@@ -346,7 +352,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | Non
 
     cfg = _checked_recipe(recipe, normalize=normalize, lr_find=lr_find, arch=arch, img_size=img_size, epochs=epochs,
                           bs=bs, crop_seconds=crop_seconds, spec_augment=spec_augment, time_shift=time_shift,
-                          mixup=mixup, label_smoothing=label_smoothing, lr=lr)
+                          mixup=mixup, label_smoothing=label_smoothing, lr=lr, cpu_bf16=cpu_bf16)
     start = time.time()
     # each process its own random crops and augmentations (rank 0 as in one process); DDP gives all rank 0's weights
     set_seed(seed + rank(), reproducible=True)
@@ -366,7 +372,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | Non
                                   num_workers=num_workers, progress=progress, device=device)
     logger.info("%s", dls.split.describe())
     learn = create_learner(dls, cfg["arch"], pretrained=use_pretrained, weights=weights, path=run.path,
-                           label_smoothing=cfg["label_smoothing"])
+                           label_smoothing=cfg["label_smoothing"], cpu_bf16=cfg["cpu_bf16"])
     _show_training(learn, progress)
     run_settings = dict(recipe=cfg["recipe"], arch=cfg["arch"], epochs=int(cfg["epochs"]), img_size=int(cfg["img_size"]),
                         bs=int(cfg["bs"]), lr=cfg["lr"], crop_seconds=dls.config["crop_seconds"],
@@ -378,7 +384,8 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | Non
                         time_shift=float(cfg["time_shift"]), mixup=float(cfg["mixup"]),
                         verified_weight=verified_weight, manually_verified_only=bool(manually_verified_only),
                         group_pattern=group_pattern, test_fold=test_fold, valid_fold=valid_fold,
-                        spec_dir=str(folder.path), n_train=int(len(dls.train_table)))
+                        spec_dir=str(folder.path), n_train=int(len(dls.train_table)),
+                        cpu_bf16=any(type(cb).__name__ == "CpuBfloat16" for cb in learn.cbs))
     resume, peak_lr, lr_found = _starting_point(learn, run, run_settings, cfg["lr"], restart=restart,
                                                 lr_find=lr_find, lr_find_iters=lr_find_iters)
     used_lr = _fit_run(learn, run, dict(run_settings, _lr=peak_lr, _lr_find=lr_found), resume=resume,

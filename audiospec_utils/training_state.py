@@ -22,7 +22,7 @@ from .fileio import atomic_path
 __all__ = ["RESUME_VERSION", "save_atomic", "random_states", "restore_random_states"]
 
 #: Format of ``models/resume.pth``; a file of another version is not resumed from.
-RESUME_VERSION = 1
+RESUME_VERSION = 2  # 2: the optimizer's state is torch's AdamW's (learner.adamw), no longer fastai's Adam's
 
 
 def save_atomic(obj, path) -> None:

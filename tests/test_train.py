@@ -388,3 +388,56 @@ def test_the_learners_optimizer_steps_as_fastais_adam():
     assert moved > 1e-3  # the steps did something
     for a, b in zip(weights["fastai"], weights["adamw"]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_bf16_is_used_only_where_the_cpu_has_the_instructions(tmp_path, monkeypatch):
+    from audiospec_utils.recipes import cpu_computes_bf16
+
+    with_bf16, without, other = tmp_path / "amd", tmp_path / "old", tmp_path / "arm"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    other.write_text("processor\t: 0\nFeatures\t: fp asimd\n")
+    monkeypatch.delenv("AUDIOSPEC_CPU_BF16", raising=False)
+    assert cpu_computes_bf16(str(with_bf16)) is True
+    assert cpu_computes_bf16(str(without)) is False
+    assert cpu_computes_bf16(str(other)) is False
+    assert cpu_computes_bf16(str(tmp_path / "missing")) is False
+    monkeypatch.setenv("AUDIOSPEC_CPU_BF16", "0")
+    assert cpu_computes_bf16(str(with_bf16)) is False
+
+
+def test_cpu_bfloat16_autocasts_training_batches_only():
+    """Training forward passes in bf16, the loss on float32 predictions; validation in float32."""
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.learner import Learner
+
+    from audiospec_utils.callbacks import CpuBfloat16
+
+    torch.manual_seed(0)
+    items = [(torch.randn(3, 8, 8), torch.tensor(i % 2)) for i in range(16)]
+    dls = DataLoaders(DataLoader(items, bs=4, shuffle=True), DataLoader(items, bs=8))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 2))
+    seen = []
+    model[0].register_forward_hook(lambda m, i, o: seen.append((m.training, o.dtype)))
+    pred_dtypes = []
+    learn = Learner(dls, model, loss_func=lambda p, y: (pred_dtypes.append(p.dtype),
+                                                        torch.nn.functional.cross_entropy(p, y))[1],
+                    cbs=CpuBfloat16())
+    learn.fit(1, 1e-3)
+    assert {d for training, d in seen if training} == {torch.bfloat16}
+    assert {d for training, d in seen if not training} == {torch.float32}
+    assert set(pred_dtypes) == {torch.float32}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert not torch.is_autocast_enabled("cpu")  # nothing left switched on
+
+
+def test_create_learner_adds_cpu_bf16_only_when_asked_and_supported(mini_specs, monkeypatch):
+    from audiospec_utils import learner as learner_module
+    from audiospec_utils.callbacks import CpuBfloat16
+
+    dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, crop_seconds=1.0)
+    for asked, supported, expected in ((True, True, True), (True, False, False), (False, True, False)):
+        monkeypatch.setattr(learner_module, "cpu_computes_bf16", lambda: supported)
+        learn = learner_module.create_learner(dls, "resnet18", pretrained=False, cpu_bf16=asked)
+        assert any(isinstance(cb, CpuBfloat16) for cb in learn.cbs) is expected, (asked, supported)
