@@ -78,7 +78,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                    help="length of the training crops and of the prediction windows, seconds (default: from the "
                         "clips' durations)")
     g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--bs", type=int, default=None, help="batch size (quick 32, full 64)")
+    g.add_argument("--bs", type=int, default=None, help="batch size (quick 64, full 64)")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 pretrained, 3e-3 scratch)")
     g.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of ImageNet weights")
     g.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")

@@ -452,7 +452,7 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg.apply_recipe("quick")  # from scratch, no augmentation: minutes on a CPU
         # the sizes the mini course's notebooks were written for (the synthetic sounds need no more;
         # the notebooks train ResNet-34, as the course teaches, whatever network `quick` picks)
-        cfg.epochs, cfg.img_size, cfg.crop_seconds = 10, 64, 1.0
+        cfg.epochs, cfg.img_size, cfg.crop_seconds, cfg.bs = 10, 64, 1.0, 32
         # notebook 05: seven rows, kept short (a few minutes on a CPU)
         cfg.compare = dict(epochs=4, img_size=32, bs=16, crop_seconds=1.0, n_per_label=None, pretrained=False)
         # notebook 03's per-clip-split experiment: two small models on 1 s slices

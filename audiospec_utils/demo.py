@@ -65,7 +65,7 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
           + (f", {rate:.0f} clips/s" if s["rendered"] else "") + ")")
     print(f"3/4 training ResNet-34 ({'ImageNet-pretrained' if pretrained else 'from scratch'}, {epochs} epochs, CPU is fine)")
     _, metrics = train_classifier(out_dir / "spectrograms", out_dir, recipe="quick", arch="resnet34", epochs=epochs,
-                                  img_size=img_size, crop_seconds=crop_seconds, pretrained=pretrained,
+                                  img_size=img_size, crop_seconds=crop_seconds, bs=32, pretrained=pretrained,
                                   weights=weights if pretrained else None, progress=progress)
     print("4/4 interpreting: confusion matrix, top losses, t-SNE, per-class report")
     interp = interpret_run(out_dir)

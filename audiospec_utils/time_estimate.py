@@ -9,8 +9,8 @@ real training (no separate warm-up, nothing changes in the training) and prints 
 
 The first batch is not timed (memory allocation and lazy initialisation make it slow); the mean of
 the next :attr:`TimeEstimate.timed` batches is. A validation batch is counted as a third of a training
-batch: it is a forward pass only, without the backward pass that costs about twice the forward one
-(and its batches may be larger or smaller: the estimate scales by their number, not their size).
+batch of its size: it is a forward pass only, without the backward pass that costs about twice the
+forward one, and its batches are usually twice as large (the toolkit validates in batches of 2 x bs).
 :func:`expected_seconds` is the arithmetic, :func:`format_estimate` the line.
 """
 
@@ -28,7 +28,8 @@ __all__ = ["TimeEstimate", "expected_seconds", "format_estimate", "VALID_BATCH_S
 VALID_BATCH_SHARE = 1 / 3
 
 
-def expected_seconds(batch_seconds: float, train_batches: int, valid_batches: int, epochs: int) -> float:
+def expected_seconds(batch_seconds: float, train_batches: int, valid_batches: int, epochs: int,
+                     valid_size: float = 1.0) -> float:
     """Expected wall time of a training, in seconds.
 
     Parameters
@@ -39,13 +40,16 @@ def expected_seconds(batch_seconds: float, train_batches: int, valid_batches: in
         Batches per epoch of the training and validation DataLoaders.
     epochs : int
         Epochs still to run.
+    valid_size : float
+        Size of a validation batch over that of a training batch (``valid_bs / bs``).
 
     Returns
     -------
     float
-        ``epochs * batch_seconds * (train_batches + VALID_BATCH_SHARE * valid_batches)``.
+        ``epochs * batch_seconds * (train_batches + VALID_BATCH_SHARE * valid_size * valid_batches)``.
     """
-    return float(epochs) * float(batch_seconds) * (int(train_batches) + VALID_BATCH_SHARE * int(valid_batches))
+    return float(epochs) * float(batch_seconds) * (int(train_batches)
+                                                   + VALID_BATCH_SHARE * float(valid_size) * int(valid_batches))
 
 
 def _duration(seconds: float) -> str:
@@ -119,7 +123,8 @@ class TimeEstimate(Callback):
         times = self._times[1:] or self._times  # the first batch warms up
         batch_seconds = sum(times) / len(times)
         n_train, n_valid = len(self.dls.train), len(self.dls.valid) if self.dls.valid is not None else 0
-        self.seconds = expected_seconds(batch_seconds, n_train, n_valid, self.epochs)
+        valid_size = self.dls.valid.bs / self.dls.train.bs if n_valid else 1.0
+        self.seconds = expected_seconds(batch_seconds, n_train, n_valid, self.epochs, valid_size=valid_size)
         line = format_estimate(self.seconds, epochs=self.epochs, train_batches=n_train, valid_batches=n_valid,
                                bs=self.dls.train.bs, batch_seconds=batch_seconds, device=_device(self.learn))
         print(line, file=self.file or sys.stderr, flush=True)

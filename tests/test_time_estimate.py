@@ -14,6 +14,8 @@ def test_expected_seconds_counts_training_and_validation_batches_of_every_epoch(
     assert expected_seconds(0.5, train_batches=10, valid_batches=3, epochs=4) == pytest.approx(
         4 * 0.5 * (10 + 3 * VALID_BATCH_SHARE))
     assert expected_seconds(0.5, 10, 3, 0) == 0
+    # validation batches twice the size of training ones cost twice as much each
+    assert expected_seconds(0.5, 10, 3, 4, valid_size=2.0) == pytest.approx(4 * 0.5 * (10 + 3 * 2 * VALID_BATCH_SHARE))
 
 
 def test_format_estimate_says_the_time_the_epochs_and_the_batches():
