@@ -441,3 +441,21 @@ def test_create_learner_adds_cpu_bf16_only_when_asked_and_supported(mini_specs, 
         monkeypatch.setattr(learner_module, "cpu_computes_bf16", lambda: supported)
         learn = learner_module.create_learner(dls, "resnet18", pretrained=False, cpu_bf16=asked)
         assert any(isinstance(cb, CpuBfloat16) for cb in learn.cbs) is expected, (asked, supported)
+
+
+def test_quick_trains_in_bf16_where_the_cpu_has_it_and_validates_in_float32(mini_specs, tmp_path, monkeypatch):
+    from audiospec_utils.recipes import cpu_computes_bf16
+
+    monkeypatch.delenv("AUDIOSPEC_CPU_BF16", raising=False)  # the suite's float32 (conftest) lifted
+    if not cpu_computes_bf16():
+        pytest.skip("this CPU has no bf16 instructions (avx512_bf16 or amx_bf16): quick trains in float32")
+    learn, m = train_classifier(mini_specs, tmp_path / "run", epochs=2, img_size=32, bs=16, pretrained=False,
+                                crop_seconds=1.0, progress=False)
+    assert m["recipe"] == "quick" and m["cpu_bf16"] is True
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["cpu_bf16"] is True
+    preds, _ = learn.get_preds(ds_idx=1)
+    xb, _ = learn.dls.valid.one_batch()
+    with torch.no_grad():
+        direct = torch.softmax(learn.model.eval()(xb), dim=1)  # float32, no autocast
+    assert preds.dtype == torch.float32
+    torch.testing.assert_close(preds[:len(direct)], direct, rtol=1e-5, atol=1e-6)
