@@ -107,8 +107,9 @@ def adamw(params, lr: float = 1e-3, mom: float = 0.9, sqr_mom: float = 0.99, eps
     """fastai's Adam, stepped by PyTorch's multi-tensor ``torch.optim.AdamW``: the learners' optimizer.
 
     fastai's own ``Adam`` loops over the parameters in Python: on a CPU its step over ResNet-18's
-    11.7 million weights took 31 ms, against 16 ms for ``torch.optim.AdamW(foreach=True)`` (2-core
-    CPU), a tenth of a training batch of 32 small spectrogram crops. The hyper-parameters are
+    11.7 million weights took 31 ms, against 25 ms for ``torch.optim.AdamW(foreach=True)`` over its
+    three parameter groups (2-core CPU; memory-bound: ``fused`` was no faster), a fifth of a training
+    batch of 32 small spectrogram crops. The hyper-parameters are
     fastai's defaults under fastai's names, so ``fit_one_cycle`` schedules the momentum (``mom``,
     beta 1) and the learning rate as it does for its own optimizer (``OptimWrapper``). The update is
     the same Adam with decoupled weight decay, with one difference: fastai exempts BatchNorm and
@@ -196,7 +197,7 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
 def to_device_precision(learn, cpu_bf16: bool = False):
     """Channels-last weights, and on a GPU mixed precision (bf16 where the GPU supports it, else fp16).
 
-    A CPU keeps full float32 precision; channels-last convolutions (oneDNN) took 0.85 to 1.0 of the
+    A CPU keeps float32 unless `cpu_bf16` (below); channels-last convolutions (oneDNN) took 0.85 to 1.0 of the
     time of a ResNet-18 training step there (2-core CPU, 48-pixel crops). The batches of
     :class:`~audiospec_utils.dataloaders.SpectrogramBatch` are made channels-last too.
 

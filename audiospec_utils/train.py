@@ -29,7 +29,7 @@ import torch
 from fastai.callback.core import Callback
 from fastai.learner import Recorder, noop  # noop: the one fastai's no_logging() puts in place
 
-from .callbacks import remove_progress_bar
+from .callbacks import CpuBfloat16, remove_progress_bar
 from .dataloaders import (SpecAugment, TimeShift, spectrogram_augmentations,  # noqa: F401  (public names)
                           spectrogram_dataloaders)
 from .datasets import groups_from_pattern
@@ -385,7 +385,7 @@ def train_classifier(spec_dir, out_dir, *, recipe: str = "auto", arch: str | Non
                         verified_weight=verified_weight, manually_verified_only=bool(manually_verified_only),
                         group_pattern=group_pattern, test_fold=test_fold, valid_fold=valid_fold,
                         spec_dir=str(folder.path), n_train=int(len(dls.train_table)),
-                        cpu_bf16=any(type(cb).__name__ == "CpuBfloat16" for cb in learn.cbs))
+                        cpu_bf16=any(isinstance(cb, CpuBfloat16) for cb in learn.cbs))
     resume, peak_lr, lr_found = _starting_point(learn, run, run_settings, cfg["lr"], restart=restart,
                                                 lr_find=lr_find, lr_find_iters=lr_find_iters)
     used_lr = _fit_run(learn, run, dict(run_settings, _lr=peak_lr, _lr_find=lr_found), resume=resume,
