@@ -17,7 +17,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,lab,dist,deploy]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,lab,dist,deploy,app]"
 	touch $(STAMP)
 
 install: $(STAMP)
