@@ -19,7 +19,7 @@ import numpy as np
 
 from .exceptions import AudiospecError, ParameterError
 from .spectrogram_kinds import band_frequencies, frame_count, mel_basis, resize_rows
-from .spectrogram_params import fit_length
+from .spectrogram_params import fit_length, segment_starts
 
 __all__ = [
     "check_explainable",
@@ -208,9 +208,13 @@ def _segment_frames(params, seg_index: int, n_seg_frames: int, n_samples: int, h
     """The clip frame of each frame of a segment of the clip-length policy (-1: not in the clip)."""
     i = np.arange(n_seg_frames, dtype=np.int64)
     if params.clip_policy == "full":
-        return i
-    n = max(1, int(round(params.duration * sr)))
-    if params.clip_policy == "windows":
+        if getattr(params, "segment_seconds", None) is None:
+            return i
+        # a long recording rendered as segments of segment_seconds (the last one ends with the clip)
+        start = int(segment_starts(n_samples, sr, "full", None, params.segment_seconds)[seg_index])
+        samples = start + i * hop
+    elif params.clip_policy == "windows":
+        n = max(1, int(round(params.duration * sr)))
         samples = seg_index * n + i * hop
     elif params.clip_policy == "loop" and n_samples > 0:
         samples = (i * hop) % n_samples

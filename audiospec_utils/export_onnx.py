@@ -377,6 +377,7 @@ def _metadata(run, params, sr, r, cfg, vocab, quantize) -> dict:
         "cmap": params.cmap,
         "clip_policy": params.clip_policy,
         "duration": params.duration,
+        "segment_seconds": params.segment_seconds,
         "spectrogram_params": params.to_dict(),
         "height": int(cfg["height"]),
         "crop_frames": int(cfg["length"]),

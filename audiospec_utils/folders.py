@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import logging
 import warnings
 from pathlib import Path
@@ -159,6 +160,8 @@ class RenderFolder:
         -------
         dict or None
             ``None`` when the folder has no ``params.json``; ``{}`` when they are the same.
+            ``segment_seconds`` set in `params` but not in the folder is no difference when no clip
+            of the folder's manifest is longer than it (those images are the same either way).
 
         Raises
         ------
@@ -169,7 +172,18 @@ class RenderFolder:
         if old is None:
             return None
         new = json.loads(params.to_json())
-        return {k: (old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v}
+        diff = {k: (old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v}
+        seg = diff.get("segment_seconds")
+        if seg is not None and seg[0] is None and self._longest_clip() <= seg[1]:
+            del diff["segment_seconds"]  # no clip of the folder is long enough to be cut: same images
+        return diff
+
+    def _longest_clip(self) -> float:
+        """Seconds of the folder's longest rendered clip; infinity when unknown (no manifest yet)."""
+        if not self.manifest_file.is_file():
+            return math.inf
+        durations = pd.to_numeric(self.manifest()["duration"], errors="coerce").dropna()
+        return float(durations.max()) if len(durations) else 0.0
 
     def claim(self, params) -> None:
         """Check that the folder was rendered with `params`, or record them in a new folder.

@@ -25,7 +25,7 @@ import numpy as np
 
 from .audio import load_audio
 from .exceptions import AudiospecError, ParameterError
-from .spectrogram_params import CLIP_POLICIES, clip_segments
+from .spectrogram_params import CLIP_POLICIES, clip_segments, segment_starts
 
 __all__ = ["OnnxClassifier", "resample", "fit_length", "METADATA_KEY"]
 
@@ -62,7 +62,8 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def fit_length(y: np.ndarray, sr: int, clip_policy: str, duration: float | None) -> list[np.ndarray]:
+def fit_length(y: np.ndarray, sr: int, clip_policy: str, duration: float | None,
+               segment_seconds: float | None = None) -> list[np.ndarray]:
     """The clip-length policy of the render parameters (:func:`audiospec_utils.spectrogram_params.clip_segments`).
 
     Parameters
@@ -75,13 +76,17 @@ def fit_length(y: np.ndarray, sr: int, clip_policy: str, duration: float | None)
         The model's ``clip_policy`` metadata.
     duration : float or None
         The model's ``duration`` metadata, in seconds.
+    segment_seconds : float or None
+        The model's ``segment_seconds`` metadata (absent in models exported before it existed):
+        a longer recording is run as segments of this length, each with its own dB reference.
 
     Returns
     -------
     list of np.ndarray
-        The segments the model is run on: the whole clip (``"full"``), one of exactly
-        ``round(duration * sr)`` samples (``"pad"``, ``"loop"``), or one per `duration` window
-        (``"windows"``, the last zero-padded).
+        The segments the model is run on: the whole clip (``"full"``), or its parts of
+        `segment_seconds` (``"full"`` with a longer clip, the last part ending with the clip), one
+        of exactly ``round(duration * sr)`` samples (``"pad"``, ``"loop"``), or one per `duration`
+        window (``"windows"``, the last zero-padded).
 
     Raises
     ------
@@ -90,7 +95,7 @@ def fit_length(y: np.ndarray, sr: int, clip_policy: str, duration: float | None)
     """
     if clip_policy not in CLIP_POLICIES:
         raise ParameterError(f"the model's clip_policy {clip_policy!r} is unknown to this version of audiospec")
-    return clip_segments(y, sr, clip_policy, duration)
+    return clip_segments(y, sr, clip_policy, duration, segment_seconds)
 
 
 class OnnxClassifier:
@@ -185,7 +190,10 @@ class OnnxClassifier:
             :func:`audiospec_utils.predict.predict_files` averages them; ``window_probs`` float32
             (n_windows, n_classes); ``window_start``, ``window_end`` float64 (n_windows,) in
             seconds from the start of the clip; ``duration`` (s); ``n_windows``; ``images`` (list of
-            the model's images, one per segment of the clip policy).
+            the model's images, one per segment of the clip policy); ``segment_start`` float64
+            (n_images,): where each image's segment starts, in seconds (a recording longer than the
+            model's ``segment_seconds`` is made into one image per segment, each with its own dB
+            reference).
 
         Raises
         ------
@@ -207,19 +215,24 @@ class OnnxClassifier:
         duration = len(y) / sr
         y = resample(np.ascontiguousarray(y), int(sr), self.sample_rate)
         meta = self.metadata
-        segments = fit_length(y, self.sample_rate, meta.get("clip_policy", "full"), meta.get("duration"))
-        probs, starts, images = [], [], []
-        seg_seconds = 0.0 if len(segments) == 1 else float(meta["duration"])
-        for i, seg in enumerate(segments):
+        policy, seg_len = meta.get("clip_policy", "full"), meta.get("segment_seconds")
+        segments = fit_length(y, self.sample_rate, policy, meta.get("duration"), seg_len)
+        offsets = segment_starts(len(y), self.sample_rate, policy, meta.get("duration"), seg_len) / self.sample_rate
+        probs, starts, seg_ends, images = [], [], [], []
+        for offset, seg in zip(offsets, segments):
             out = self.run(seg)
             probs.append(out["window_probabilities"])
-            starts.append(i * seg_seconds + out["window_starts"] * self._hop_seconds)
+            starts.append(offset + out["window_starts"] * self._hop_seconds)
+            # a window ends inside its own segment (and the clip): not past the segment's last sample
+            seg_end = max(min(offset + len(seg) / self.sample_rate, duration), self._hop_seconds)
+            seg_ends.append(np.full(len(out["window_starts"]), seg_end))
             images.append(out["image"])
         window_probs = np.concatenate(probs)
         start = np.concatenate(starts).astype(np.float64)
-        end = np.minimum(start + meta["crop_frames"] * self._hop_seconds, max(duration, self._hop_seconds))
+        end = np.minimum(start + meta["crop_frames"] * self._hop_seconds, np.concatenate(seg_ends))
         return {"probs": window_probs.mean(axis=0), "window_probs": window_probs, "window_start": start,
-                "window_end": end, "duration": duration, "n_windows": len(window_probs), "images": images}
+                "window_end": end, "duration": duration, "n_windows": len(window_probs), "images": images,
+                "segment_start": offsets.astype(np.float64)}
 
     def top(self, probs: np.ndarray, k: int = 3) -> list[dict]:
         """The `k` most probable labels, best first: ``[{"label": str, "probability": float}, ...]``."""

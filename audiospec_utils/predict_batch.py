@@ -26,6 +26,7 @@ from .exceptions import AudiospecError, ParameterError
 from .folders import Run
 from .onnx_predict import OnnxClassifier
 from .predict import error_reason, predict_files, predict_windows, top_labels
+from .spectrogram_params import segment_starts
 
 __all__ = ["audio_inputs", "FastaiBackend", "OnnxBackend", "predict_paths", "plot_timeline", "TIMELINE_CSV"]
 
@@ -121,14 +122,19 @@ class FastaiBackend:
         predicted = predict_windows(self.learn, path, self.params)
         out, cfg = predicted.rendered, self.learn.dls.config
         sr, p = int(out["sr"]), self.params
-        seg_seconds = out["duration"] if p.clip_policy == "full" else float(p.duration)
+        n_samples = int(round(out["duration"] * sr))
+        offsets = segment_starts(n_samples, sr, p.clip_policy, p.duration, p.segment_seconds) / sr
+        if p.clip_policy != "full":
+            seg_seconds = float(p.duration)
+        else:
+            seg_seconds = out["duration"] if len(offsets) == 1 else float(p.segment_seconds)
         starts, ends = [], []
-        for i, width in enumerate(predicted.cache.widths):
+        for offset, width in zip(offsets, predicted.cache.widths):
             per_col = (seg_seconds / width) if p.width is not None else p.resolve(sr)["hop_length"] / sr
             s = window_starts(int(width), cfg["length"], cfg.get("overlap", 0.5)).astype(np.float64)
-            offset = 0.0 if p.clip_policy == "full" else i * float(p.duration)
             starts.append(offset + s * per_col)
-            ends.append(np.minimum(offset + (s + cfg["length"]) * per_col, max(out["duration"], per_col)))
+            seg_end = max(min(offset + seg_seconds, out["duration"]), per_col)  # a window ends in its segment
+            ends.append(np.minimum(offset + (s + cfg["length"]) * per_col, seg_end))
         entry = {"file": str(path), "top": top_labels(predicted.probs, self.labels, k),
                  "duration": float(out["duration"]), "n_windows": int(len(predicted.window_probs))}
         if "source_sr" in out:

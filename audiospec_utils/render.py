@@ -69,7 +69,8 @@ def image_name(clip_id: str, window: int | None = None) -> str:
     clip_id : str
         The clip's id from the clip table, e.g. ``"train/00044347"``.
     window : int or None
-        Window index for the ``"windows"`` clip policy.
+        Window index for the ``"windows"`` clip policy (or segment index of a clip longer than
+        ``segment_seconds``).
 
     Returns
     -------
@@ -104,8 +105,8 @@ def _render_one(clip_id: str, path: str, out_dir: str, params: SpectrogramParams
     rec = _record(clip_id, path)
     windowed = params.clip_policy == "windows"
 
-    def paths(n):
-        return [Path(out_dir) / image_name(clip_id, i if windowed else None) for i in range(n)]
+    def paths(n):  # several images: "windows", or a clip longer than params.segment_seconds
+        return [Path(out_dir) / image_name(clip_id, i if windowed or n > 1 else None) for i in range(n)]
 
     try:
         out = render_clip(path, paths, params)

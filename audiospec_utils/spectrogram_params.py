@@ -39,6 +39,7 @@ __all__ = [
     "default_n_fft",
     "fit_length",
     "clip_segments",
+    "segment_starts",
     "with_fixed_rate",
     "warn_rate_dependent",
     "RateDependentWarning",
@@ -128,6 +129,16 @@ class SpectrogramParams:
     width : int or None
         ``None`` (default): one pixel column per frame, so the width is proportional to the
         duration. An int: every image is resized to this many pixels along time (bilinear).
+    segment_seconds : float or None
+        The longest stretch of audio that shares one dB reference, in seconds (``clip_policy="full"``
+        only). A file longer than this is cut into consecutive segments of exactly this length (the
+        last one ends where the file ends, overlapping the one before it), each made into its own
+        image with **its own** loudest bin as 0 dB (:func:`segment_starts`), so that every part of a
+        long recording becomes the image it would be as a clip of that length, instead of being
+        darkened by the loudest moment elsewhere in the file. ``None`` (default): one image per file.
+        Training sets it, in the run's ``params.json``, to the longest clip of the render folder, so
+        that no clip the model was trained or evaluated on changes and a longer recording is read
+        as parts of training length (:func:`audiospec_utils.train.train_classifier`).
 
     Raises
     ------
@@ -155,6 +166,7 @@ class SpectrogramParams:
     n_mfcc: int = 20
     channels: tuple = ("logmel", "delta", "delta2")
     width: int | None = None
+    segment_seconds: float | None = None
 
     def __post_init__(self):
         if isinstance(self.channels, list):  # from JSON
@@ -200,6 +212,14 @@ class SpectrogramParams:
                     f"got {self.duration!r}")
         elif self.duration is not None and (not math.isfinite(self.duration) or self.duration <= 0):
             raise ParameterError(f"duration must be a positive number of seconds, got {self.duration!r}")
+        if self.segment_seconds is not None:
+            if (isinstance(self.segment_seconds, bool) or not isinstance(self.segment_seconds, (int, float))
+                    or not math.isfinite(self.segment_seconds) or self.segment_seconds <= 0):
+                raise ParameterError(
+                    f"segment_seconds must be a positive number of seconds or None, got {self.segment_seconds!r}")
+            if self.clip_policy != "full":
+                raise ParameterError(f"segment_seconds is for clip_policy='full' (clip_policy={self.clip_policy!r} "
+                                     f"already cuts clips to duration={self.duration!r} s)")
         if self.kind not in KINDS:
             raise ParameterError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if (not isinstance(self.channels, tuple) or len(self.channels) != 3
@@ -309,7 +329,55 @@ def _resolve(params: SpectrogramParams, sr: int) -> tuple:
 # The clip-length policy
 
 
-def clip_segments(y: np.ndarray, sr: int, clip_policy: str, duration: float | None) -> list[np.ndarray]:
+def segment_starts(n_samples: int, sr: int, clip_policy: str, duration: float | None,
+                   segment_seconds: float | None = None) -> np.ndarray:
+    """Where each segment of a clip-length policy starts in the clip, in samples.
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the clip in samples (at `sr`).
+    sr : int
+        Sample rate in Hz.
+    clip_policy : {"full", "pad", "loop", "windows"}
+        See :class:`SpectrogramParams`.
+    duration : float or None
+        Seconds, for the policies other than ``"full"``.
+    segment_seconds : float or None
+        :attr:`SpectrogramParams.segment_seconds`: with ``"full"``, a clip longer than
+        ``n = round(segment_seconds * sr)`` samples is cut into segments of `n` samples starting at
+        ``0, n, 2n, ...``, the last one starting at ``n_samples - n`` so that it ends with the clip.
+
+    Returns
+    -------
+    np.ndarray, int64, shape (n_segments,)
+        The first sample of each segment: ``[0]`` for one segment, ``i * round(duration * sr)`` for
+        ``"windows"``.
+
+    Raises
+    ------
+    ParameterError
+        An unknown `clip_policy`.
+    """
+    if clip_policy not in CLIP_POLICIES:
+        raise ParameterError(f"clip_policy must be one of {', '.join(CLIP_POLICIES)}, got {clip_policy!r}")
+    n_samples = int(n_samples)
+    if clip_policy == "full":
+        if segment_seconds is None:
+            return np.zeros(1, dtype=np.int64)
+        n = max(1, int(round(float(segment_seconds) * sr)))
+        if n_samples <= n:
+            return np.zeros(1, dtype=np.int64)
+        k = math.ceil(n_samples / n)
+        return np.array([i * n for i in range(k - 1)] + [n_samples - n], dtype=np.int64)
+    if clip_policy in ("pad", "loop"):
+        return np.zeros(1, dtype=np.int64)
+    n = max(1, int(round(duration * sr)))
+    return np.arange(max(1, math.ceil(n_samples / n)), dtype=np.int64) * n
+
+
+def clip_segments(y: np.ndarray, sr: int, clip_policy: str, duration: float | None,
+                  segment_seconds: float | None = None) -> list[np.ndarray]:
     """Cut or pad a clip by a clip-length policy (:data:`CLIP_POLICIES`).
 
     Parameters
@@ -321,13 +389,19 @@ def clip_segments(y: np.ndarray, sr: int, clip_policy: str, duration: float | No
         See :class:`SpectrogramParams`.
     duration : float or None
         Seconds, for the policies other than ``"full"``.
+    segment_seconds : float or None
+        With ``"full"``: a clip longer than this many seconds becomes segments of exactly this
+        length, starting where :func:`segment_starts` says (each gets its own dB reference when
+        made into an image).
 
     Returns
     -------
     list of np.ndarray
         One segment (``"full"``, ``"pad"``, ``"loop"``), or one per window (``"windows"``, the
-        last one zero-padded); every segment but ``"full"``'s has exactly ``round(duration * sr)``
-        samples (at least 1). Segments are views of `y` where no padding is needed.
+        last one zero-padded), or one per `segment_seconds` of a longer clip (``"full"``); every
+        segment but ``"full"``'s unsegmented clip has exactly ``round(duration * sr)`` (or
+        ``round(segment_seconds * sr)``) samples (at least 1). Segments are views of `y` where no
+        padding is needed.
 
     Raises
     ------
@@ -335,7 +409,11 @@ def clip_segments(y: np.ndarray, sr: int, clip_policy: str, duration: float | No
         An unknown `clip_policy`.
     """
     if clip_policy == "full":
-        return [y]
+        starts = segment_starts(len(y), sr, clip_policy, duration, segment_seconds)
+        if len(starts) == 1:
+            return [y]
+        n = max(1, int(round(float(segment_seconds) * sr)))
+        return [y[s:s + n] for s in starts]
     if clip_policy not in CLIP_POLICIES:
         raise ParameterError(f"clip_policy must be one of {', '.join(CLIP_POLICIES)}, got {clip_policy!r}")
     n = max(1, int(round(duration * sr)))
@@ -360,16 +438,16 @@ def fit_length(y: np.ndarray, sr: int, params: SpectrogramParams) -> list[np.nda
     sr : int
         Sample rate in Hz.
     params : SpectrogramParams
-        ``clip_policy`` and ``duration`` (s) are used.
+        ``clip_policy``, ``duration`` (s) and ``segment_seconds`` (s) are used.
 
     Returns
     -------
     list of np.ndarray
-        One segment (``"full"``, ``"pad"``, ``"loop"``), or one per window (``"windows"``); every
-        segment but ``"full"``'s has exactly ``round(duration * sr)`` samples. Segments are views
-        of `y` where no padding is needed.
+        One segment (``"full"``, ``"pad"``, ``"loop"``), or one per window (``"windows"``) or per
+        ``segment_seconds`` of a longer clip (``"full"``); see :func:`clip_segments`. Segments are
+        views of `y` where no padding is needed.
     """
-    return clip_segments(y, sr, params.clip_policy, params.duration)
+    return clip_segments(y, sr, params.clip_policy, params.duration, params.segment_seconds)
 
 
 # ----------------------------------------------------------------------------------------------

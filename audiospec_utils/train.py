@@ -19,6 +19,7 @@ validation accuracy comes with a 95% interval from a bootstrap over groups
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -36,7 +37,7 @@ from .datasets import groups_from_pattern
 from .distributed import (check_launch, distrib_ctx, init_process, is_distributed, is_main_process,
                           main_process_first, rank, world_size)
 from .exceptions import DatasetError, ParameterError, TrainingInterrupted, WeightsUnavailableError  # noqa: F401
-from .fileio import atomic_path, write_bytes_atomic, write_csv_atomic
+from .fileio import atomic_path, write_csv_atomic, write_text_atomic
 from .folders import MANIFEST, RenderFolder, Run
 from .inference import clip_predictions, valid_clip_predictions  # noqa: F401  (clip_predictions: public name)
 from .learner import ARCHS, create_learner, load_imagenet_weights  # noqa: F401  (public names)
@@ -58,6 +59,7 @@ __all__ = [
     "create_learner",
     "fit",
     "save_run",
+    "params_for_run",
     "train_classifier",
     "clip_predictions",
     "device_name",
@@ -148,6 +150,43 @@ class EpochRows(Callback):
             self.learn.logger, self._previous = self._previous, None
 
 
+def params_for_run(folder: RenderFolder):
+    """The spectrogram parameters a run trained on `folder` renders new audio with.
+
+    The render folder's parameters, with :attr:`~audiospec_utils.spectrogram.SpectrogramParams.segment_seconds`
+    set to the duration of the longest clip of the folder's manifest (with ``clip_policy="full"``,
+    when the render did not set it). Every clip of the folder (training, validation and test) is
+    then made into the same image as before, while a longer recording is read as segments of that
+    length, each with its own dB reference: the quiet part of a long field recording is rendered
+    as it would be alone, as bright as the training clips were, not darkened by the loudest moment
+    elsewhere in the file.
+
+    Parameters
+    ----------
+    folder : RenderFolder
+
+    Returns
+    -------
+    SpectrogramParams or None
+        ``None`` when the folder has no ``params.json``.
+
+    Raises
+    ------
+    DatasetError
+        ``params.json`` or ``manifest.csv`` is unreadable.
+    """
+    if not folder.params_file.is_file():
+        return None
+    params = folder.params
+    if params.clip_policy != "full" or params.segment_seconds is not None or not folder.manifest_file.is_file():
+        return params
+    durations = pd.to_numeric(folder.manifest()["duration"], errors="coerce").dropna()
+    durations = durations[durations > 0]
+    if durations.empty:
+        return params
+    return dataclasses.replace(params, segment_seconds=float(durations.max()))
+
+
 def save_run(learn, dls, out_dir, **settings) -> dict:
     """Score the validation clips and save the run: metrics, split, predictions, exported learner.
 
@@ -161,8 +200,10 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
         Run folder.
     **settings
         Recorded in ``metrics.json`` as they are (epochs, seconds, arch...). A ``spec_dir``
-        setting (the render folder) also has its ``params.json`` copied into the run folder, so
-        that evaluation and prediction render new audio exactly as the training images were.
+        setting (the render folder) also has its parameters written to the run's ``params.json``
+        (:func:`params_for_run`: the render's, with ``segment_seconds`` set to its longest
+        clip), so that evaluation and prediction render new audio exactly as the training images
+        were, and read a longer recording as parts of the length the model knows.
 
     Returns
     -------
@@ -203,9 +244,9 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
         write_csv_atomic(split.clips[["clip_id", "label", "group", "fold", "side"]], run.file(Run.SPLIT))
     spec_dir = settings.get("spec_dir")
     if spec_dir:
-        params = RenderFolder(spec_dir).params_file
-        if params.is_file():
-            write_bytes_atomic(run.file(Run.PARAMS), params.read_bytes())
+        run_params = params_for_run(RenderFolder(spec_dir))
+        if run_params is not None:
+            write_text_atomic(run.file(Run.PARAMS), run_params.to_json())
     write_csv_atomic(dls.valid_table, run.file(Run.VALID_ITEMS))
     with atomic_path(run.file(Run.EXPORT)) as tmp:
         learn.export(tmp)
