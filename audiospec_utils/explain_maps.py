@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .exceptions import AudiospecError, ParameterError
+from .explain_blend import EVIDENCE, TAPERS, blend_windows, window_evidence, window_taper
 from .spectrogram_kinds import band_frequencies, frame_count, mel_basis, resize_rows
 from .spectrogram_params import fit_length, segment_starts
 
@@ -27,6 +28,11 @@ __all__ = [
     "map_stats",
     "mean_map",
     "place_windows",
+    "blend_windows",
+    "window_evidence",
+    "window_taper",
+    "EVIDENCE",
+    "TAPERS",
     "image_maps_to_clip",
     "explained_audio",
 ]
@@ -180,7 +186,11 @@ def _resample_columns(a: np.ndarray, n: int) -> np.ndarray:
 
 
 def place_windows(window_maps, rows, starts, widths) -> list[np.ndarray]:
-    """Window maps back onto their images: per column, the mean over the windows that cover it.
+    """Window maps back onto their images: per column, the plain mean over the windows that cover it.
+
+    The combination before issue 30, kept for comparison: :func:`blend_windows` with
+    ``evidence=None, taper="flat"``. :func:`audiospec_utils.explain.explain_clip` weighs each window
+    by its evidence and tapers it (:mod:`audiospec_utils.explain_blend`).
 
     Parameters
     ----------
@@ -194,14 +204,7 @@ def place_windows(window_maps, rows, starts, widths) -> list[np.ndarray]:
     list of np.ndarray, float32, shape (height, width_i)
         A window longer than its image (a repeated clip) wraps around: its repetitions are averaged.
     """
-    n_win, height, length = window_maps.shape
-    acc = [np.zeros((height, int(w)), np.float64) for w in widths]
-    cnt = [np.zeros(int(w), np.float64) for w in widths]
-    for m, r, s in zip(window_maps, rows, starts):
-        cols = (int(s) + np.arange(length)) % int(widths[r])
-        np.add.at(acc[r].T, cols, m.T)
-        np.add.at(cnt[r], cols, 1.0)
-    return [(a / np.maximum(c, 1.0)).astype(np.float32) for a, c in zip(acc, cnt)]
+    return blend_windows(window_maps, rows, starts, widths, evidence=None, taper="flat")[0]
 
 
 def _segment_frames(params, seg_index: int, n_seg_frames: int, n_samples: int, hop: int, sr: int) -> np.ndarray:
@@ -210,7 +213,7 @@ def _segment_frames(params, seg_index: int, n_seg_frames: int, n_samples: int, h
     if params.clip_policy == "full":
         if getattr(params, "segment_seconds", None) is None:
             return i
-        # a long recording rendered as segments of segment_seconds (the last one ends with the clip)
+        # a long recording rendered as segments of segment_seconds (the last one: what is left)
         start = int(segment_starts(n_samples, sr, "full", None, params.segment_seconds)[seg_index])
         samples = start + i * hop
     elif params.clip_policy == "windows":
@@ -229,7 +232,7 @@ def _n_frames(n_samples: int, params, sr: int) -> int:
     return frame_count(int(n_samples), r["n_fft"], r["hop_length"])
 
 
-def image_maps_to_clip(image_maps, images, params, y, sr, n_clip_frames: int) -> np.ndarray:
+def image_maps_to_clip(image_maps, images, params, y, sr, n_clip_frames: int, coverage=None) -> np.ndarray:
     """Maps on a clip's images -> one map on the clip's spectrogram grid (row 0 the lowest frequency).
 
     Parameters
@@ -248,11 +251,16 @@ def image_maps_to_clip(image_maps, images, params, y, sr, n_clip_frames: int) ->
         Sample rate in Hz.
     n_clip_frames : int
         Frames of the clip's whole spectrogram.
+    coverage : sequence of np.ndarray, float, shape (width_i,), or None
+        How much of the windows lies on each column of each image (the ``coverage`` of
+        :func:`audiospec_utils.explain_blend.blend_windows`): where segments overlap (``"loop"``
+        repetitions, the last segment of a long recording), each counts by its coverage there.
+        None: each counts once.
 
     Returns
     -------
     np.ndarray, float32, shape (n_rows, n_clip_frames)
-        A frame covered by several segments (``"loop"`` repetitions) gets their mean; a frame no
+        A frame covered by several segments gets their mean (weighted by `coverage`); a frame no
         segment covers gets 0. Not normalised.
 
     Raises
@@ -271,11 +279,13 @@ def image_maps_to_clip(image_maps, images, params, y, sr, n_clip_frames: int) ->
         m = resize_rows(m, n_rows)[::-1]                        # image row 0 is the highest frequency
         n_seg = _n_frames(len(seg), params, sr)
         m = _resample_columns(m, n_seg)                          # a fixed render width back to frames
+        w = np.ones(n_seg) if coverage is None else _resample_columns(
+            np.asarray(coverage[k], np.float64)[None], n_seg)[0].astype(np.float64)
         frames = _segment_frames(params, k, n_seg, len(y), hop, sr)
         keep = (frames >= 0) & (frames < n_clip_frames)
-        np.add.at(acc.T, frames[keep], m[:, keep].T)
-        np.add.at(cnt, frames[keep], 1.0)
-    out = acc / np.maximum(cnt, 1.0)
+        np.add.at(acc.T, frames[keep], (m[:, keep] * w[keep]).T)
+        np.add.at(cnt, frames[keep], w[keep])
+    out = acc / np.where(cnt > 0, cnt, 1.0)
     return out.astype(np.float32)
 
 

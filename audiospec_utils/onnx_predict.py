@@ -84,7 +84,7 @@ def fit_length(y: np.ndarray, sr: int, clip_policy: str, duration: float | None,
     -------
     list of np.ndarray
         The segments the model is run on: the whole clip (``"full"``), or its parts of
-        `segment_seconds` (``"full"`` with a longer clip, the last part ending with the clip), one
+        `segment_seconds` (``"full"`` with a longer clip, the last part what is left), one
         of exactly ``round(duration * sr)`` samples (``"pad"``, ``"loop"``), or one per `duration`
         window (``"windows"``, the last zero-padded).
 

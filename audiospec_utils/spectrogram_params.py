@@ -131,9 +131,9 @@ class SpectrogramParams:
         duration. An int: every image is resized to this many pixels along time (bilinear).
     segment_seconds : float or None
         The longest stretch of audio that shares one dB reference, in seconds (``clip_policy="full"``
-        only). A file longer than this is cut into consecutive segments of exactly this length (the
-        last one ends where the file ends, overlapping the one before it), each made into its own
-        image with **its own** loudest bin as 0 dB (:func:`segment_starts`), so that every part of a
+        only). A file longer than this is cut into consecutive segments of this length (the last one
+        is what is left, shorter), each made into its own image with **its own** loudest bin as
+        0 dB (:func:`segment_starts`), so that every part of a
         long recording becomes the image it would be as a clip of that length, instead of being
         darkened by the loudest moment elsewhere in the file. ``None`` (default): one image per file.
         Training sets it, in the run's ``params.json``, to the longest clip of the render folder, so
@@ -345,8 +345,8 @@ def segment_starts(n_samples: int, sr: int, clip_policy: str, duration: float | 
         Seconds, for the policies other than ``"full"``.
     segment_seconds : float or None
         :attr:`SpectrogramParams.segment_seconds`: with ``"full"``, a clip longer than
-        ``n = round(segment_seconds * sr)`` samples is cut into segments of `n` samples starting at
-        ``0, n, 2n, ...``, the last one starting at ``n_samples - n`` so that it ends with the clip.
+        ``n = round(segment_seconds * sr)`` samples is cut into segments starting at ``0, n, 2n, ...``
+        (each `n` samples long but the last, which holds what is left).
 
     Returns
     -------
@@ -368,8 +368,7 @@ def segment_starts(n_samples: int, sr: int, clip_policy: str, duration: float | 
         n = max(1, int(round(float(segment_seconds) * sr)))
         if n_samples <= n:
             return np.zeros(1, dtype=np.int64)
-        k = math.ceil(n_samples / n)
-        return np.array([i * n for i in range(k - 1)] + [n_samples - n], dtype=np.int64)
+        return np.arange(math.ceil(n_samples / n), dtype=np.int64) * n
     if clip_policy in ("pad", "loop"):
         return np.zeros(1, dtype=np.int64)
     n = max(1, int(round(duration * sr)))
@@ -398,10 +397,10 @@ def clip_segments(y: np.ndarray, sr: int, clip_policy: str, duration: float | No
     -------
     list of np.ndarray
         One segment (``"full"``, ``"pad"``, ``"loop"``), or one per window (``"windows"``, the
-        last one zero-padded), or one per `segment_seconds` of a longer clip (``"full"``); every
-        segment but ``"full"``'s unsegmented clip has exactly ``round(duration * sr)`` (or
-        ``round(segment_seconds * sr)``) samples (at least 1). Segments are views of `y` where no
-        padding is needed.
+        last one zero-padded), or one per `segment_seconds` of a longer clip (``"full"``: each
+        ``round(segment_seconds * sr)`` samples but the last, which holds what is left); every
+        segment of ``"pad"``, ``"loop"`` and ``"windows"`` has exactly ``round(duration * sr)``
+        samples (at least 1). Segments are views of `y` where no padding is needed.
 
     Raises
     ------
