@@ -14,6 +14,8 @@
     audiospec predict --onnx MODEL.onnx FILE_OR_FOLDER... [same options; torch is not loaded]
     audiospec export RUN_DIR --out MODEL.onnx [--sr HZ]
     audiospec explain RUN_DIR FILE... --out DIR [--label L] [--method gradcam|occlusion] [--json]
+    audiospec app RUN_DIR_OR_MODEL.onnx [--host 127.0.0.1] [--port 7860] [--examples DIR] [--max-seconds 60]
+    audiospec space RUN_DIR_OR_MODEL.onnx --out DIR [--examples DIR] [--title T] [--license apache-2.0]
     audiospec demo [--out runs/demo]
 
 Errors the toolkit expects (bad input, missing weights...) print one clear line and exit with
@@ -253,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(slow, finer in frequency)")
     p.add_argument("--json", action="store_true", help="print the rows of explain.json as JSON")
 
+    _add_app_commands(command)
+
     p = command("demo", "the whole course on the mini dataset: generate, render, train, interpret")
     p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--data", default="data/mini", help="where the mini dataset is generated")
@@ -283,6 +287,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=-1, help="worker processes for rendering, -1: all cores")
     p.add_argument("--force", action="store_true", help="retrain rows that already have a result")
     return parser
+
+
+def _add_app_commands(command) -> None:
+    """``audiospec app`` and ``audiospec space`` (issue 30: share a model)."""
+    for name, help in (("app", "serve a model's web page on this machine: audio in, labels, the spectrogram with "
+                               "where the model heard them, a timeline, the model card"),
+                       ("space", "write a folder that runs the web page as a Hugging Face Space as it is")):
+        p = command(name, help)
+        p.add_argument("model", metavar="MODEL", help="a trained run folder (exported on the way) or a model.onnx")
+        if name == "app":
+            p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every one)")
+            p.add_argument("--port", type=int, default=7860, help="port (the next free one when taken)")
+            p.add_argument("--examples", default=None, metavar="DIR", help="a folder of audio files shown as examples")
+        else:
+            p.add_argument("--out", required=True, metavar="DIR", help="the Space folder to write")
+            p.add_argument("--examples", default=None, metavar="DIR",
+                           help="copy up to --n-examples clips of at most 10 s from this folder into examples/ "
+                                "(default: one validation clip per label of the run)")
+            p.add_argument("--n-examples", type=int, default=4, help="examples copied at most")
+            p.add_argument("--title", default=None, help="the Space's title (default: the run's name)")
+            p.add_argument("--license", default="apache-2.0", help="the Space's licence (Hugging Face's identifier)")
+            p.add_argument("--force", action="store_true", help="write into a non-empty folder not written by "
+                                                                "`audiospec space`")
+        p.add_argument("--max-seconds", type=float, default=60.0, help="longest input accepted, seconds")
+        p.add_argument("--top-k", type=int, default=3, help="labels shown")
+        p.add_argument("--explain-windows", type=int, default=6,
+                       help="windows of each clip explained by occlusion, those of most evidence (0: no map)")
+        p.add_argument("--concurrency", type=int, default=2, help="requests computed at once (the queue holds the rest)")
 
 
 def _params(args):
@@ -537,9 +569,36 @@ def _cmd_explain(args):
     return 1 if all("error" in r for r in rows) else 0
 
 
+def _cmd_app(args):
+    from .app import AppModel, build_app, launch_app
+    from .export_app import prepare_model
+
+    prepared = prepare_model(args.model, progress=lambda line: print(line, file=sys.stderr))
+    model = AppModel(prepared["model"], prepared["windows"], prepared["card"])
+    demo = build_app(model, examples=args.examples, max_seconds=args.max_seconds or None, top_k=args.top_k,
+                     explain_windows=args.explain_windows, concurrency=args.concurrency)
+    print(f"serving {prepared['model']} ({len(model.labels)} labels) on http://{args.host}:{args.port} "
+          f"(Ctrl-C stops it)", file=sys.stderr)
+    launch_app(demo, host=args.host, port=args.port, quiet=args.quiet)
+
+
+def _cmd_space(args):
+    from .space import write_space
+
+    res = write_space(args.model, args.out, examples=args.examples, n_examples=args.n_examples, title=args.title,
+                      licence=args.license, max_seconds=args.max_seconds or None, top_k=args.top_k,
+                      explain_windows=args.explain_windows, concurrency=args.concurrency, force=args.force,
+                      progress=lambda line: print(line, file=sys.stderr))
+    out = res["out"].resolve()
+    print(f"Space folder ({res['bytes'] / 1e6:.1f} MB, {len(res['examples'])} examples): {out}\n"
+          f"try it: cd {out} && python app.py\n"
+          f"publish: huggingface-cli upload USER/SPACE_NAME {out} . --repo-type space")
+
+
 COMMANDS = {"mini": _cmd_mini, "download": _cmd_download, "render": _cmd_render, "train": _cmd_train,
             "interpret": _cmd_interpret, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "demo": _cmd_demo,
-            "compare": _cmd_compare, "cv": _cmd_cv, "export": _cmd_export, "explain": _cmd_explain}
+            "compare": _cmd_compare, "cv": _cmd_cv, "export": _cmd_export, "explain": _cmd_explain,
+            "app": _cmd_app, "space": _cmd_space}
 
 
 #: Deprecation noise of the libraries below the toolkit (torch, fastai...), filtered where the command
