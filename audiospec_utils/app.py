@@ -582,7 +582,7 @@ def launch_app(demo, *, host: str | None = None, port: int | None = None, block:
     host : str or None
         Interface to listen on; default ``$GRADIO_SERVER_NAME`` or 127.0.0.1 (this machine only).
     port : int or None
-        Default ``$PORT``, ``$GRADIO_SERVER_PORT`` or 7860 (the next free one when taken).
+        Default ``$PORT`` or ``$GRADIO_SERVER_PORT``; without any, 7860 or the next free one.
     block : bool
         Serve until interrupted (False: return once the server runs, as in a notebook).
     inline : bool or None
@@ -594,13 +594,23 @@ def launch_app(demo, *, host: str | None = None, port: int | None = None, block:
     -------
     gradio.Blocks
         `demo`, running (``demo.local_url``).
+
+    Raises
+    ------
+    ParameterError
+        The port given is taken.
     """
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     env_port = os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT")
     port = port or (int(env_port) if env_port else None)
     allowed = sorted({str(Path(e).resolve().parent) for e in getattr(demo, "audiospec_examples", [])})
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, inline=inline, quiet=quiet,
-                allowed_paths=allowed, ssr_mode=False, theme=_theme(), show_error=False)
+    try:
+        demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, inline=inline, quiet=quiet,
+                    allowed_paths=allowed, ssr_mode=False, theme=_theme(), show_error=False)
+    except OSError as err:
+        if "Cannot find empty port" not in str(err):
+            raise
+        raise ParameterError(f"port {port} on {host} is taken: choose another (--port, or $PORT)") from None
     return demo
 
 

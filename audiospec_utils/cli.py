@@ -298,7 +298,7 @@ def _add_app_commands(command) -> None:
         p.add_argument("model", metavar="MODEL", help="a trained run folder (exported on the way) or a model.onnx")
         if name == "app":
             p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every one)")
-            p.add_argument("--port", type=int, default=7860, help="port (the next free one when taken)")
+            p.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
             p.add_argument("--examples", default=None, metavar="DIR", help="a folder of audio files shown as examples")
         else:
             p.add_argument("--out", required=True, metavar="DIR", help="the Space folder to write")
@@ -577,8 +577,8 @@ def _cmd_app(args):
     model = AppModel(prepared["model"], prepared["windows"], prepared["card"])
     demo = build_app(model, examples=args.examples, max_seconds=args.max_seconds or None, top_k=args.top_k,
                      explain_windows=args.explain_windows, concurrency=args.concurrency)
-    print(f"serving {prepared['model']} ({len(model.labels)} labels) on http://{args.host}:{args.port} "
-          f"(Ctrl-C stops it)", file=sys.stderr)
+    print(f"serving {prepared['model']} ({len(model.labels)} labels) on {args.host} (Ctrl-C stops it)",
+          file=sys.stderr)
     launch_app(demo, host=args.host, port=args.port, quiet=args.quiet)
 
 

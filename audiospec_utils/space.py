@@ -188,7 +188,8 @@ def _choose_examples(model, examples, n: int, max_seconds) -> list[tuple[Path, s
 
 def write_space(model, out, *, examples=None, n_examples: int = 4, title: str | None = None,
                 licence: str = "apache-2.0", max_seconds: float | None = 60.0, top_k: int = 3,
-                explain_windows: int | None = 6, concurrency: int = 2, force: bool = False, progress=None) -> dict:
+                explain_windows: int | None = 6, concurrency: int = 2, force: bool = False, cache=None,
+                progress=None) -> dict:
     """Write a Hugging Face Space folder that serves `model`'s page as it is.
 
     Parameters
@@ -214,6 +215,9 @@ def write_space(model, out, *, examples=None, n_examples: int = 4, title: str | 
         The page's settings (:func:`audiospec_utils.app.build_app`), written into ``app.py``.
     force : bool
         Write into a non-empty folder that :func:`write_space` did not write.
+    cache : str or os.PathLike or None
+        Where a run folder is exported (:func:`audiospec_utils.export_app.prepare_model`; default
+        ``RUN/app/``).
     progress : callable or None
         Called with a line before each slow step.
 
@@ -241,7 +245,7 @@ def write_space(model, out, *, examples=None, n_examples: int = 4, title: str | 
     if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 0:
         raise ParameterError(f"n_examples must be an integer >= 0, got {n_examples!r}")
     modules = vendored_modules()
-    prepared = prepare_model(model, progress=progress)
+    prepared = prepare_model(model, cache=cache, progress=progress)
     if prepared["windows"] is None:
         raise ParameterError("the model's window network could not be made (the onnx package is missing: "
                              "pip install 'audiospec[deploy]')")
