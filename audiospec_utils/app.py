@@ -271,8 +271,13 @@ def _hz_ticks(ax, rows_hz: np.ndarray) -> None:
     ticks = [f for f in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if lo <= f <= hi]
     asc = rows_hz[::-1]                               # increasing, for np.interp
     pos = len(rows_hz) - 1 - np.interp(ticks, asc, np.arange(len(asc)))
-    ax.set_yticks(pos)
-    ax.set_yticklabels([f"{f / 1000:g}k" if f >= 1000 else f"{f:g}" for f in ticks])
+    keep, last = [], None                             # from the top down, none closer than 1/14 of the height
+    for i in np.argsort(pos):
+        if last is None or pos[i] - last >= len(rows_hz) / 14:
+            keep.append(i)
+            last = pos[i]
+    ax.set_yticks(pos[keep])
+    ax.set_yticklabels([f"{ticks[i] / 1000:g}k" if ticks[i] >= 1000 else f"{ticks[i]:g}" for i in keep])
     ax.set_ylabel("frequency (Hz)")
 
 
