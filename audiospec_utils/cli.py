@@ -592,7 +592,8 @@ def _cmd_space(args):
     out = res["out"].resolve()
     print(f"Space folder ({res['bytes'] / 1e6:.1f} MB, {len(res['examples'])} examples): {out}\n"
           f"try it: cd {out} && python app.py\n"
-          f"publish: huggingface-cli upload USER/SPACE_NAME {out} . --repo-type space")
+          f"publish: hf repos create USER/SPACE_NAME --repo-type space --space-sdk gradio, then "
+          f"hf upload USER/SPACE_NAME {out} . --repo-type space")
 
 
 COMMANDS = {"mini": _cmd_mini, "download": _cmd_download, "render": _cmd_render, "train": _cmd_train,

@@ -15,8 +15,10 @@
 
 ``python app.py`` in a fresh virtual environment holding only ``requirements.txt`` serves the same
 page as ``audiospec app`` (host from ``$GRADIO_SERVER_NAME``, port from ``$PORT`` or
-``$GRADIO_SERVER_PORT``, as Spaces set them). Publish it with ``huggingface-cli upload USER/SPACE
-DIR . --repo-type space`` or by pushing the folder to the Space's git repository.
+``$GRADIO_SERVER_PORT``, as Spaces set them). Publish it with the Hugging Face CLI (``hf``, from
+``huggingface_hub``): ``hf repos create USER/SPACE --repo-type space --space-sdk gradio`` once, then
+``hf upload USER/SPACE DIR . --repo-type space`` (large files go through the Hub's own storage), or
+push the folder to the Space's git repository (``.gitattributes`` sends the models through Git LFS).
 """
 
 from __future__ import annotations
