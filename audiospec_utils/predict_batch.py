@@ -125,11 +125,11 @@ class FastaiBackend:
         n_samples = int(round(out["duration"] * sr))
         offsets = segment_starts(n_samples, sr, p.clip_policy, p.duration, p.segment_seconds) / sr
         if p.clip_policy != "full":
-            seg_seconds = float(p.duration)
-        else:
-            seg_seconds = out["duration"] if len(offsets) == 1 else float(p.segment_seconds)
+            lengths = np.full(len(offsets), float(p.duration))
+        else:  # the whole clip, or its segments (the last one holds what is left)
+            lengths = np.diff(np.append(offsets, out["duration"]))
         starts, ends = [], []
-        for offset, width in zip(offsets, predicted.cache.widths):
+        for offset, seg_seconds, width in zip(offsets, lengths, predicted.cache.widths):
             per_col = (seg_seconds / width) if p.width is not None else p.resolve(sr)["hop_length"] / sr
             s = window_starts(int(width), cfg["length"], cfg.get("overlap", 0.5)).astype(np.float64)
             starts.append(offset + s * per_col)

@@ -51,6 +51,10 @@ AUTO_RATE = "auto"
 #: Clip-length policies: how a clip of any length becomes image(s).
 CLIP_POLICIES = ("full", "pad", "loop", "windows")
 
+#: A remainder of a long file shorter than this fraction of ``segment_seconds`` is joined to the segment
+#: before it rather than made into an image of its own (:func:`segment_starts`).
+SHORTEST_REMAINDER = 0.25
+
 #: Spectrogram kinds (``SpectrogramParams.kind``).
 KINDS = ("stft", "logmel", "mfcc", "chroma", "stack")
 
@@ -132,8 +136,9 @@ class SpectrogramParams:
     segment_seconds : float or None
         The longest stretch of audio that shares one dB reference, in seconds (``clip_policy="full"``
         only). A file longer than this is cut into consecutive segments of this length (the last one
-        is what is left, shorter), each made into its own image with **its own** loudest bin as
-        0 dB (:func:`segment_starts`), so that every part of a
+        holds what is left; a remainder shorter than a quarter of the length is joined to the
+        segment before it), each made into its own image with **its own** loudest bin as 0 dB
+        (:func:`segment_starts`), so that every part of a
         long recording becomes the image it would be as a clip of that length, instead of being
         darkened by the loudest moment elsewhere in the file. ``None`` (default): one image per file.
         Training sets it, in the run's ``params.json``, to the longest clip of the render folder, so
@@ -273,9 +278,15 @@ class SpectrogramParams:
         return dict(_resolve(self, int(sr)))
 
     def to_dict(self) -> dict:
-        """The parameters as a JSON-serialisable dict (what ``params.json`` stores)."""
+        """The parameters as a JSON-serialisable dict (what ``params.json`` stores).
+
+        ``segment_seconds`` is left out when it is ``None``, so that a render folder's
+        ``params.json`` is what earlier versions wrote and read.
+        """
         d = dataclasses.asdict(self)
         d["channels"] = list(self.channels)
+        if d["segment_seconds"] is None:
+            del d["segment_seconds"]
         return d
 
     @classmethod
@@ -346,7 +357,10 @@ def segment_starts(n_samples: int, sr: int, clip_policy: str, duration: float | 
     segment_seconds : float or None
         :attr:`SpectrogramParams.segment_seconds`: with ``"full"``, a clip longer than
         ``n = round(segment_seconds * sr)`` samples is cut into segments starting at ``0, n, 2n, ...``
-        (each `n` samples long but the last, which holds what is left).
+        (each `n` samples long but the last, which holds what is left). A remainder shorter than
+        ``n / 4`` is joined to the segment before it (:data:`SHORTEST_REMAINDER`): a clip a few
+        samples longer than `n` (a resampled copy of a training clip) stays whole, and no image is
+        made of a sliver.
 
     Returns
     -------
@@ -368,7 +382,10 @@ def segment_starts(n_samples: int, sr: int, clip_policy: str, duration: float | 
         n = max(1, int(round(float(segment_seconds) * sr)))
         if n_samples <= n:
             return np.zeros(1, dtype=np.int64)
-        return np.arange(math.ceil(n_samples / n), dtype=np.int64) * n
+        starts = np.arange(math.ceil(n_samples / n), dtype=np.int64) * n
+        if len(starts) > 1 and n_samples - starts[-1] < SHORTEST_REMAINDER * n:
+            starts = starts[:-1]
+        return starts
     if clip_policy in ("pad", "loop"):
         return np.zeros(1, dtype=np.int64)
     n = max(1, int(round(duration * sr)))
@@ -411,8 +428,8 @@ def clip_segments(y: np.ndarray, sr: int, clip_policy: str, duration: float | No
         starts = segment_starts(len(y), sr, clip_policy, duration, segment_seconds)
         if len(starts) == 1:
             return [y]
-        n = max(1, int(round(float(segment_seconds) * sr)))
-        return [y[s:s + n] for s in starts]
+        ends = list(starts[1:]) + [len(y)]
+        return [y[s:e] for s, e in zip(starts, ends)]
     if clip_policy not in CLIP_POLICIES:
         raise ParameterError(f"clip_policy must be one of {', '.join(CLIP_POLICIES)}, got {clip_policy!r}")
     n = max(1, int(round(duration * sr)))

@@ -23,16 +23,18 @@ from audiospec_utils.spectrogram_params import SpectrogramParams, clip_segments,
 
 def test_segment_starts_cover_the_clip_with_segments_of_exactly_the_length():
     sr, n = 100, 400
-    for n_samples in (1, 399, 400, 401, 800, 1199, 1200, 1201, 5000):
+    for n_samples in (1, 399, 400, 401, 499, 500, 800, 1199, 1200, 1201, 1299, 1300, 5000):
         starts = segment_starts(n_samples, sr, "full", None, 4.0)
         segs = clip_segments(np.arange(n_samples, dtype=np.float32), sr, "full", None, 4.0)
         assert len(segs) == len(starts)
-        if n_samples <= n:
+        if n_samples < n + n // 4:                      # a remainder under a quarter joins the segment before
             assert starts.tolist() == [0] and len(segs[0]) == n_samples
             continue
-        assert all(len(s) == n for s in segs[:-1]) and 1 <= len(segs[-1]) <= n   # the last: what is left
+        assert all(len(s) == n for s in segs[:-1]) and n // 4 <= len(segs[-1]) < n + n // 4
         assert starts[0] == 0 and np.all(np.diff(starts) == n)                  # a partition, in order
         assert sum(len(s) for s in segs) == n_samples
+        rest = n_samples % n
+        assert len(segs) == n_samples // n + (1 if rest >= n // 4 else 0)
         for s, seg in zip(starts, segs):
             assert seg[0] == s
     assert segment_starts(1000, sr, "full", None, None).tolist() == [0]
@@ -47,8 +49,9 @@ def test_segment_seconds_is_checked():
     with pytest.raises(ParameterError, match="clip_policy='full'"):
         SpectrogramParams(clip_policy="pad", duration=2.0, segment_seconds=4.0)
     old = SpectrogramParams().to_dict()
-    del old["segment_seconds"]                              # a params.json written before it existed
+    assert "segment_seconds" not in old                     # a render folder's params.json is as before
     assert SpectrogramParams.from_dict(old).segment_seconds is None
+    assert SpectrogramParams.from_dict(SpectrogramParams(segment_seconds=4.0).to_dict()).segment_seconds == 4.0
 
 
 def _render(y, sr, params, tmp_path, name):

@@ -1,9 +1,11 @@
+import dataclasses
 import json
 import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -78,11 +80,16 @@ def test_a_bad_file_gets_an_error_entry_and_the_others_still_answer(trained_run,
 
 def test_params_come_from_the_run_then_from_its_render_folder(trained_run, mini_specs, tmp_path):
     run, _ = trained_run
-    assert json.loads((run / "params.json").read_text()) == json.loads((mini_specs / "params.json").read_text())
+    saved = json.loads((run / "params.json").read_text())
+    # the render's parameters, and the longest clip of the render folder as the length of one dB reference
+    longest = float(pd.read_csv(mini_specs / "manifest.csv")["duration"].max())
+    assert saved.pop("segment_seconds") == pytest.approx(longest)
+    assert saved == json.loads((mini_specs / "params.json").read_text())
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     (copy / "params.json").unlink()
-    assert run_spectrogram_params(copy) == run_spectrogram_params(run)  # via metrics.json["spec_dir"]
+    # via metrics.json["spec_dir"]: the render folder's parameters, as a run trained before segment_seconds reads
+    assert run_spectrogram_params(copy) == dataclasses.replace(run_spectrogram_params(run), segment_seconds=None)
     meta = json.loads((copy / "metrics.json").read_text())
     meta["spec_dir"] = str(tmp_path / "gone")
     (copy / "metrics.json").write_text(json.dumps(meta))
