@@ -17,25 +17,27 @@ kaggle     ``/kaggle/working/...`` (input is read-only)    every dataset attache
 
 Environment variables (all optional; an empty value counts as unset):
 
-===========================  ===========================================================================
-variable                     meaning
-===========================  ===========================================================================
-``AUDIOSPEC_DATASET``        ``fsdkaggle2018`` (default) or ``mini``
-``AUDIOSPEC_DATA``           the data folder (datasets and spectrograms)
-``AUDIOSPEC_RUNS``           the runs folder (trained models, comparisons)
-``AUDIOSPEC_FSDK_ROOT``      an FSDKaggle2018 folder you already have (either layout)
-``AUDIOSPEC_WEIGHTS``        a local ImageNet ResNet-34 weights file (offline kernels)
-``AUDIOSPEC_MIRROR``         base URL serving the FSDKaggle2018 archives instead of Zenodo
-``AUDIOSPEC_EPOCHS``         training epochs (notebooks 03 and 05)
-``AUDIOSPEC_IMG_SIZE``       image size in pixels: the height images are resized to (notebooks 03 and 05; >= 16)
-``AUDIOSPEC_BS``             batch size (notebooks 03 and 05)
-``AUDIOSPEC_LR_FIND_ITERS``  mini-batches of notebook 03's learning-rate sweep (at least 10)
-``AUDIOSPEC_N_PER_LABEL``    at most this many clips per label and split (notebooks 02 to 05)
-``AUDIOSPEC_PLATFORM``       force ``local``, ``colab`` or ``kaggle`` (normally detected)
-``AUDIOSPEC_KAGGLE_INPUT``   the folder that stands for ``/kaggle/input`` (tests)
-``AUDIOSPEC_KAGGLE_WORKING`` the folder that stands for ``/kaggle/working`` (tests)
-``AUDIOSPEC_COLAB_ROOT``     the folder that stands for ``/content`` (tests)
-===========================  ===========================================================================
+===============================  ===========================================================================
+variable                         meaning
+===============================  ===========================================================================
+``AUDIOSPEC_DATASET``            ``fsdkaggle2018`` (default) or ``mini``
+``AUDIOSPEC_DATA``               the data folder (datasets and spectrograms)
+``AUDIOSPEC_RUNS``               the runs folder (trained models, comparisons)
+``AUDIOSPEC_FSDK_ROOT``          an FSDKaggle2018 folder you already have (either layout)
+``AUDIOSPEC_WEIGHTS``            a local ImageNet ResNet-34 weights file (offline kernels)
+``AUDIOSPEC_MIRROR``             base URL serving the FSDKaggle2018 archives instead of Zenodo
+``AUDIOSPEC_EPOCHS``             training epochs (notebooks 03, 05 and 06)
+``AUDIOSPEC_IMG_SIZE``           image size in pixels: the height images are resized to (notebooks 03, 05 and 06; >= 16)
+``AUDIOSPEC_BS``                 batch size (notebooks 03, 05 and 06)
+``AUDIOSPEC_LR_FIND_ITERS``      mini-batches of notebook 03's learning-rate sweep (at least 10)
+``AUDIOSPEC_N_PER_LABEL``        at most this many clips per label and split (notebooks 02 to 06)
+``AUDIOSPEC_OWN_SOUNDS``         notebook 06: your folder per class (``<folder>/<label>/<file>``); unset: an example
+``AUDIOSPEC_OWN_GROUP_PATTERN``  notebook 06: a regex whose first group in a file name is its recording
+``AUDIOSPEC_PLATFORM``           force ``local``, ``colab`` or ``kaggle`` (normally detected)
+``AUDIOSPEC_KAGGLE_INPUT``       the folder that stands for ``/kaggle/input`` (tests)
+``AUDIOSPEC_KAGGLE_WORKING``     the folder that stands for ``/kaggle/working`` (tests)
+``AUDIOSPEC_COLAB_ROOT``         the folder that stands for ``/content`` (tests)
+===============================  ===========================================================================
 
 The size variables change numbers only, never the code path: the real course with
 ``AUDIOSPEC_EPOCHS=1 AUDIOSPEC_IMG_SIZE=64`` runs the same cells, pretrained weights included, in
@@ -66,10 +68,13 @@ from .spectrogram import SpectrogramParams
 
 __all__ = ["CourseConfig", "course_config", "project_root", "detect_platform", "platform_dirs",
            "find_fsdkaggle2018_root", "find_weights_file", "check_runtime", "get_dataset", "course_table",
-           "render_course_spectrograms", "train_course_model", "split_leakage_demo"]
+           "render_course_spectrograms", "train_course_model", "split_leakage_demo", "own_sounds_folder",
+           "EXAMPLE_GROUP_PATTERN"]
 
 DATASETS = ("fsdkaggle2018", "mini")
 PLATFORMS = ("local", "colab", "kaggle")
+#: How the files of notebook 06's example folder name their recording: ``<recording>-part<k>.wav``.
+EXAMPLE_GROUP_PATTERN = r"^(.+)-part\d+"
 KAGGLE_INPUT = Path("/kaggle/input")
 KAGGLE_WORKING = Path("/kaggle/working")
 COLAB_ROOT = Path("/content")
@@ -277,6 +282,11 @@ class CourseConfig:
         Spectrogram settings.
     epochs, img_size, bs : int
         Training settings (see :func:`audiospec_utils.train.train_classifier`).
+    arch : str
+        The network every notebook trains (``"resnet34"``, the course's model, in both modes; see
+        :data:`audiospec_utils.learner.ARCHS`): notebook 03 builds it, :func:`train_course_model`
+        trains it (so notebook 04 run alone trains what 03 trains), 05 compares it and 06 trains it
+        on your own sounds.
     pretrained : bool
         Start from ImageNet weights.
     n_per_label : int or None
@@ -301,7 +311,8 @@ class CourseConfig:
         `img_size`, `bs` and the fields below: ``"full"`` for the real course (a GPU is advised),
         ``"quick"`` for the mini dataset.
     crop_seconds : float or None
-        Length of the training crops and prediction windows (None: from the clips' durations).
+        Length of the training crops and prediction windows (None: from the clips' durations, at
+        most the recipe's cap).
     spec_augment, time_shift, mixup, label_smoothing :
         The recipe's augmentation and loss settings (see :func:`audiospec_utils.train.train_classifier`).
     leakage : dict
@@ -313,6 +324,13 @@ class CourseConfig:
         ``n_per_label``, ``epochs``, ``img_size`` (also the width of the squished images), ``bs``,
         ``crop_seconds`` (the reference crop), ``crops`` (the crop lengths compared). The size
         overrides apply to them too.
+    own : dict
+        Notebook 06 ("Your own sounds"): ``folder`` (``AUDIOSPEC_OWN_SOUNDS``, or None for the
+        course's clips laid out as a folder per class by :func:`own_sounds_folder`),
+        ``group_pattern`` (the recording in a file name), ``n_per_label`` (recordings per label in
+        the example folder), ``part_seconds`` and ``max_parts`` (each example recording cut into at
+        most that many parts, as takes of one session), ``k`` (folds), ``epochs``, ``img_size``,
+        ``bs``. The size overrides apply to them too.
     """
 
     dataset: str
@@ -324,6 +342,7 @@ class CourseConfig:
     epochs: int = 5
     img_size: int = 128
     bs: int = 64
+    arch: str = "resnet34"
     pretrained: bool = True
     n_per_label: int | None = None
     parts: tuple = DEFAULT_PARTS
@@ -340,11 +359,17 @@ class CourseConfig:
     label_smoothing: float = 0.0
     leakage: dict = field(default_factory=dict)
     experiments: dict = field(default_factory=dict)
+    own: dict = field(default_factory=dict)
 
     def apply_recipe(self, name: str) -> None:
-        """Fill the training settings from a recipe (:func:`audiospec_utils.recipes.resolve_recipe`)."""
+        """Fill the training settings from a recipe (:func:`audiospec_utils.recipes.resolve_recipe`).
+
+        The network is the recipe's for the starting point (``pretrained_arch`` with ImageNet
+        weights, else ``arch``); the course configuration then sets the one the course teaches.
+        """
         r = resolve_recipe(name)
         self.recipe = r["recipe"]
+        self.arch = r["pretrained_arch"] if self.pretrained else r["arch"]
         for key in ("epochs", "img_size", "bs", "crop_seconds", "spec_augment", "time_shift", "mixup",
                     "label_smoothing"):
             setattr(self, key, r[key])
@@ -404,10 +429,11 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
     Returns
     -------
     CourseConfig
-        For ``"mini"``: the synthetic dataset, 64-pixel images, 10 epochs from scratch (CPU, no
-        network; the ``quick`` recipe with 1 s crops). For ``"fsdkaggle2018"``: the real dataset,
-        ImageNet-pretrained ResNet-34 trained with the ``full`` recipe (128-pixel images, 30 epochs;
-        a GPU is advised). Then the overrides.
+        For ``"mini"``: the synthetic dataset, ResNet-34 from scratch, 64-pixel images, 10 epochs
+        (CPU, no network; the ``quick`` recipe's other settings with 1 s crops). For
+        ``"fsdkaggle2018"``: the real dataset, ImageNet-pretrained ResNet-34 trained with the
+        ``full`` recipe (128-pixel images, 30 epochs, crops of the median duration within 1 to
+        4 s; a GPU is advised). Then the overrides.
 
     Raises
     ------
@@ -451,14 +477,16 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
                            lr_find_iters=20, mirror=mirror)
         cfg.apply_recipe("quick")  # from scratch, no augmentation: minutes on a CPU
         # the sizes the mini course's notebooks were written for (the synthetic sounds need no more;
-        # the notebooks train ResNet-34, as the course teaches, whatever network `quick` picks)
-        cfg.epochs, cfg.img_size, cfg.crop_seconds, cfg.bs = 10, 64, 1.0, 32
+        # the notebooks train ResNet-34, as the course teaches, where `quick` alone would pick ResNet-18)
+        cfg.arch, cfg.epochs, cfg.img_size, cfg.crop_seconds, cfg.bs = "resnet34", 10, 64, 1.0, 32
         # notebook 05: seven rows, kept short (a few minutes on a CPU)
         cfg.compare = dict(epochs=4, img_size=32, bs=16, crop_seconds=1.0, n_per_label=None, pretrained=False)
         # notebook 03's per-clip-split experiment: two small models on 1 s slices
         cfg.leakage = dict(n_per_label=12, slice_seconds=1.0, max_slices_per_clip=4, epochs=3, img_size=32)
         # notebook 03's experiments behind its claims: seconds each on a CPU
         cfg.experiments = dict(n_per_label=None, epochs=3, img_size=32, bs=16, crop_seconds=1.0, crops=(0.5, 1.0, 2.0))
+        # notebook 06: 10 recordings per label cut into parts of 1.5 s, a short training (a minute on a CPU)
+        cfg.own = dict(n_per_label=10, part_seconds=1.5, max_parts=3, k=5, epochs=4, img_size=32, bs=32)
     else:
         given_root = _env("AUDIOSPEC_FSDK_ROOT")
         own = data_root / "fsdkaggle2018"
@@ -471,18 +499,20 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg.leakage = dict(n_per_label=30, slice_seconds=1.0, max_slices_per_clip=4, epochs=5, img_size=64)
         # notebook 03's experiments: 40 clips per label (about 1,600), minutes each on a GPU
         cfg.experiments = dict(n_per_label=40, epochs=5, img_size=64, bs=64, crop_seconds=2.0, crops=(1.0, 2.0, 4.0))
-        # notebook 05: 75 clips per label (about 3,000), images 256 px wide; ImageNet weights when they can
-        # be had (the file found above, the torch hub cache or a download), else from scratch
-        cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, params=SpectrogramParams(width=256),
+        # notebook 05: 75 clips per label (about 3,000) on the crops of 03's experiments (2 s); ImageNet
+        # weights when they can be had (the file found above, the torch hub cache or a download), else from scratch
+        cfg.compare = dict(epochs=5, img_size=128, bs=64, n_per_label=75, crop_seconds=cfg.experiments["crop_seconds"],
                            pretrained=None, weights=weights)
+        # notebook 06: 20 recordings per label cut into parts of 4 s, minutes on a GPU
+        cfg.own = dict(n_per_label=20, part_seconds=4.0, max_parts=3, k=5, epochs=10, img_size=128, bs=64)
+    own_folder = _env("AUDIOSPEC_OWN_SOUNDS")
+    cfg.own.update(folder=Path(own_folder).expanduser().resolve() if own_folder else None,
+                   group_pattern=_env("AUDIOSPEC_OWN_GROUP_PATTERN") or (None if own_folder else EXAMPLE_GROUP_PATTERN))
     for name, value in sizes.items():
         setattr(cfg, name, value)
-        if name in cfg.compare:
-            cfg.compare[name] = value
-        if name in cfg.experiments:
-            cfg.experiments[name] = value
-        if name in cfg.leakage:
-            cfg.leakage[name] = value
+        for settings in (cfg.compare, cfg.experiments, cfg.leakage, cfg.own):
+            if name in settings:
+                settings[name] = value
     return cfg
 
 
@@ -534,7 +564,11 @@ def render_course_spectrograms(cfg: CourseConfig, *, progress: bool = True):
 
 
 def train_course_model(cfg: CourseConfig, *, force: bool = False, progress: bool = True) -> dict:
-    """Train the course's model unless ``run_dir`` already holds one; return its metrics."""
+    """Train the course's model unless ``run_dir`` already holds one; return its metrics.
+
+    The model is the one notebook 03 trains: ``cfg.arch`` (ResNet-34 in both modes), the recipe's
+    settings with the configuration's sizes, crops and weights.
+    """
     from .folders import Run
 
     run = Run(cfg.run_dir)
@@ -543,7 +577,7 @@ def train_course_model(cfg: CourseConfig, *, force: bool = False, progress: bool
     from .train import train_classifier
 
     render_course_spectrograms(cfg, progress=progress)
-    _, metrics = train_classifier(cfg.spec_dir, cfg.run_dir, recipe=cfg.recipe, epochs=cfg.epochs,
+    _, metrics = train_classifier(cfg.spec_dir, cfg.run_dir, recipe=cfg.recipe, arch=cfg.arch, epochs=cfg.epochs,
                                   img_size=cfg.img_size, bs=cfg.bs, crop_seconds=cfg.crop_seconds,
                                   spec_augment=cfg.spec_augment, time_shift=cfg.time_shift, mixup=cfg.mixup,
                                   label_smoothing=cfg.label_smoothing, pretrained=cfg.pretrained,
@@ -578,3 +612,73 @@ def split_leakage_demo(cfg: CourseConfig, *, progress: bool = False):
                          max_slices_per_clip=leak.get("max_slices_per_clip"),
                          pretrained=cfg.pretrained, weights=cfg.weights if cfg.pretrained else None,
                          progress=progress)
+
+
+def own_sounds_folder(cfg: CourseConfig, *, progress: bool = False) -> Path:
+    """Notebook 06's folder per class: yours (``cfg.own["folder"]``), or the course's clips laid out as one.
+
+    With ``AUDIOSPEC_OWN_SOUNDS`` set, that folder is returned as it is (``<folder>/<label>/<file>``,
+    see :func:`audiospec_utils.datasets.load_folder_per_class`). Otherwise an example is written,
+    once, from the course's own recordings (the real FSDKaggle2018 clips, or the mini dataset's):
+    at most ``cfg.own["n_per_label"]`` training recordings per label, each cut into consecutive
+    parts of ``cfg.own["part_seconds"]`` (at most ``cfg.own["max_parts"]``; a shorter recording is
+    one part), written as ``<data_root>/own_sounds_<dataset>/<label>/<recording>-part<k>.wav`` in
+    16-bit PCM at the recording's own rate. The parts of one recording are what a learner gets by
+    cutting one long take into clips: they sound alike, so every split must keep them on one side
+    (their group is :data:`EXAMPLE_GROUP_PATTERN`'s capture, the recording's name).
+
+    Parameters
+    ----------
+    cfg : CourseConfig
+    progress : bool
+        Progress bar of the dataset's download (FSDKaggle2018, when not there yet).
+
+    Returns
+    -------
+    Path
+        The folder.
+
+    Raises
+    ------
+    DatasetError
+        ``AUDIOSPEC_OWN_SOUNDS`` names no folder.
+    """
+    import json
+
+    import soundfile as sf
+
+    from .clip_table import sample_per_label
+    from .datasets import load_fsdkaggle2018
+    from .fileio import atomic_path, write_text_atomic
+
+    own = cfg.own
+    if own.get("folder") is not None:
+        folder = Path(own["folder"])
+        if not folder.is_dir():
+            raise DatasetError(f"AUDIOSPEC_OWN_SOUNDS={folder}: no such folder (a folder per class is expected: "
+                               f"<folder>/<label>/<file>.wav)")
+        return folder
+    out = cfg.data_root / f"own_sounds_{cfg.dataset}"
+    settings = {k: own[k] for k in ("n_per_label", "part_seconds", "max_parts")}
+    settings["source"] = str(cfg.dataset_dir)
+    done = out / ".written.json"
+    if done.is_file():
+        try:
+            if json.loads(done.read_text()) == settings:
+                return out
+        except ValueError:
+            pass
+    table = load_fsdkaggle2018(get_dataset(cfg, progress=progress), split="train", n_per_label=cfg.n_per_label)
+    table = sample_per_label(table, int(own["n_per_label"]), seed=0)
+    for row in table.itertuples(index=False):
+        y, sr = sf.read(row.path, dtype="float32", always_2d=False)
+        n = max(1, int(round(float(own["part_seconds"]) * sr)))
+        starts = list(range(0, max(len(y), 1), n))[: int(own["max_parts"])]
+        for k, start in enumerate(starts, 1):
+            part = y[start:start + n]
+            if k > 1 and len(part) < n // 4:  # a scrap at the end is not a clip
+                break
+            with atomic_path(out / row.label / f"{Path(row.fname).stem}-part{k}.wav") as tmp:
+                sf.write(tmp, part, sr, subtype="PCM_16", format="WAV")
+    write_text_atomic(done, json.dumps(settings))
+    return out

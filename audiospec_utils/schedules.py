@@ -44,7 +44,7 @@ SCHEDULES = ("auto", "fine_tune", "one_cycle", "unfreeze")
 
 def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze_epochs: int = 1,
         save_best: bool = False, checkpoint: bool = True, history: bool = True, schedule: str = "auto",
-        unfrozen_lr=None, mixup: float = 0.0, settings: dict | None = None, resume: dict | None = None,
+        unfrozen_lr=None, mixup: float = 0.0, settings: dict | None = None, resume: dict | bool | None = None,
         estimate: bool = True):
     """Train a learner with the fastai recipe for its starting point.
 

@@ -19,7 +19,8 @@ SIZE_VARIABLES = ("AUDIOSPEC_EPOCHS", "AUDIOSPEC_IMG_SIZE", "AUDIOSPEC_BS", "AUD
 def clean_env(monkeypatch):
     for var in ("AUDIOSPEC_DATASET", "AUDIOSPEC_DATA", "AUDIOSPEC_RUNS", "AUDIOSPEC_FSDK_ROOT", "AUDIOSPEC_WEIGHTS",
                 "AUDIOSPEC_PLATFORM", "AUDIOSPEC_MIRROR", "AUDIOSPEC_KAGGLE_INPUT", "AUDIOSPEC_KAGGLE_WORKING",
-                "AUDIOSPEC_COLAB_ROOT", "KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "COLAB_RELEASE_TAG",
+                "AUDIOSPEC_COLAB_ROOT", "AUDIOSPEC_OWN_SOUNDS", "AUDIOSPEC_OWN_GROUP_PATTERN", "KAGGLE_KERNEL_RUN_TYPE",
+                "KAGGLE_URL_BASE", "COLAB_RELEASE_TAG",
                 *SIZE_VARIABLES):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
@@ -126,7 +127,8 @@ def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
     assert real.recipe == "full" and (real.epochs, real.img_size, real.bs) == (full["epochs"], full["img_size"], full["bs"])
     assert (real.spec_augment, real.mixup, real.label_smoothing) == (True, full["mixup"], full["label_smoothing"])
     assert (real.lr_find_iters, real.n_per_label, real.normalize) == (100, None, "imagenet")
-    assert real.compare["n_per_label"] == 75 and real.compare["params"].width == 256
+    assert real.compare["n_per_label"] == 75 and "params" not in real.compare  # crops, not squeezed whole clips
+    assert real.compare["crop_seconds"] == real.experiments["crop_seconds"]   # notebook 05 on 03's crops
     assert real.pretrained and real.compare["pretrained"] is None  # ImageNet weights when they can be had
     for var, value in zip(SIZE_VARIABLES, ("1", "64", " 16 ", "10", "12")):
         clean_env.setenv(var, value)
@@ -139,7 +141,9 @@ def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
     assert cfg.recipe == "full" and cfg.spec_augment  # the recipe's other settings stay
     # the same code path: only the numbers change
     assert cfg.pretrained and cfg.dataset_dir == real.dataset_dir and cfg.params == real.params
-    assert cfg.compare["params"] == real.compare["params"] and cfg.compare["pretrained"] is None
+    assert cfg.compare["crop_seconds"] == real.compare["crop_seconds"] and cfg.compare["pretrained"] is None
+    assert {k: cfg.own[k] for k in ("epochs", "img_size", "bs", "n_per_label")} == {  # notebook 06 too
+        "epochs": 1, "img_size": 64, "bs": 16, "n_per_label": 12}
     assert course.course_config(epochs=3, n_per_label=7).epochs == 3  # arguments win over the environment
     clean_env.setenv("AUDIOSPEC_DATASET", "mini")
     mini = course.course_config()
@@ -233,3 +237,64 @@ def test_get_dataset_downloads_from_the_mirror(clean_env, tmp_path, mini_root):
         cfg.dataset_dir = tmp_path / "other"
         with pytest.raises(DownloadError, match="FSDKaggle2018.meta.zip did not verify"):
             course.get_dataset(cfg, progress=False)
+
+
+def test_every_mode_names_the_network_it_trains(clean_env):
+    """The configuration carries the architecture: ResNet-34 in both modes, as the README says."""
+    real = course.course_config()
+    mini = course.course_config("mini")
+    assert real.arch == "resnet34" and mini.arch == "resnet34"
+    assert mini.recipe == "quick" and mini.crop_seconds == 1.0 and mini.img_size == 64  # quick alone picks ResNet-18
+    assert mini.compare["crop_seconds"] == mini.crop_seconds == mini.experiments["crop_seconds"]
+
+
+def test_train_course_model_trains_the_configured_network(clean_env, monkeypatch, tmp_path):
+    """Notebook 04 run alone trains what 03 trains: cfg's network, sizes, crops and weights."""
+    import audiospec_utils.train as train
+
+    seen = {}
+
+    def fake_train(spec_dir, run_dir, **kwargs):
+        seen.update(kwargs)
+        return None, {"accuracy": 1.0}
+
+    monkeypatch.setattr(train, "train_classifier", fake_train)
+    monkeypatch.setattr(course, "render_course_spectrograms", lambda cfg, progress=True: None)
+    cfg = course.course_config("mini")
+    cfg.run_dir = tmp_path / "run"
+    assert course.train_course_model(cfg) == {"accuracy": 1.0}
+    assert seen["arch"] == "resnet34" and seen["recipe"] == "quick"
+    assert (seen["epochs"], seen["img_size"], seen["crop_seconds"], seen["bs"]) == (10, 64, 1.0, 32)
+    assert seen["pretrained"] is False and seen["weights"] is None
+
+
+def test_own_sounds_folder_lays_out_the_course_clips(clean_env, tmp_path, mini_root):
+    """Notebook 06's example: recordings cut into parts, a folder per class, groups from the names."""
+    from audiospec_utils.datasets import load_source
+
+    clean_env.setenv("AUDIOSPEC_DATA", str(tmp_path / "data"))
+    cfg = course.course_config()  # the real course's code path, on the small mini dataset (same layout)
+    cfg.dataset_dir = mini_root
+    cfg.own.update(n_per_label=2, part_seconds=1.0, max_parts=2)
+    folder = course.own_sounds_folder(cfg)
+    assert folder == (tmp_path / "data" / "own_sounds_fsdkaggle2018").resolve()
+    table = load_source(folder, group_pattern=cfg.own["group_pattern"])
+    assert table["label"].value_counts().max() <= 4 and table["group"].nunique() == 2 * table["label"].nunique()
+    assert all(g in f for g, f in zip(table["group"], table["fname"]))
+    assert table.groupby("group")["label"].nunique().max() == 1   # one recording, one label
+    stamp = (folder / ".written.json").stat().st_mtime_ns
+    assert course.own_sounds_folder(cfg) == folder and (folder / ".written.json").stat().st_mtime_ns == stamp
+
+
+def test_own_sounds_folder_is_yours_when_given(clean_env, tmp_path):
+    mine = tmp_path / "my_sounds"
+    (mine / "dog").mkdir(parents=True)
+    clean_env.setenv("AUDIOSPEC_OWN_SOUNDS", str(mine))
+    cfg = course.course_config("mini")
+    assert cfg.own["folder"] == mine.resolve() and cfg.own["group_pattern"] is None  # each file its own recording
+    assert course.own_sounds_folder(cfg) == mine.resolve()
+    clean_env.setenv("AUDIOSPEC_OWN_GROUP_PATTERN", r"^(\w+)_take")
+    assert course.course_config("mini").own["group_pattern"] == r"^(\w+)_take"
+    clean_env.setenv("AUDIOSPEC_OWN_SOUNDS", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="AUDIOSPEC_OWN_SOUNDS"):
+        course.own_sounds_folder(course.course_config("mini"))
