@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 #: Longest input the app accepts by default, in seconds.
 DEFAULT_MAX_SECONDS = 60.0
 #: Windows explained per clip by default (those of most evidence): each costs hundreds of network passes.
-DEFAULT_EXPLAIN_WINDOWS = 6
+DEFAULT_EXPLAIN_WINDOWS = 4
 #: Peak amplitude at or below which an input counts as silent (-80 dB re full scale).
 SILENCE_PEAK = 1e-4
 

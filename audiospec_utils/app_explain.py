@@ -16,8 +16,9 @@ The method (Zeiler and Fergus 2014, *Visualizing and understanding convolutional
    and the drop of the label's log-odds is recorded. A pixel's value is the mean of the positive
    drops of the patches that cover it (:func:`occlusion_map`).
 3. The window maps are combined into one map of the clip (:func:`blend_window_maps`): each window
-   counts by its own evidence for the label (its log-odds above chance, :func:`window_weights`), so
-   that a window that does not hold the sound does not paint the clip, and each is tapered by a
+   counts by its own evidence for the label (its odds relative to the clip's most convincing window,
+   :func:`window_weights`, as ``audiospec explain`` weighs them), so that a window that does not hold
+   the sound does not paint the clip, and each is tapered by a
    Hann window and the sum divided by the summed tapers, so that overlapping windows blend without
    seams where one window ends.
 
@@ -210,7 +211,10 @@ def occlusion_map(predict, window: np.ndarray, label: int, *, patch=PATCH_FRACTI
 
 
 def window_weights(window_probs, label: int) -> np.ndarray:
-    """Each window's evidence for the label: its log-odds above chance, at least 0.
+    """Each window's evidence for the label: its odds relative to the clip's most convincing window.
+
+    The weighting ``audiospec explain`` gives its windows (evidence ``"odds"``), so that the app and
+    the command line combine window maps alike.
 
     Parameters
     ----------
@@ -220,13 +224,12 @@ def window_weights(window_probs, label: int) -> np.ndarray:
     Returns
     -------
     np.ndarray, float64, shape (n_windows,)
-        ``max(0, logit(p) - logit(1 / n_classes))``; where every window is at or below chance
-        (a label no window holds), all ones, so that the map is still the windows' mean.
+        ``exp(L_w - max_v L_v)`` with ``L = log(p / (1 - p))`` of the label: 1 for the best window,
+        ``1/e`` for a window one unit of log-odds below it, near 0 for a window at chance while
+        another is sure; equal weights where every window says the same (a stationary sound).
     """
-    wp = np.asarray(window_probs, dtype=np.float64)
-    chance = log_odds(1.0 / wp.shape[1])
-    w = np.maximum(log_odds(wp[:, label]) - chance, 0.0)
-    return w if w.sum() > 0 else np.ones_like(w)
+    lo = log_odds(np.asarray(window_probs, dtype=np.float64)[:, label])
+    return np.exp(lo - lo.max())
 
 
 def blend_window_maps(maps, columns, weights, n_frames: int) -> np.ndarray:
@@ -282,7 +285,7 @@ def explain_analysis(predict, analysis: dict, metadata: dict, label: int, *, max
         Column of the label explained.
     max_windows : int or None
         Explain at most this many windows, those of most evidence (each costs hundreds of network
-        passes); the others count as maps of zeros. None: all with evidence.
+        passes); the others count as maps of zeros. None: all.
     batch : int
         Occluded windows per network call.
 
@@ -309,7 +312,7 @@ def explain_analysis(predict, analysis: dict, metadata: dict, label: int, *, max
     length = int(metadata["crop_frames"])
     images = analysis["images"]
     weights = window_weights(wp, label)
-    order = [i for i in np.argsort(-weights, kind="stable") if weights[i] > 0]
+    order = [int(i) for i in np.argsort(-weights, kind="stable") if weights[i] > 1e-6]
     if max_windows is not None:
         order = order[:max_windows]
     explained = np.zeros(len(wp), bool)

@@ -310,9 +310,9 @@ def _add_app_commands(command) -> None:
             p.add_argument("--license", default="apache-2.0", help="the Space's licence (Hugging Face's identifier)")
             p.add_argument("--force", action="store_true", help="write into a non-empty folder not written by "
                                                                 "`audiospec space`")
-        p.add_argument("--max-seconds", type=float, default=60.0, help="longest input accepted, seconds")
+        p.add_argument("--max-seconds", type=float, default=60.0, help="longest input accepted, seconds (0: any length)")
         p.add_argument("--top-k", type=int, default=3, help="labels shown")
-        p.add_argument("--explain-windows", type=int, default=6,
+        p.add_argument("--explain-windows", type=int, default=4,
                        help="windows of each clip explained by occlusion, those of most evidence (0: no map)")
         p.add_argument("--concurrency", type=int, default=2, help="requests computed at once (the queue holds the rest)")
 

@@ -190,7 +190,7 @@ def _choose_examples(model, examples, n: int, max_seconds) -> list[tuple[Path, s
 
 def write_space(model, out, *, examples=None, n_examples: int = 4, title: str | None = None,
                 licence: str = "apache-2.0", max_seconds: float | None = 60.0, top_k: int = 3,
-                explain_windows: int | None = 6, concurrency: int = 2, force: bool = False, cache=None,
+                explain_windows: int | None = 4, concurrency: int = 2, force: bool = False, cache=None,
                 progress=None) -> dict:
     """Write a Hugging Face Space folder that serves `model`'s page as it is.
 

@@ -12,7 +12,7 @@ the CLI's defaults on the FSDKaggle2018 subset's 240 training clips), written as
   other to the running page through ``gradio_client`` (upload, decode, resampling, the model, the
   spectrogram and timeline pictures, the answer): median, mean and the largest, with the top-label
   agreement with ``OnnxClassifier.predict_file``;
-* **explanation**: the occlusion map the page computes after the label (the 6 windows of most
+* **explanation**: the occlusion map the page computes after the label (the 4 windows of most
   evidence), in this process, on ``--explain-clips`` clips: seconds per clip and network passes.
 
 Prints one JSON object: the figures, the settings, and the machine (CPU, cores, load average before
@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -60,8 +61,9 @@ def train_run(root: Path, work: Path) -> tuple[Path, dict]:
     from audiospec_utils.train import train_classifier
 
     specs, run = work / "specs", work / "run"
-    render_spectrograms(load_fsdkaggle2018(root), specs, progress=False)
-    _, m = train_classifier(specs, run, pretrained=False, progress=False)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON alone
+        render_spectrograms(load_fsdkaggle2018(root), specs, progress=False)
+        _, m = train_classifier(specs, run, pretrained=False, progress=False)
     return run, {"trained_here": True, "recipe": m.get("recipe"), "arch": m.get("arch"), "epochs": m.get("epochs"),
                  "img_size": m.get("img_size"), "crop_seconds": m.get("crop_seconds"), "n_train": m.get("n_train"),
                  "validation_accuracy": m.get("accuracy")}
