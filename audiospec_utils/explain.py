@@ -99,9 +99,10 @@ import soundfile as sf
 from .audio import load_audio
 from .exceptions import AudiospecError, ParameterError
 from .explain_figures import plot_explanation, plot_mean_maps
+from .explain_blend import EVIDENCE, TAPERS, blend_windows, window_evidence
 from .explain_maps import (check_explainable, explained_audio, image_maps_to_clip, map_frequencies, map_stats,
                            mean_map, place_windows)
-from .explain_methods import METHODS, gradcam, occlusion
+from .explain_methods import METHODS, WEIGHTINGS, gradcam, occlusion, resolve_layer
 from .folders import Run, write_json
 from .inference import predict_windows
 from .spectrogram_kinds import spectrogram
@@ -137,6 +138,26 @@ EXPLAIN_JSON = "explain.json"
 def _check_method(method) -> None:
     if method not in METHODS:
         raise ParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def _check_options(learn, *, layer, score, baseline, weighting, fill, evidence, taper) -> None:
+    """Refuse an unknown option of the methods or of the window blend before any file is read."""
+    for name, value, allowed in (("score", score, ("log-odds", "logit")), ("baseline", baseline, ("mean", "zero")),
+                                 ("weighting", weighting, WEIGHTINGS), ("fill", fill, ("median", "mean")),
+                                 ("evidence", evidence, EVIDENCE), ("taper", taper, TAPERS)):
+        if value not in allowed:
+            raise ParameterError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    if not (isinstance(layer, str) and layer == "auto"):
+        resolve_layer(learn.model, layer)
+
+
+def _check_given_options(learn, options: dict) -> None:
+    """:func:`_check_options` of the options given to :func:`explain_clip`, the others at its defaults."""
+    import inspect
+
+    names = ("layer", "score", "baseline", "weighting", "fill", "evidence", "taper")
+    defaults = {k: p.default for k, p in inspect.signature(explain_clip).parameters.items() if k in names}
+    _check_options(learn, **{**defaults, **{k: v for k, v in options.items() if k in names}})
 
 
 def _check_label(label, vocab, where="the run") -> None:
@@ -252,7 +273,7 @@ def _window_maps(learn, cache, rows, target: int, method: str, *, bs: int, **opt
         xb = b[0]
         if method == "gradcam":
             m, _ = gradcam(learn.model, xb, target, layer=options["layer"], score=options["score"],
-                           baseline=options["baseline"])
+                           baseline=options["baseline"], weighting=options["weighting"])
         else:
             m, _ = occlusion(learn.model, xb, target, patch=options["patch"], stride=options["stride"],
                              fill=options["fill"], bs=bs)
@@ -262,8 +283,9 @@ def _window_maps(learn, cache, rows, target: int, method: str, *, bs: int, **opt
 
 
 def explain_clip(run, path, *, label: str | None = None, method: str = "gradcam", learn=None, params=None,
-                 layer=None, score: str = "log-odds", baseline: str = "mean", patch=None, stride=None,
-                 fill: str = "median", bs: int = 64) -> Explanation:
+                 layer="auto", score: str = "log-odds", baseline: str = "mean", weighting: str = "layercam",
+                 patch=None, stride=None, fill: str = "median", evidence: str = "odds", taper: str = "hann",
+                 bs: int = 64) -> Explanation:
     """The map of one audio file for one label: where the model finds the label in the clip.
 
     Parameters
@@ -313,6 +335,8 @@ def explain_clip(run, path, *, label: str | None = None, method: str = "gradcam"
     check_explainable(params, run.path)
     vocab = [str(v) for v in learn.dls.vocab]
     _check_label(label, vocab, run.path)
+    _check_options(learn, layer=layer, score=score, baseline=baseline, weighting=weighting, fill=fill,
+                   evidence=evidence, taper=taper)
 
     y, sr = load_audio(path, sr=params.target_sr)           # the rate the run renders at (None: the file's own)
     seen = predict_windows(learn, path, params, bs=bs)          # the images the model sees, as predict_files
@@ -322,10 +346,13 @@ def explain_clip(run, path, *, label: str | None = None, method: str = "gradcam"
     rows = np.arange(len(cache))
     target = int(np.argmax(probs)) if label is None else vocab.index(label)
     window_maps, windows = _window_maps(learn, cache, rows, target, method, bs=bs, layer=layer, score=score,
-                                        baseline=baseline, patch=patch, stride=stride, fill=fill)
-    image_maps = place_windows(window_maps, windows.rows, windows.starts, cache.widths)
+                                        baseline=baseline, weighting=weighting, patch=patch, stride=stride,
+                                        fill=fill)
+    weights = window_evidence(seen.window_probs, target, evidence)
+    image_maps, coverage = blend_windows(window_maps, windows.rows, windows.starts, cache.widths, evidence=weights,
+                                         taper=taper)
     S = _display_spectrogram(y, sr, params)
-    cam = image_maps_to_clip(image_maps, out["images"], params, y, sr, S.shape[1])
+    cam = image_maps_to_clip(image_maps, out["images"], params, y, sr, S.shape[1], coverage=coverage)
     if cam.shape != S.shape:
         raise AudiospecError(f"{path}: map of shape {cam.shape} but spectrogram of shape {S.shape}")
     peak = float(cam.max()) if cam.size else 0.0
@@ -433,6 +460,7 @@ def explain_files(run, files, out_dir, *, label: str | None = None, method: str 
     params = params if params is not None else run.spec_params
     check_explainable(params, run.path)
     _check_label(label, [str(v) for v in learn.dls.vocab], run.path)
+    _check_given_options(learn, options)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, used = [], set()
@@ -497,6 +525,7 @@ def explain_validation(run, learn, clips, probs, targets, losses, *, k: int = 9,
     run = Run(run)
     params = run.spec_params
     check_explainable(params, run.path)
+    _check_given_options(learn, options)
     out_dir = Path(out_dir) if out_dir is not None else run.path / "cam"
     vocab = [str(v) for v in learn.dls.vocab]
     probs, targets, losses = np.asarray(probs), np.asarray(targets), np.asarray(losses)

@@ -21,22 +21,88 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["METHODS", "gradcam", "occlusion"]
+__all__ = ["METHODS", "WEIGHTINGS", "AUTO_ROWS", "gradcam", "occlusion", "stages", "resolve_layer", "auto_stage"]
 
 #: The methods of :func:`audiospec_utils.explain.explain_clip`.
 METHODS = ("gradcam", "occlusion")
+#: How :func:`gradcam` weighs the activations: one weight per channel, or one per channel and position.
+WEIGHTINGS = ("gradcam", "layercam")
+#: ``layer="auto"`` takes the deepest stage whose map has at least this many rows (frequency cells).
+AUTO_ROWS = 6
 
+
+
+def _body(model):
+    """The convolutional body of a fastai vision model (``model[0]``), or the model itself."""
+    import torch.nn as nn
+
+    return model[0] if isinstance(model, nn.Sequential) and len(model) > 1 else model
 
 
 def _last_block(model):
     """The last convolutional block: the last child of the body (``model[0]``) of a fastai vision model."""
-    import torch.nn as nn
-
-    body = model[0] if isinstance(model, nn.Sequential) and len(model) > 1 else model
-    children = list(body.children())
+    children = list(_body(model).children())
     if not children:
         raise ParameterError("the model has no convolutional body to hook (expected fastai's vision_learner layout)")
     return children[-1]
+
+
+def stages(model) -> list:
+    """The stages of a fastai ResNet body: ``[layer1, layer2, layer3, layer4]``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``learn.model`` of a fastai vision learner (body ``model[0]``, then head).
+
+    Returns
+    -------
+    list of torch.nn.Module
+        The body's children that are ``nn.Sequential`` (a torchvision ResNet's ``layer1`` to
+        ``layer4``, each halving both axes after the first: 1/4, 1/8, 1/16 and 1/32 of the input).
+    """
+    import torch.nn as nn
+
+    return [c for c in _body(model).children() if isinstance(c, nn.Sequential)]
+
+
+def auto_stage(rows) -> int:
+    """Which stage ``layer="auto"`` takes: the deepest whose map has at least :data:`AUTO_ROWS` rows.
+
+    Parameters
+    ----------
+    rows : sequence of int
+        Rows (frequency cells) of each stage's activations, shallowest first.
+
+    Returns
+    -------
+    int
+        Its index in `rows` (the first stage when none has enough rows; the last of one).
+    """
+    ok = [i for i, r in enumerate(rows) if r >= AUTO_ROWS]
+    return ok[-1] if ok else 0
+
+
+def resolve_layer(model, layer):
+    """The block that `layer` names: None (the last block), ``"layerN"`` (a ResNet's stage N), or a module.
+
+    Raises
+    ------
+    ParameterError
+        A name that is not ``layer1`` to ``layerK`` of this model, or another type.
+    """
+    import torch.nn as nn
+
+    if layer is None:
+        return _last_block(model)
+    if isinstance(layer, nn.Module):
+        return layer
+    found = stages(model)
+    names = [f"layer{i + 1}" for i in range(len(found))]
+    if isinstance(layer, str) and layer in names:
+        return found[names.index(layer)]
+    raise ParameterError(f"layer must be None, 'auto', a module or one of {', '.join(names) or '(no stages found)'}, "
+                         f"got {layer!r}")
 
 
 class _EvalMode:
@@ -53,7 +119,8 @@ class _EvalMode:
         self.model.train(self.was_training)
 
 
-def gradcam(model, x, target: int, *, layer=None, score: str = "log-odds", baseline: str = "mean"):
+def gradcam(model, x, target: int, *, layer="auto", score: str = "log-odds", baseline: str = "mean",
+            weighting: str = "layercam"):
     """Grad-CAM maps of a batch of images for one class (Selvaraju et al., ICCV 2017).
 
     Parameters
@@ -106,19 +173,26 @@ def gradcam(model, x, target: int, *, layer=None, score: str = "log-odds", basel
     hooks.
     """
     import torch
-    from fastai.callback.hook import hook_output
+    from fastai.callback.hook import hook_outputs
 
     if score not in ("log-odds", "logit"):
         raise ParameterError(f"score must be 'log-odds' or 'logit', got {score!r}")
     if baseline not in ("mean", "zero"):
         raise ParameterError(f"baseline must be 'mean' or 'zero', got {baseline!r}")
-    layer = _last_block(model) if layer is None else layer
-    with _EvalMode(model), torch.enable_grad(), hook_output(layer, detach=False) as hook:
+    if weighting not in WEIGHTINGS:
+        raise ParameterError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+    candidates = stages(model) if isinstance(layer, str) and layer == "auto" else [resolve_layer(model, layer)]
+    if not candidates:
+        raise ParameterError("layer='auto' needs a ResNet body (stages layer1 to layer4); give the block to hook")
+    with _EvalMode(model), torch.enable_grad(), hook_outputs(candidates, detach=False) as hooks:
         out = model(x)
-        acts = hook.stored
+        acts = hooks.stored[auto_stage([a.shape[-2] for a in hooks.stored])]
         y = out[:, int(target)].float() if score == "logit" else _log_odds(out, int(target))
         (grads,) = torch.autograd.grad(y.sum(), acts)  # windows are independent: the sum's gradient is each one's
-        alpha = grads.float().mean(dim=(2, 3), keepdim=True)            # (n, channels, 1, 1)
+        if weighting == "gradcam":
+            alpha = grads.float().mean(dim=(2, 3), keepdim=True)        # (n, channels, 1, 1)
+        else:                                                           # LayerCAM: each position its own weight
+            alpha = torch.relu(grads.float())                           # (n, channels, h', w')
         cam = (alpha * acts.float()).sum(dim=1)                         # (n, h', w')
         if baseline == "mean":
             cam = cam - cam.mean(dim=(1, 2), keepdim=True)
