@@ -45,7 +45,7 @@ from .onnx_predict import OnnxClassifier
 
 __all__ = ["AppModel", "build_app", "launch_app", "serve_folder", "card_markdown", "spectrogram_figure",
            "timeline_figure", "example_files", "DEFAULT_MAX_SECONDS", "DEFAULT_EXPLAIN_WINDOWS",
-           "SILENCE_PEAK"]
+           "SILENCE_PEAK", "MAX_UPLOAD"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ DEFAULT_MAX_SECONDS = 60.0
 DEFAULT_EXPLAIN_WINDOWS = 4
 #: Peak amplitude at or below which an input counts as silent (-80 dB re full scale).
 SILENCE_PEAK = 1e-4
+#: Largest upload the page accepts (Gradio refuses larger files before they reach the model).
+MAX_UPLOAD = "200mb"
 
 #: Names of the files the app reads beside a model ``X.onnx`` (as audiospec_utils.export_app writes them).
 _WINDOWS_SUFFIX, _CARD_SUFFIX = "_windows.onnx", "_card.json"
@@ -322,8 +324,8 @@ def spectrogram_figure(image: np.ndarray, hop_seconds: float, rows_hz: np.ndarra
     _hz_ticks(ax, rows_hz)
     ax.set_xlabel("time (s)")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return _pixels(fig)
+    fig.subplots_adjust(left=0.08, right=0.93 if cam is not None else 0.985, bottom=0.14, top=0.91)  # no tight_layout:
+    return _pixels(fig)                                                                               # one draw, not two
 
 
 def timeline_figure(analysis: dict, labels, *, n_labels: int = 5, title: str = "") -> np.ndarray:
@@ -356,7 +358,7 @@ def timeline_figure(analysis: dict, labels, *, n_labels: int = 5, title: str = "
     ax.set_ylabel("probability")
     ax.set_title(title or f"{len(wp)} windows", fontsize=9)
     ax.legend(fontsize=7, loc="upper right", ncol=min(len(order), 5))
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.16, top=0.9)
     return _pixels(fig)
 
 
@@ -539,7 +541,7 @@ def build_app(model: AppModel, *, examples=None, max_seconds: float | None = DEF
             event.success(explain_fn, [state], [spec, status], api_name="explain", api_visibility="private")
         if examples:
             ex = gr.Examples(examples=[[str(e)] for e in examples], inputs=[audio], label="Examples",
-                             cache_examples=False)
+                             cache_examples=False, elem_id="examples-list")
             run = ex.load_input_event.then(predict, [audio], outputs, api_name="predict_example",
                                            api_visibility="private")
             if explain:
@@ -611,7 +613,8 @@ def launch_app(demo, *, host: str | None = None, port: int | None = None, block:
     allowed = sorted({str(Path(e).resolve().parent) for e in getattr(demo, "audiospec_examples", [])})
     try:
         demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, inline=inline, quiet=quiet,
-                    allowed_paths=allowed, ssr_mode=False, theme=_theme(), show_error=False)
+                    allowed_paths=allowed, ssr_mode=False, theme=_theme(), show_error=False,
+                    max_file_size=MAX_UPLOAD)
     except OSError as err:
         if "Cannot find empty port" not in str(err):
             raise

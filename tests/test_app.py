@@ -18,18 +18,17 @@ import ast
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from app_helpers import Server, exported_app_model as exported_app_model_once, free_port
 from helpers import tone, write_wav
 
 pytest.importorskip("gradio", reason="gradio is not installed (pip install 'audiospec[app]')")
@@ -39,56 +38,6 @@ pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip insta
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdkaggle2018-subset"
 #: Where the Space's wheels are kept between runs (the first run downloads them from the index).
 WHEELS = Path(os.environ.get("AUDIOSPEC_WHEEL_CACHE", Path.home() / ".cache" / "audiospec" / "space-wheels"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A command serving a page on 127.0.0.1 in a subprocess (``{port}`` in its arguments: a free port)."""
-
-    def __init__(self, argv, log: Path, *, cwd=None, env=None, timeout: float = 180):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = log
-        self._log = open(log, "w")
-        env = {**os.environ, **(env or {}), "GRADIO_ANALYTICS_ENABLED": "False"}
-        self.proc = subprocess.Popen([a.replace("{port}", str(self.port)) for a in argv], cwd=cwd, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self.started = time.time()
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server stopped (status {self.proc.returncode}):\n{self.log()[-4000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "config", timeout=2) as r:
-                    if r.status == 200:
-                        self.seconds = time.time() - self.started
-                        return
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise AssertionError(f"the server did not answer within {timeout:.0f} s:\n{self.log()[-4000:]}")
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 def client(url):
@@ -107,17 +56,7 @@ def top_label(c, path) -> str:
 @pytest.fixture(scope="module")
 def exported_app_model(trained_run, tmp_path_factory):
     """model.onnx of the session's run, with model_windows.onnx and model_card.json beside it."""
-    from audiospec_utils.export_app import export_window_network, model_card
-    from audiospec_utils.export_onnx import export_onnx
-    from audiospec_utils.fileio import write_json_atomic
-
-    run, _ = trained_run
-    out = tmp_path_factory.mktemp("app_model")
-    meta = export_onnx(run, out / "model.onnx")["metadata"]
-    card = model_card(run, model_metadata=meta)
-    write_json_atomic(out / "model_card.json", card)
-    export_window_network(out / "model.onnx", card=card)
-    return out / "model.onnx"
+    return exported_app_model_once(trained_run[0], tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -319,16 +258,16 @@ def test_bad_inputs_get_a_message_and_the_server_goes_on(app_server, mini_clips,
 
 
 def test_twenty_requests_at_once_are_all_answered(app_server, mini_clips, exported_app_model):
+    from gradio_client import handle_file
+
     from audiospec_utils.onnx_predict import OnnxClassifier
 
     clips = [mini_clips[i % len(mini_clips)] for i in range(20)]
-    expected = {f: OnnxClassifier(exported_app_model).predict_file(f)["top"][0]["label"] for f in set(clips)}
-
-    def ask(f):
-        return top_label(client(app_server.url), f)
-
-    with ThreadPoolExecutor(20) as pool:
-        answers = list(pool.map(ask, clips))
+    clf = OnnxClassifier(exported_app_model)
+    expected = {f: clf.predict_file(f)["top"][0]["label"] for f in set(clips)}
+    c = client(app_server.url)
+    jobs = [c.submit(handle_file(str(f)), api_name="/predict") for f in clips]  # all sent before any answer
+    answers = [job.result(timeout=300)[0]["label"] for job in jobs]
     assert answers == [expected[f] for f in clips]
     assert app_server.alive()
 

@@ -3,37 +3,28 @@
 Serves the session's trained run (exported once, with its window network and card) on 127.0.0.1 with
 ``audiospec app``; Debian's Chromium driven by Playwright opens the page, uploads a real
 FSDKaggle2018 clip from ``../shared/data`` (a clip of the mini dataset when it is absent), waits for
-the label the light runtime gives, the spectrogram picture, then its occlusion map, and checks the
-model card. The screenshot of the page is saved in the test's temporary folder (its path is printed).
+the label the light runtime gives, the spectrogram picture, then its occlusion map and the timeline,
+checks the model card, saves a screenshot of the page in the test's temporary folder (its path is
+printed), then clicks an example and waits for its label and map.
 
 Skipped only where Chromium or Playwright is not installed (``make browser-deps``).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from app_helpers import Server, exported_app_model
 from lab_helpers import CHROMIUM_ARGS, find_chromium
 
 pytest.importorskip("gradio", reason="gradio is not installed (pip install 'audiospec[app]')")
 pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install 'audiospec[deploy]')")
 
 SUBSET = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdkaggle2018-subset"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,45 +55,24 @@ def clip(mini_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(trained_run, tmp_path_factory):
-    from audiospec_utils.export_app import export_window_network, model_card
-    from audiospec_utils.export_onnx import export_onnx
-    from audiospec_utils.fileio import write_json_atomic
-
+def app_url(trained_run, mini_root, tmp_path_factory):
     run, _ = trained_run
     work = tmp_path_factory.mktemp("app_browser")
-    meta = export_onnx(run, work / "model.onnx")["metadata"]
-    card = model_card(run, model_metadata=meta)
-    write_json_atomic(work / "model_card.json", card)
-    export_window_network(work / "model.onnx", card=card)
-    port = _free_port()
-    log = open(work / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "audiospec_utils", "app", str(work / "model.onnx"), "--port",
-                             str(port)], cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
-                                 "GRADIO_TEMP_DIR": str(work / "gradio")})
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    try:
-        while True:
-            assert proc.poll() is None, (work / "server.log").read_text()[-4000:]
-            try:
-                urllib.request.urlopen(url + "config", timeout=2)
-                break
-            except OSError:
-                assert time.time() < deadline, (work / "server.log").read_text()[-4000:]
-                time.sleep(0.5)
-        yield url, work / "model.onnx"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    model = exported_app_model(run, tmp_path_factory)  # shared with tests/test_app.py within a session
+    examples = work / "examples"
+    examples.mkdir()
+    for f in sorted((Path(mini_root) / "FSDKaggle2018.audio_test").glob("*.wav"))[:2]:
+        (examples / f.name).write_bytes(f.read_bytes())
+    server = Server([sys.executable, "-m", "audiospec_utils", "app", str(model), "--port", "{port}", "--examples",
+                     str(examples)], work / "server.log", cwd=work, env={"GRADIO_TEMP_DIR": str(work / "gradio")})
+    yield server.url, model, sorted(examples.glob("*.wav"))
+    server.stop()
 
 
 def test_a_clip_uploaded_in_chromium_gets_its_label_spectrogram_map_and_card(browser, app_url, clip, tmp_path):
     from audiospec_utils.onnx_predict import OnnxClassifier
 
-    url, model = app_url
+    url, model, examples = app_url
     entry = OnnxClassifier(model).predict_file(clip)
     expected = entry["top"][0]["label"]
     context = browser.new_context(viewport={"width": 1280, "height": 1600})
@@ -131,5 +101,12 @@ def test_a_clip_uploaded_in_chromium_gets_its_label_spectrogram_map_and_card(bro
         page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot: {shot}")
         assert shot.stat().st_size > 50_000
+        # an example clicked: it is loaded and classified, its map drawn
+        page.locator("#examples-list").get_by_text(examples[0].name).first.click()
+        page.wait_for_function(
+            "name => (document.querySelector('#status')?.innerText || '').includes(name)", arg=examples[0].name,
+            timeout=90_000)
+        page.wait_for_function("() => (document.querySelector('#status')?.innerText || '').includes('Map of')",
+                               timeout=180_000, polling=500)
     finally:
         context.close()
