@@ -2,13 +2,15 @@
 
 :func:`audiospec_utils.explain.explain_clip` makes one map per window of a clip's images
 (:mod:`audiospec_utils.explain_methods`); this module does everything after that, with NumPy and
-librosa only:
+librosa only (no torch):
 
 * **what can be explained** (:func:`check_explainable`): images whose rows are frequencies;
-* **from windows to the clip**: :func:`place_windows` puts the window maps back on their images
-  (overlapping windows averaged), :func:`image_maps_to_clip` the image maps on the clip's own
-  spectrogram grid (row 0 the lowest frequency, one column per STFT frame), undoing the clip-length
-  policy, the resizing in height and a fixed render width;
+* **from windows to the clip**: :func:`blend_windows` (from :mod:`audiospec_utils.explain_blend`,
+  NumPy alone) puts the window maps back on their images, each weighted by its evidence for the
+  label and tapered to its edges (:func:`place_windows`: the plain mean used before);
+  :func:`image_maps_to_clip` the image maps on the clip's own spectrogram grid (row 0 the lowest
+  frequency, one column per STFT frame), undoing the clip-length policy (segments of a long
+  recording, repetitions of a short one), the resizing in height and a fixed render width;
 * **where a map lies** (:func:`map_frequencies`, :func:`map_stats`, :func:`mean_map`);
 * **how it sounds** (:func:`explained_audio`): the clip's STFT weighted by the map, inverted.
 """

@@ -4,8 +4,9 @@ Both take normalised images as the model takes them (``(n, 3, height, length)``,
 :meth:`~audiospec_utils.dataloaders.SpectrogramDataLoaders.windows_dl`) and return one map per
 image at the image's size, not normalised, with the logits of the unchanged images:
 
-* :func:`gradcam`: Grad-CAM (Selvaraju et al., ICCV 2017) on the last convolutional block, one
-  forward and one backward pass per window;
+* :func:`gradcam`: class activation maps from gradients, LayerCAM (Jiang et al., IEEE TIP 2021)
+  on a ResNet's ``layer3`` by default, or Grad-CAM (Selvaraju et al., ICCV 2017) on any block,
+  one forward and one backward pass per window;
 * :func:`occlusion`: occlusion sensitivity (Zeiler and Fergus, ECCV 2014), one forward pass per
   patch position.
 
@@ -27,8 +28,8 @@ __all__ = ["METHODS", "WEIGHTINGS", "AUTO_ROWS", "gradcam", "occlusion", "stages
 METHODS = ("gradcam", "occlusion")
 #: How :func:`gradcam` weighs the activations: one weight per channel, or one per channel and position.
 WEIGHTINGS = ("gradcam", "layercam")
-#: ``layer="auto"`` takes the deepest stage whose map has at least this many rows (frequency cells).
-AUTO_ROWS = 6
+#: ``layer="auto"`` takes the deepest of the first three stages with at least this many rows (frequency cells).
+AUTO_ROWS = 3
 
 
 
@@ -67,7 +68,13 @@ def stages(model) -> list:
 
 
 def auto_stage(rows) -> int:
-    """Which stage ``layer="auto"`` takes: the deepest whose map has at least :data:`AUTO_ROWS` rows.
+    """Which stage ``layer="auto"`` takes: the deepest of the first three with at least :data:`AUTO_ROWS` rows.
+
+    A ResNet's last stage (``layer4``, 1/32 of the image) is never taken: at the ``quick`` recipe's
+    48 px it has 2 rows, and its maps put the centre in Hz within a factor 2 of a 500 Hz or 2 kHz
+    tone for 50% of known-answer clips (no better than a map without frequency); ``layer3`` (1/16,
+    3 rows) did for 98 and 100% (two models), ``layer2`` (1/8, 6 rows) for 98 and 58%
+    (``bench/explain_known_answer.py``, LayerCAM weighting).
 
     Parameters
     ----------
@@ -77,8 +84,10 @@ def auto_stage(rows) -> int:
     Returns
     -------
     int
-        Its index in `rows` (the first stage when none has enough rows; the last of one).
+        Its index in `rows`: ``layer3`` from 33 px high images up, ``layer2`` from 17 to 32 px, ``layer1`` below
+        (the first stage when none has enough rows).
     """
+    rows = list(rows)[:3] if len(rows) > 3 else list(rows)
     ok = [i for i, r in enumerate(rows) if r >= AUTO_ROWS]
     return ok[-1] if ok else 0
 
@@ -121,7 +130,13 @@ class _EvalMode:
 
 def gradcam(model, x, target: int, *, layer="auto", score: str = "log-odds", baseline: str = "mean",
             weighting: str = "layercam"):
-    """Grad-CAM maps of a batch of images for one class (Selvaraju et al., ICCV 2017).
+    """Class activation maps of a batch of images for one class: LayerCAM (default) or Grad-CAM.
+
+    LayerCAM: P.-T. Jiang, C.-B. Zhang, Q. Hou, M.-M. Cheng and Y. Wei, "LayerCAM: Exploring
+    Hierarchical Class Activation Maps for Localization", IEEE TIP 30, 2021. Grad-CAM: R. R.
+    Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+    Localization", ICCV 2017. The paper's Grad-CAM is ``weighting="gradcam", layer=None,
+    score="logit", baseline="zero"``.
 
     Parameters
     ----------
@@ -133,17 +148,25 @@ def gradcam(model, x, target: int, *, layer="auto", score: str = "log-odds", bas
         :meth:`~audiospec_utils.dataloaders.SpectrogramDataLoaders.windows_dl`).
     target : int
         Class index (in ``learn.dls.vocab``).
-    layer : torch.nn.Module or None
-        The block whose activations are weighted; default the last convolutional block (the body's
-        last stage, ``layer4`` of a ResNet: 1/32 of the input size along both axes).
+    layer : "auto" or str or torch.nn.Module or None
+        The block whose activations are weighted. ``"auto"`` (default): the deepest of the body's
+        first three stages whose activations have at least :data:`AUTO_ROWS` (3) rows
+        (:func:`auto_stage`: ``layer3`` of a ResNet, 1/16 of the input along both axes, from 33 px
+        high images up). None: the last convolutional block (``layer4``, 1/32). ``"layer1"`` to
+        ``"layer4"``: that stage (:func:`resolve_layer`). A module of `model`: that one.
     score : {"log-odds", "logit"}
         What is differentiated. ``"logit"``: the label's score ``y^c`` before the softmax, as in
         the paper. ``"log-odds"`` (default): ``log(p / (1 - p)) = y^c - log(sum_{j != c} exp y^j)``
         (``y^c - y^other`` with two labels). A softmax ignores a constant added to every logit, so
         ``y^c`` alone also credits what raises every label (a loud clip, the background texture);
         the log-odds is what the label's probability depends on.
+    weighting : {"layercam", "gradcam"}
+        ``"layercam"`` (default): ``M = sum_k ReLU(dy/dA^k) * A^k``, position by position: each
+        activation weighted by its own positive gradient, which keeps the map class-specific on
+        blocks shallower than the last (Jiang et al.). ``"gradcam"``: ``M = sum_k alpha_k A^k``
+        with ``alpha_k`` the gradient's mean over positions (Selvaraju et al.).
     baseline : {"mean", "zero"}
-        What the weighted sum ``sum_k alpha_k A^k`` is compared with before the ReLU. ``"zero"``:
+        What the weighted sum ``M`` is compared with before the ReLU. ``"zero"``:
         nothing, as in the paper. ``"mean"`` (default): its mean over the window's positions, so
         the map shows where the window speaks for the label more than it does on average. fastai's
         head normalises the pooled features with BatchNorm (their running means subtracted) before
@@ -155,19 +178,21 @@ def gradcam(model, x, target: int, *, layer="auto", score: str = "log-odds", bas
     Returns
     -------
     maps : np.ndarray, float32, shape (n, height, length)
-        ``ReLU(sum_k alpha_k A^k - baseline)``, interpolated linearly to the input size between the cells'
-        centres (cell ``j`` over pixel ``32 j``, see :func:`_upsampling`); not normalised (the
-        units of the logit times activations): windows can be compared with one another.
+        ``ReLU(M - baseline)``, interpolated linearly to the input size between the cells'
+        centres (cell ``j`` of a block of stride ``s`` over pixel ``s j``, see :func:`_upsampling`);
+        not normalised (the units of the score's gradient times activations): windows can be
+        compared with one another.
     logits : np.ndarray, float32, shape (n, n_classes)
 
     Raises
     ------
     ParameterError
-        An unknown `score` or `baseline`.
+        An unknown `score`, `baseline`, `weighting` or `layer` name, or ``"auto"`` on a body
+        without stages.
 
     Notes
     -----
-    The activations are captured with fastai's ``hook_output`` (a forward hook, kept in the graph
+    The activations are captured with fastai's ``hook_outputs`` (forward hooks, kept in the graph
     with ``detach=False``) and their gradient taken with ``torch.autograd.grad``: the same numbers
     as the backward hook of fastbook chapter 18, without PyTorch's deprecated module backward
     hooks.
