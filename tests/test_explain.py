@@ -42,7 +42,7 @@ SECONDS = 4.0
 LABELS = ("low", "high")
 N_TRAIN = 50            # clips per label rendered for training (a fifth of them validate)
 N_HELD = 12             # held-out clips per label, never seen in training
-OCCLUSION = dict(patch=(6, 8), stride=(6, 8))     # coarser than the default, for the test's time
+OCCLUSION = dict(patch=(8, 16), stride=(8, 16))   # coarser than the default (6 x 4 patches a window), for time
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "explain_known_answer.py"
 
 
