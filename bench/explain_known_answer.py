@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -165,7 +166,8 @@ def make_clips(root, *, n_train: int, n_held: int, seed: int, sr: int = 22050, p
         (root / "data" / label).mkdir(parents=True, exist_ok=True)
         (root / "held").mkdir(parents=True, exist_ok=True)
         for i in range(n_train):
-            sf.write(root / "data" / label / f"{label}{i:03d}.wav", known_answer_clip(rng, label, sr=sr, params=params)[0], sr)
+            y, _ = known_answer_clip(rng, label, sr=sr, params=params)
+            sf.write(root / "data" / label / f"{label}{i:03d}.wav", y, sr)
         for i in range(n_held):
             length = (0.5, 1.0, 1.5)[i % 3]
             lo, hi = length / 2, SECONDS - length / 2
@@ -186,7 +188,8 @@ def make_clips(root, *, n_train: int, n_held: int, seed: int, sr: int = 22050, p
 
 def load_held(root) -> list:
     """The held-out clips written by :func:`make_clips` in `root` (``held.json``)."""
-    return [SimpleNamespace(**{**h, "path": Path(h["path"])}) for h in json.loads((Path(root) / "held.json").read_text())]
+    rows = json.loads((Path(root) / "held.json").read_text())
+    return [SimpleNamespace(**{**h, "path": Path(h["path"])}) for h in rows]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -270,7 +273,7 @@ def parse_method(spec: str) -> tuple[str, dict]:
     """``"gradcam"``, ``"occlusion"`` or ``"NAME:key=value,key=value"`` -> (method, options)."""
     method, _, rest = spec.partition(":")
     opts = {}
-    for kv in filter(None, rest.split(",")):
+    for kv in filter(None, re.split(r",(?![^\[]*\])", rest)):     # commas inside [...] belong to the value
         k, _, v = kv.partition("=")
         try:
             opts[k] = json.loads(v)
@@ -356,10 +359,9 @@ def evaluate(run, learn, held, methods, *, share: bool = False) -> dict:
 
 def _knows_layer_names() -> bool:
     """Whether this version of explain_clip takes a stage's name for `layer` (it did not before issue 30)."""
-    import inspect
-
     from audiospec_utils import explain_methods
-    return "layer_by_name" in dir(explain_methods) or "stage" in inspect.signature(explain_methods.gradcam).parameters
+
+    return hasattr(explain_methods, "resolve_layer")
 
 
 def _resnet_stage(model, name: str):

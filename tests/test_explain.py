@@ -188,7 +188,10 @@ def test_a_map_lines_up_with_the_clips_spectrogram_and_its_prediction(tones, gra
     assert e.cam.min() >= 0 and e.cam.max() == pytest.approx(1.0)
     np.testing.assert_allclose(e.times[[0, -1]], [0.0, (S.shape[1] - 1) * 128 / SR])
     assert np.all(np.diff(e.freqs) > 0) and 50 < e.freqs[0] < e.freqs[-1] < SR / 2
-    assert e.n_windows == 1
+    from audiospec_utils.crops import window_starts
+
+    assert e.n_windows == len(window_starts(S.shape[1], tones.learn.dls.config["length"])) == 7
+    assert e.window_evidence.shape == (7,) and e.window_evidence.max() == 1.0 and e.window_evidence.min() >= 0
     pred = predict_files(tones.run, [h.path], learn=tones.learn, k=2)[0]
     p = {t["label"]: t["probability"] for t in pred["top"]}
     assert e.probability == pytest.approx(p[e.label], abs=1e-6)
