@@ -190,8 +190,9 @@ def test_a_map_lines_up_with_the_clips_spectrogram_and_its_prediction(tones, gra
     assert np.all(np.diff(e.freqs) > 0) and 50 < e.freqs[0] < e.freqs[-1] < SR / 2
     from audiospec_utils.crops import window_starts
 
-    assert e.n_windows == len(window_starts(S.shape[1], tones.learn.dls.config["length"])) == 7
-    assert e.window_evidence.shape == (7,) and e.window_evidence.max() == 1.0 and e.window_evidence.min() >= 0
+    n_windows = len(window_starts(S.shape[1], tones.learn.dls.config["length"]))     # 1 s windows, half overlapping
+    assert e.n_windows == n_windows >= 7
+    assert e.window_evidence.shape == (n_windows,) and e.window_evidence.max() == 1.0 and e.window_evidence.min() >= 0
     pred = predict_files(tones.run, [h.path], learn=tones.learn, k=2)[0]
     p = {t["label"]: t["probability"] for t in pred["top"]}
     assert e.probability == pytest.approx(p[e.label], abs=1e-6)
