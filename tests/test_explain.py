@@ -7,7 +7,7 @@ to 5 loud clicks and a 1 kHz "decoy" burst at a random time. Tones are levelled 
 the mel filters at their frequency (librosa's Slaney filters shrink as they widen, so that a clip's
 noise floor in dB re its loudest bin would otherwise tell the labels apart), so nothing but the
 burst does. A ResNet-18 is trained from scratch once per module with the ``quick`` recipe's image
-height (48 px) and crop (1 s: a 4 s clip is explained by seven windows overlapping by half), with
+height (48 px) and crop (1 s: a 4 s clip is explained by eight windows overlapping by about half), with
 smaller batches and fewer epochs than the recipe, for the test's time. On held-out clips (burst
 centres spread over the whole clip, flush with either end among them, lengths 0.5, 1 and 1.5 s)
 the map of the true label must put its centre of mass in time within 0.5 s of the burst's centre
