@@ -485,8 +485,8 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg.leakage = dict(n_per_label=12, slice_seconds=1.0, max_slices_per_clip=4, epochs=3, img_size=32)
         # notebook 03's experiments behind its claims: seconds each on a CPU
         cfg.experiments = dict(n_per_label=None, epochs=3, img_size=32, bs=16, crop_seconds=1.0, crops=(0.5, 1.0, 2.0))
-        # notebook 06: 10 recordings per label cut into parts of 1.5 s, a short training (a minute on a CPU)
-        cfg.own = dict(n_per_label=10, part_seconds=1.5, max_parts=3, k=5, epochs=4, img_size=32, bs=32)
+        # notebook 06: 20 recordings per label cut into parts of 1.5 s, a short training (a minute on a CPU)
+        cfg.own = dict(n_per_label=20, part_seconds=1.5, max_parts=3, k=5, epochs=6, img_size=64, bs=16)
     else:
         given_root = _env("AUDIOSPEC_FSDK_ROOT")
         own = data_root / "fsdkaggle2018"
@@ -623,7 +623,8 @@ def own_sounds_folder(cfg: CourseConfig, *, progress: bool = False) -> Path:
     at most ``cfg.own["n_per_label"]`` training recordings per label, each cut into consecutive
     parts of ``cfg.own["part_seconds"]`` (at most ``cfg.own["max_parts"]``; a shorter recording is
     one part), written as ``<data_root>/own_sounds_<dataset>/<label>/<recording>-part<k>.wav`` in
-    16-bit PCM at the recording's own rate. The parts of one recording are what a learner gets by
+    16-bit PCM at the recording's own rate (a folder written before with other settings is made
+    anew). The parts of one recording are what a learner gets by
     cutting one long take into clips: they sound alike, so every split must keep them on one side
     (their group is :data:`EXAMPLE_GROUP_PATTERN`'s capture, the recording's name).
 
@@ -644,6 +645,7 @@ def own_sounds_folder(cfg: CourseConfig, *, progress: bool = False) -> Path:
         ``AUDIOSPEC_OWN_SOUNDS`` names no folder.
     """
     import json
+    import shutil
 
     import soundfile as sf
 
@@ -668,6 +670,8 @@ def own_sounds_folder(cfg: CourseConfig, *, progress: bool = False) -> Path:
                 return out
         except ValueError:
             pass
+    if out.exists():  # written before with other settings, or interrupted: this function's own folder, made anew
+        shutil.rmtree(out)
     table = load_fsdkaggle2018(get_dataset(cfg, progress=progress), split="train", n_per_label=cfg.n_per_label)
     table = sample_per_label(table, int(own["n_per_label"]), seed=0)
     for row in table.itertuples(index=False):

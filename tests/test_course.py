@@ -284,6 +284,9 @@ def test_own_sounds_folder_lays_out_the_course_clips(clean_env, tmp_path, mini_r
     assert table.groupby("group")["label"].nunique().max() == 1   # one recording, one label
     stamp = (folder / ".written.json").stat().st_mtime_ns
     assert course.own_sounds_folder(cfg) == folder and (folder / ".written.json").stat().st_mtime_ns == stamp
+    cfg.own["max_parts"] = 1                       # other settings: the folder is made anew, nothing stale left
+    assert course.own_sounds_folder(cfg) == folder and not list(folder.rglob("*-part2.wav"))
+    assert len(list(folder.rglob("*-part1.wav"))) == len(table.drop_duplicates("group"))
 
 
 def test_own_sounds_folder_is_yours_when_given(clean_env, tmp_path):

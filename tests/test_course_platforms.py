@@ -1,4 +1,4 @@
-"""The course's default mode, end to end: every notebook on real FSDKaggle2018 clips, three platforms.
+"""The course's default mode, end to end: every notebook (01 to 06) on real FSDKaggle2018 clips, three platforms.
 
 ``make test`` runs the notebooks in the mini mode (synthetic clips). Here they run top to bottom
 under nbval in the default mode (``AUDIOSPEC_DATASET=fsdkaggle2018``), the one learners run, on a
@@ -33,6 +33,11 @@ every code path is the pretrained one; the accuracies reached mean nothing.
 A network guard (``tests/netguard/sitecustomize.py``, on the kernels' ``PYTHONPATH``) refuses
 every connection, and every name resolution, other than to loopback, and logs it: a run fails on
 any such attempt, even one the code catches.
+
+Notebook 06 ("Your own sounds") runs on the same real clips laid out as a learner's folder per class
+(``own_sounds_folder``: each recording cut into parts, grouped by its name), holds out a fold, trains
+with the course's network and weights, exports ONNX, starts the page and writes the Space folder:
+``_check_course_outputs`` checks what it leaves.
 
 Sizes come from the documented overrides (``AUDIOSPEC_EPOCHS=1``, 32-pixel images (64 on Kaggle, as in the
 issue's kernel recipe), 5 clips per label and split, a 10-batch learning-rate sweep), which shrink the real
@@ -152,6 +157,28 @@ def _check_course_outputs(data_root: Path, runs_root: Path, weights: str | None,
     table = pd.read_csv(runs_root / "compare_fsdkaggle2018" / "comparison.csv")
     assert len(table) == 7 and table["error"].isna().all(), table
     assert table.loc[table["method"] == "resnet34", "pretrained"].all(), "a ResNet row trained without the weights"
+    _check_own_sounds(data_root, runs_root, weights, n_per_label)
+
+
+def _check_own_sounds(data_root: Path, runs_root: Path, weights: str | None, n_per_label: int) -> None:
+    """What notebook 06 leaves: the real clips as a learner's folder, its folds, a held-out score, ONNX, a Space."""
+    import pandas as pd
+
+    folder = data_root / "own_sounds_fsdkaggle2018"
+    labels = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    assert len(labels) == 10 and all(len(list((folder / label).glob("*-part*.wav"))) for label in labels)
+    folds = pd.read_csv(data_root / "own_sounds_fsdkaggle2018.csv", dtype=str)
+    assert folds["group"].nunique() == 10 * n_per_label and set(folds["fold"]) == {"1", "2", "3", "4", "5"}
+    assert folds.groupby("group")["fold"].nunique().max() == 1            # a recording in one fold
+    run = runs_root / "own_sounds_fsdkaggle2018"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["arch"] == "resnet34" and metrics["pretrained"] is True and metrics["weights"] == weights
+    assert metrics["test_fold"] == 5 and metrics["valid_fold"] == 4 and metrics["valid_interval"]["accuracy"]
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert test["n_scored"] > 0 and test["interval"]["accuracy"] and str(test["test_fold"]) == "5"
+    assert (run / "app" / "model.onnx").is_file() and (run / "app" / "model_windows.onnx").is_file()
+    space = runs_root / "own_sounds_fsdkaggle2018_space"
+    assert all((space / name).is_file() for name in ("app.py", "model.onnx", "requirements.txt", "README.md"))
 
 
 def _snapshot(folder: Path) -> dict:

@@ -293,3 +293,165 @@ def test_the_readme_and_notebook_03_agree_on_what_03_teaches():
                      + _cells(REPO / "notebooks" / "03_train_resnet34.ipynb", "code"))
     for name in re.findall(r"`([A-Za-z_]+)`", row.split("|")[2]):
         assert name in nb03, f"the README says notebook 03 teaches {name}; it does not appear there"
+
+
+# ------------------------------------------------------------------------------------------------
+# Numbers quoted from the README, and hand-built computations checked against their helpers
+
+
+#: A number as the README writes one: a decimal (0.633, 0.08) or a thousands-separated count (1,524).
+QUOTED_NUMBER = re.compile(r"(?<![\w.,])(\d+\.\d+|\d{1,3}(?:,\d{3})+)(?![\w])")
+
+
+def _sentences(text: str) -> list[str]:
+    prose, _ = _split_fences(text)
+    prose = re.sub(r"\s+", " ", prose)
+    return [s for s in re.split(r"(?<=[.!?:;])\s+(?=[A-Z*(`\"])|\n", prose) if s.strip()]
+
+
+def readme_quotes(text: str) -> list[tuple[str, str]]:
+    """``(number, sentence)`` for every decimal or thousands-separated number of a sentence that names the README."""
+    return [(n, s) for s in _sentences(text) if "README" in s for n in QUOTED_NUMBER.findall(s)]
+
+
+def unquoted_numbers(text: str, readme: str) -> list[str]:
+    """The numbers a markdown cell attributes to the README that the README does not contain."""
+    return [f"{number!r} (in: {sentence.strip()[:160]})" for number, sentence in readme_quotes(text)
+            if not re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d])", readme)]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_number_quoted_from_the_readme_is_in_the_readme(nb):
+    """A sentence of a notebook's markdown that names the README may quote only figures the README has."""
+    readme = (REPO / "README.md").read_text()
+    problems = [f"cell {i}: {p}" for i, text in enumerate(_cells(nb)) for p in unquoted_numbers(text, readme)]
+    assert not problems, f"{nb.name} quotes numbers the README does not have:\n" + "\n".join(problems)
+
+
+#: The first line of a code cell that builds something by hand, before the toolkit's helper does it.
+HAND_MARKER = re.compile(r"^#\s*By hand\b", re.I)
+
+
+def _code_tree(source: str):
+    """The AST of a code cell, IPython's magics and shell lines left out."""
+    import ast
+
+    lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()]
+    return ast.parse("\n".join(lines))
+
+
+def _bound_names(tree) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _asserted_names(tree) -> list[set[str]]:
+    """The names each ``assert`` statement of a cell reads."""
+    import ast
+
+    return [{n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+
+
+def hand_blocks(cells: list[dict]) -> list[dict]:
+    """The hand-built computations of a notebook and the ``assert`` that checks each.
+
+    A block starts at a code cell whose first line is ``# By hand: ...`` and takes in the following
+    code cells up to the first one holding an ``assert`` that reads a name the block's hand cells
+    bound (a variable, function or class they made) **and** a name they did not (the helper, or what
+    the helper returned). It must end before the next markdown heading (``#``) or the next hand
+    cell that is not part of the same computation, i.e. the check comes right after the hand work.
+
+    Parameters
+    ----------
+    cells : list of dict
+        ``{"cell_type", "source"}`` in notebook order.
+
+    Returns
+    -------
+    list of dict
+        ``title`` (the marker line), ``cell`` (its index), ``checked_in`` (index of the cell whose
+        assert checks it, or None).
+    """
+    blocks, i = [], 0
+    while i < len(cells):
+        cell = cells[i]
+        first = cell["source"].lstrip().splitlines()[0] if cell["source"].strip() else ""
+        if cell["cell_type"] != "code" or not HAND_MARKER.match(first):
+            i += 1
+            continue
+        block, bound, checked_in, j = [], set(), None, i
+        while j < len(cells):
+            c = cells[j]
+            if j > i and c["cell_type"] == "markdown" and re.match(r"^\s*#", c["source"]):
+                break
+            if c["cell_type"] == "code":
+                tree = _code_tree(c["source"])
+                head = c["source"].lstrip().splitlines()[0] if c["source"].strip() else ""
+                if HAND_MARKER.match(head):
+                    bound |= _bound_names(tree)
+                    block.append({"title": head.lstrip("# ").strip(), "cell": j})
+                if any(names & bound and names - bound - set(dir(builtins)) - {"np"}
+                       for names in _asserted_names(tree)):
+                    checked_in = j
+                    break
+            j += 1
+        blocks += [dict(b, checked_in=checked_in) for b in block]
+        i = j + 1 if checked_in is not None else i + 1
+    return blocks
+
+
+def _cell_dicts(nb_path: Path) -> list[dict]:
+    return [{"cell_type": c["cell_type"], "source": c["source"] if isinstance(c["source"], str) else "".join(c["source"])}
+            for c in json.loads(nb_path.read_text())["cells"]]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_hand_built_computation_is_checked_against_its_helper(nb):
+    """Each ``# By hand`` cell is followed, before the next heading, by an assert against the helper."""
+    blocks = hand_blocks(_cell_dicts(nb))
+    unchecked = [f"cell {b['cell']}: {b['title']}" for b in blocks if b["checked_in"] is None]
+    assert not unchecked, f"{nb.name}: hand-built computations without an assert against the helper:\n" + "\n".join(
+        unchecked)
+
+
+#: What the issue asks each notebook to build by hand (words of its '# By hand' lines).
+HAND_BUILT = {"01_download_fsdkaggle2018": ["MAP@3"], "02_render_spectrograms": ["FFT", "mel", "dB"],
+              "03_train_resnet34": ["DataBlock", "Learner", "fine_tune", "interval", "paired difference"],
+              "05_compare_baselines": ["gbm row"], "06_your_own_sounds": ["recording", "held-out accuracy"]}
+
+
+@pytest.mark.parametrize("stem", sorted(HAND_BUILT))
+def test_the_notebooks_build_what_the_course_promises(stem):
+    titles = " | ".join(b["title"] for b in hand_blocks(_cell_dicts(REPO / "notebooks" / f"{stem}.ipynb"))
+                        if b["checked_in"] is not None)
+    missing = [w for w in HAND_BUILT[stem] if w.lower() not in titles.lower()]
+    assert not missing, f"{stem}: nothing built by hand (and checked) about {missing}; hand cells: {titles}"
+
+
+def test_the_text_checkers_find_what_is_wrong():
+    """The two checkers above can fail: an unquoted number, a hand cell without its check."""
+    readme = "The crops scored 0.633 on 1,524 slices; 0.08 of accuracy."
+    assert unquoted_numbers("The README reports 0.633 against 0.517 (1,524 slices).", readme) == [
+        "'0.517' (in: The README reports 0.633 against 0.517 (1,524 slices).)"]
+    assert unquoted_numbers("It scored 0.517 here. The README has 0.08.", readme) == []  # 0.517 is not quoted
+    md = {"cell_type": "markdown", "source": "## Next"}
+    hand = {"cell_type": "code", "source": "# By hand: the mean\nm = x.sum() / len(x)"}
+    checked = {"cell_type": "code", "source": "from audiospec_utils.metrics import map_at_k\nassert m == np.mean(x)"}
+    selfish = {"cell_type": "code", "source": "assert m == m"}                 # checks nothing against a helper
+    assert [b["checked_in"] for b in hand_blocks([hand, checked])] == [1]
+    assert [b["checked_in"] for b in hand_blocks([hand, selfish])] == [None]
+    assert [b["checked_in"] for b in hand_blocks([hand, md, checked])] == [None]  # the check must come first
+    assert [b["checked_in"] for b in hand_blocks([hand, {"cell_type": "code", "source": "print(m)"}, checked])] == [2]
+    more = {"cell_type": "code", "source": "# By hand: the spread\ns = x.std()"}
+    assert [(b["title"], b["checked_in"]) for b in hand_blocks([hand, more, checked])] == [
+        ("By hand: the mean", 2), ("By hand: the spread", 2)]
