@@ -7,7 +7,9 @@ file's path and a short reason, so a batch can record it and go on.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import struct
 import sys
 from collections import Counter
 from pathlib import Path
@@ -16,6 +18,8 @@ import numpy as np
 import soundfile as sf
 
 from .exceptions import AudioLoadError, ParameterError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["AUDIO_EXTENSIONS", "load_audio", "audio_info", "is_audio_file", "most_common_rate"]
 
@@ -81,6 +85,21 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         return _decode_any(path)
 
 
+def _fallback_decoder_errors(audioread) -> tuple[type[BaseException], ...]:
+    """What audioread's backends raise on a file they accepted and then cannot decode.
+
+    Besides audioread's own DecodeError: its raw reader passes malformed headers through the
+    standard library's wave/aifc/sunau readers, which raise EOFError, struct.error, OverflowError
+    (an AIFF rate out of range) or audioop.error (a partial frame); ffmpeg's reader raises OSError,
+    and a header's channel count that does not divide the samples, ValueError.
+    """
+    errors = [audioread.DecodeError, OSError, EOFError, ValueError, ArithmeticError, struct.error]
+    audioop = sys.modules.get("audioop")  # loaded by the raw reader where this Python has it
+    if audioop is not None:
+        errors.append(audioop.error)
+    return tuple(errors)
+
+
 def _decode_any(path: Path) -> tuple[np.ndarray, int]:
     try:
         with sf.SoundFile(str(path)) as f:
@@ -99,7 +118,10 @@ def _decode_any(path: Path) -> tuple[np.ndarray, int]:
         sf_reason = str(err).split(":")[-1].strip() or type(err).__name__
     try:  # formats libsndfile cannot decode (e.g. AAC in .m4a), where a system decoder exists
         import audioread
-
+    except ImportError:
+        raise AudioLoadError(path, f"not a readable audio file ({sf_reason}; audioread, the fallback decoder, "
+                                   f"is not installed)") from None
+    try:
         with audioread.audio_open(str(path)) as f:
             sr, channels = int(f.samplerate), int(f.channels)
             raw = b"".join(f)  # 16-bit little-endian PCM, interleaved
@@ -107,9 +129,11 @@ def _decode_any(path: Path) -> tuple[np.ndarray, int]:
         return data.reshape(-1, max(channels, 1)), sr
     except FileNotFoundError:
         raise AudioLoadError(path, "file not found (it disappeared while being read)") from None
-    except Exception:  # no backend, or the backend cannot decode it either
-        pass
-    raise AudioLoadError(path, f"not a readable audio file ({sf_reason})")
+    except audioread.NoBackendError:  # every backend of audioread refused it too
+        fallback = "no backend decodes it"
+    except _fallback_decoder_errors(audioread) as err:  # a backend took the file, then failed on it: its reason
+        fallback = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    raise AudioLoadError(path, f"not a readable audio file ({sf_reason}; audioread: {fallback})")
 
 
 def load_audio(path, *, sr: int | None = None, mono: bool = True, with_source_rate: bool = False):
@@ -201,7 +225,8 @@ def most_common_rate(paths, *, max_files: int = 500, default: int = 22050) -> in
         except AudioLoadError:
             try:
                 rates[_decode(Path(path))[1]] += 1
-            except Exception:  # unreadable: the render reports it
+            except AudioLoadError as err:  # unreadable: the render reports it, with this reason
+                logger.debug("sample rate not known: %s", err)
                 continue
     if not rates:
         return int(default)

@@ -454,7 +454,8 @@ def _params_or_none(run):
     """The run's spectrogram parameters, or None when they cannot be read (the figures lose their axes only)."""
     try:
         return run.spec_params
-    except Exception:  # an older run without params.json
+    except (DatasetError, OSError) as err:  # an older run without params.json, or one that cannot be read
+        logger.warning("the top-losses figure has no time and frequency axes: %s", err)
         return None
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["map_at_k", "top_k_labels", "map_at_3", "clip_scores", "grouped_bootstrap_interval", "clip_score_intervals"]
+__all__ = ["map_at_k", "top_k_labels", "top_labels", "map_at_3", "clip_scores", "grouped_bootstrap_interval",
+           "clip_score_intervals"]
 
 
 def top_k_labels(scores, k: int = 3) -> np.ndarray:
@@ -35,6 +36,36 @@ def top_k_labels(scores, k: int = 3) -> np.ndarray:
         raise ParameterError(f"k must be >= 1, got {k}")
     order = np.argsort(-scores, axis=1, kind="stable")
     return order[:, :k].astype(np.int64)
+
+
+def top_labels(probs, vocab, k: int) -> list[dict]:
+    """The `k` most probable labels of one prediction, best first.
+
+    The one top-k of the toolkit's answers: :func:`audiospec_utils.predict.predict_files` (the
+    fastai model) and :meth:`audiospec_utils.onnx_predict.OnnxClassifier.top` (the ONNX model) both
+    give it.
+
+    Parameters
+    ----------
+    probs : array-like, shape (n_classes,)
+    vocab : sequence
+        Class names, in the order of `probs`.
+    k : int >= 1
+
+    Returns
+    -------
+    list of dict
+        ``[{"label": str, "probability": float}, ...]``, at most `k` (ties: the lower class index first).
+
+    Raises
+    ------
+    ParameterError
+        `k` < 1, or `probs` is not one row of scores.
+    """
+    probs = np.asarray(probs)
+    if probs.ndim != 1:
+        raise ParameterError(f"probs must have shape (n_classes,), got {probs.shape}")
+    return [{"label": str(vocab[i]), "probability": float(probs[i])} for i in top_k_labels(probs[None], k)[0]]
 
 
 def map_at_k(y_true, scores, k: int = 3) -> float:
@@ -178,7 +209,7 @@ def grouped_bootstrap_interval(values, groups=None, *, confidence: float = 0.95,
     import warnings
 
     import pandas as pd
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     if not 0 < confidence < 1:
@@ -197,8 +228,8 @@ def grouped_bootstrap_interval(values, groups=None, *, confidence: float = 0.95,
     if np.all(sums / counts == sums[0] / counts[0]):  # every group scores the same: no spread to resample
         v = float(sums.sum() / counts.sum())
         return v, v
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # NaN bounds (a NaN value): returned as they are, without scipy's warning
+        warnings.filterwarnings("ignore", category=DegenerateDataWarning)
         res = bootstrap((sums, counts), lambda s, c, axis=-1: s.sum(axis=axis) / c.sum(axis=axis), paired=True,
                         vectorized=True, confidence_level=confidence, n_resamples=int(n_resamples),
                         method="percentile", rng=np.random.default_rng(seed))

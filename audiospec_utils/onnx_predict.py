@@ -25,6 +25,7 @@ import numpy as np
 
 from .audio import load_audio
 from .exceptions import AudiospecError, ParameterError
+from .metrics import top_labels
 from .spectrogram_params import CLIP_POLICIES, clip_segments, segment_starts
 
 __all__ = ["OnnxClassifier", "resample", "fit_length", "METADATA_KEY"]
@@ -235,9 +236,25 @@ class OnnxClassifier:
                 "segment_start": offsets.astype(np.float64)}
 
     def top(self, probs: np.ndarray, k: int = 3) -> list[dict]:
-        """The `k` most probable labels, best first: ``[{"label": str, "probability": float}, ...]``."""
-        order = np.argsort(-np.asarray(probs), kind="stable")[:k]
-        return [{"label": self.labels[i], "probability": float(probs[i])} for i in order]
+        """The `k` most probable labels, best first (:func:`audiospec_utils.metrics.top_labels`).
+
+        Parameters
+        ----------
+        probs : np.ndarray, shape (n_classes,)
+            Probabilities in the order of :attr:`labels`.
+        k : int >= 1
+
+        Returns
+        -------
+        list of dict
+            ``[{"label": str, "probability": float}, ...]``; ties: the lower class index first.
+
+        Raises
+        ------
+        ParameterError
+            `k` < 1.
+        """
+        return top_labels(probs, self.labels, k)
 
     def predict_array(self, y: np.ndarray, sr: int, k: int = 3) -> dict:
         """Top-`k` labels of audio in memory.

@@ -23,7 +23,7 @@ from .image_cache import SpectrogramCache
 from .images import read_image
 from .inference import (FileWindows, image_probabilities, predict_windows,  # noqa: F401  (public names)
                         window_probabilities)
-from .metrics import top_k_labels
+from .metrics import top_labels  # noqa: F401  (a public name of this module too)
 from .spectrogram import warn_rate_dependent
 
 __all__ = ["run_learner", "load_model", "run_spectrogram_params", "run_metrics", "window_probabilities",
@@ -116,24 +116,6 @@ def predict_images(learn, images, bs: int = 64) -> np.ndarray:
     arrays = [im if isinstance(im, np.ndarray) else read_image(im) for im in images]
     cache = SpectrogramCache.from_arrays(arrays, learn.dls.config["height"])
     return image_probabilities(learn, cache, np.arange(len(arrays)), bs=bs)
-
-
-def top_labels(probs: np.ndarray, vocab, k: int) -> list[dict]:
-    """The `k` most probable labels of one prediction, best first.
-
-    Parameters
-    ----------
-    probs : np.ndarray, shape (n_classes,)
-    vocab : sequence
-        Class names, in the order of `probs`.
-    k : int >= 1
-
-    Returns
-    -------
-    list of dict
-        ``[{"label": str, "probability": float}, ...]``, at most `k` (ties: the lower class index first).
-    """
-    return [{"label": str(vocab[i]), "probability": float(probs[i])} for i in top_k_labels(probs[None], k)[0]]
 
 
 def error_reason(err: BaseException) -> str:

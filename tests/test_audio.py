@@ -64,6 +64,32 @@ def test_bad_bytes_give_audio_load_error_naming_the_file(tmp_path, content, reas
     assert err.value.path == str(p)
 
 
+def test_the_fallback_decoders_reason_is_kept(tmp_path, monkeypatch):
+    """A file libsndfile refuses goes to audioread: its failure is said in the error, not dropped."""
+    import audioread
+
+    p = tmp_path / "bad.m4a"
+    p.write_bytes(b"hello, this is text\n" * 20)
+    with pytest.raises(AudioLoadError) as err:
+        load_audio(p)
+    assert "not a readable audio file (" in err.value.reason and "; audioread: " in err.value.reason
+
+    def truncated(path):
+        raise EOFError("the header ends early")
+
+    monkeypatch.setattr(audioread, "audio_open", truncated)
+    with pytest.raises(AudioLoadError) as err:
+        load_audio(p)
+    assert err.value.reason.endswith("; audioread: EOFError: the header ends early)")
+
+    def buggy(path):  # not a decoding failure: a bug surfaces as itself, not as "not audio"
+        raise KeyError("bug")
+
+    monkeypatch.setattr(audioread, "audio_open", buggy)
+    with pytest.raises(KeyError):
+        load_audio(p)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(AudioLoadError, match="file not found"):
         load_audio(tmp_path / "nope.wav")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.metrics import map_at_3, map_at_k, top_k_labels
+from audiospec_utils.metrics import grouped_bootstrap_interval, map_at_3, map_at_k, top_k_labels, top_labels
 
 
 def test_hand_worked_examples():
@@ -20,6 +20,47 @@ def test_ranked_indices_input():
 
 def test_top_k_ties_broken_by_lower_index():
     assert top_k_labels([[0.2, 0.4, 0.4]], k=2).tolist() == [[1, 2]]
+
+
+def test_top_labels_is_the_one_top_k_of_both_backends():
+    from audiospec_utils.onnx_predict import OnnxClassifier
+    from audiospec_utils.predict import top_labels as predict_top_labels
+
+    assert predict_top_labels is top_labels  # written once, in metrics
+    onnx = object.__new__(OnnxClassifier)  # its top-k without a model file: only the labels are read
+    onnx.labels = ["a", "b", "c"]
+    assert onnx.top(np.array([0.2, 0.4, 0.4]), 2) == top_labels(np.array([0.2, 0.4, 0.4]), ["a", "b", "c"], 2)
+    with pytest.raises(ParameterError, match="k must be"):
+        onnx.top(np.array([0.2, 0.4, 0.4]), 0)
+    assert top_labels(np.array([0.2, 0.4, 0.4]), ["a", "b", "c"], 2) == [
+        {"label": "b", "probability": pytest.approx(0.4)}, {"label": "c", "probability": pytest.approx(0.4)}]
+    assert [t["label"] for t in top_labels([0.1, 0.9], ["x", "y"], 5)] == ["y", "x"]  # at most n_classes
+    with pytest.raises(ParameterError, match="k must be"):
+        top_labels([0.1, 0.9], ["x", "y"], 0)
+    with pytest.raises(ParameterError, match="shape"):
+        top_labels([[0.1, 0.9]], ["x", "y"], 1)
+
+
+def test_bootstrap_hides_only_scipys_degenerate_data_warning(monkeypatch):
+    """The interval's NaN bounds come without scipy's DegenerateDataWarning; any other warning is seen."""
+    import warnings
+
+    import scipy.stats
+    from scipy.stats import DegenerateDataWarning
+
+    real = scipy.stats.bootstrap
+
+    def noisy(*args, **kwargs):
+        warnings.warn("degenerate", DegenerateDataWarning)
+        warnings.warn("something else", UserWarning)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.stats, "bootstrap", noisy)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        lo, hi = grouped_bootstrap_interval([1, 0, 1, 1, 0, 1], ["a", "a", "b", "c", "d", "d"])
+    assert 0 <= lo <= hi <= 1
+    assert [str(w.message) for w in seen] == ["something else"]
 
 
 def test_fastai_metric_agrees_with_numpy():
