@@ -115,7 +115,7 @@ def load_fsdkaggle2018(root, *, split: str = "all", manually_verified_only: bool
             f"{root}: not an FSDKaggle2018 folder. Expected the extracted Zenodo archives "
             f"({AUDIO_FOLDERS['train']}/, {AUDIO_FOLDERS['test']}/, {META_FOLDER}/) or the Kaggle "
             f"competition files ({KAGGLE_FILES['train'][0]}/, {KAGGLE_FILES['train'][1]}). Download it with "
-            f"`audiospec download fsdkaggle2018 --dest {root}`."
+            f"`audiospec download fsdkaggle2018 --out {root}`."
         )
     layout, root = found
     root = root.resolve()

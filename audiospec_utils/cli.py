@@ -2,21 +2,29 @@
 
 ::
 
-    audiospec mini [--dest DIR]
-    audiospec download fsdkaggle2018 [--dest DIR] [--parts train,test,meta] [--mirror URL]
+    audiospec mini [--out DIR]
+    audiospec download fsdkaggle2018 [--out DIR] [--parts train,test,meta] [--mirror URL]
     audiospec render SOURCE --out SPEC_DIR [spectrogram parameters]
     audiospec train SPEC_DIR --out RUN_DIR [--recipe auto|quick|full] [--test-fold K] [--no-pretrained] ...
-    audiospec cv SOURCE_OR_SPEC_DIR --out DIR [--folds 1,2,...] [--k 5] [training options]
-    audiospec interpret RUN_DIR [--cam]
-    audiospec compare SOURCE --out DIR [--epochs N] [--img-size N] [--seed N] [--methods ...]
-    audiospec evaluate RUN_DIR [SOURCE]
-    audiospec predict RUN_DIR FILE_OR_FOLDER... [--json] [--csv FILE] [--timeline DIR]
+    audiospec cv SOURCE_OR_SPEC_DIR --out DIR [--folds 5] [--test-folds 1,2,...] [training options]
+    audiospec interpret RUN_DIR [--cam] [--method gradcam|occlusion]
+    audiospec compare SOURCE --out DIR [--epochs N] [--img-size N] [--seed N] [--method ROW_OR_GROUP ...]
+    audiospec evaluate RUN_DIR [SOURCE] [--render-out DIR]
+    audiospec predict RUN_DIR FILE_OR_FOLDER... [--top-k 3] [--json] [--csv FILE] [--timeline DIR]
     audiospec predict --onnx MODEL.onnx FILE_OR_FOLDER... [same options; torch is not loaded]
     audiospec export RUN_DIR --out MODEL.onnx [--sr HZ]
     audiospec explain RUN_DIR FILE... --out DIR [--label L] [--method gradcam|occlusion] [--json]
     audiospec app RUN_DIR_OR_MODEL.onnx [--host 127.0.0.1] [--port 7860] [--examples DIR] [--max-seconds 60]
     audiospec space RUN_DIR_OR_MODEL.onnx --out DIR [--examples DIR] [--title T] [--license apache-2.0]
-    audiospec demo [--out runs/demo]
+    audiospec demo [--out runs/demo] [--data-out data/mini] [--pretrained]
+
+One vocabulary across the commands: ``--out`` names what a command writes (a second output has its
+own ``--<what>-out``: ``--render-out``, ``--data-out``), ``--method`` chooses a method, ``--folds`` is
+a number of folds, ``--top-k`` a number of top labels, ``--pretrained / --no-pretrained`` the start
+from ImageNet weights. Positionals and options come in any order (``predict RUN --top-k 1 clip.wav``).
+The spellings before (``--dest``, ``--spec-out``, ``--data``, ``--cam-method``, ``--explain-method``,
+``--methods``, ``--k``, ``--top``, ``cv --folds 1,2``) still work for one release: hidden from
+``--help``, they print a deprecation warning on stderr and do what the new spelling does.
 
 Errors the toolkit expects (bad input, missing weights...) print one clear line and exit with
 status 2; an interrupted command says how to continue (run it again).
@@ -82,7 +90,8 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--bs", type=int, default=None, help="batch size (quick 64, full 64)")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 pretrained, 3e-3 scratch)")
-    g.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of ImageNet weights")
+    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
+                   help="start from ImageNet weights (--no-pretrained: random initialisation)")
     g.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")
     g.add_argument("--normalize", default="auto", choices=["auto", "imagenet", "dataset"],
                    help="image statistics: auto = ImageNet's with pretrained weights, the data's own from scratch")
@@ -111,7 +120,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
 
 def _training_kwargs(args) -> dict:
     return dict(recipe=args.recipe, arch=args.arch, epochs=args.epochs, img_size=args.img_size,
-                crop_seconds=args.crop_seconds, bs=args.bs, lr=args.lr, pretrained=not args.no_pretrained,
+                crop_seconds=args.crop_seconds, bs=args.bs, lr=args.lr, pretrained=args.pretrained,
                 weights=args.weights, normalize=args.normalize, manually_verified_only=args.manually_verified_only,
                 verified_weight=args.verified_weight, schedule=args.schedule, freeze_epochs=args.freeze_epochs,
                 unfrozen_lr=args.unfrozen_lr, lr_find=args.lr_find, lr_find_iters=args.lr_find_iters,
@@ -130,6 +139,65 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand's parser that takes its positionals and options in any order.
+
+    Plain argparse stops filling positionals at the first option that follows one, so
+    ``audiospec predict RUN --onnx MODEL clip.wav`` used to fail with "unrecognized arguments";
+    :meth:`argparse.ArgumentParser.parse_known_intermixed_args` reads the options first, then the
+    positionals, wherever they are. The top-level parser cannot parse that way (it holds the
+    subcommands), so each subcommand's parser does.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:  # the passes of parse_known_intermixed_args (Python < 3.13 calls this method)
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+def _warn_old_spelling(prog: str, old: str, new: str) -> None:
+    """The deprecation warning of an old spelling, on stderr (stdout may carry ``--json``)."""
+    print(f"{prog}: warning: {old} is deprecated and will be removed in the next release; use {new}",
+          file=sys.stderr)
+
+
+class _OldSpelling(argparse.Action):
+    """An option's spelling before issue 28, kept for one release: hidden from ``--help``, it warns
+    on stderr, then does exactly what the new spelling (`new`, an action of the same parser) does."""
+
+    def __init__(self, option_strings, dest, *, new: argparse.Action, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _warn_old_spelling(parser.prog, option_string, self.new.option_strings[0])
+        self.new(parser, namespace, values, option_string)
+
+
+def _old_spelling(p: argparse.ArgumentParser, old: str, new: argparse.Action) -> None:
+    """Add `old` to `p` as a hidden, deprecated alias of the option `new` (same dest, type, nargs, choices)."""
+    p.add_argument(old, action=_OldSpelling, new=new, dest=new.dest, type=new.type, nargs=new.nargs,
+                   choices=new.choices, metavar=new.metavar)
+
+
+class _FoldCount(argparse.Action):
+    """``cv --folds N``: the number of folds to make. A list such as ``1,2`` is the meaning ``--folds``
+    had before issue 28 (the folds to hold out, now ``--test-folds``): it warns and is taken as that."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values.strip().isdigit():
+            setattr(namespace, self.dest, int(values))
+            return
+        _warn_old_spelling(parser.prog, f"{option_string} {values} (the folds to hold out)", f"--test-folds {values}")
+        setattr(namespace, "test_folds", values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audiospec`` command."""
     parser = argparse.ArgumentParser(prog="audiospec", description="audiospec: classify sounds by classifying their spectrogram images (the course's steps without a notebook).",
@@ -138,18 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     # -q also works after the command (`audiospec render ... -q`)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_IntermixedParser)
 
     def command(name, help):
         return sub.add_parser(name, help=help, parents=[common], formatter_class=_HelpFormatter)
 
     p = command("mini", "generate the built-in synthetic mini dataset (FSDKaggle2018 layout)")
-    p.add_argument("--dest", default="data/mini", help="output folder")
+    _old_spelling(p, "--dest", p.add_argument("--out", default="data/mini", help="output folder"))
     p.add_argument("--seed", type=int, default=0)
 
     p = command("download", "download a dataset (FSDKaggle2018 from Zenodo)")
     p.add_argument("dataset", choices=["fsdkaggle2018"])
-    p.add_argument("--dest", default="data/fsdkaggle2018", help="output folder")
+    _old_spelling(p, "--dest", p.add_argument("--out", default="data/fsdkaggle2018", help="output folder"))
     p.add_argument("--parts", default="train,test,meta", help="comma-separated: train,test,meta,doc")
     p.add_argument("--mirror", default=None, help="base URL serving the same file names (default: Zenodo)")
     p.add_argument("--keep-archives", action="store_true", help="keep the zip files after extraction")
@@ -188,10 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("cv", "cross-validation: one model per fold, each fold held out once; cv.csv with mean and std")
     p.add_argument("source", help="render folder, or audio with folds (UrbanSound8K, ESC-50, CSV with a fold column) "
-                                  "or without (then --k grouped folds are made)")
+                                  "or without (then --folds grouped folds are made)")
     p.add_argument("--out", required=True, help="output folder (cv.csv, cv.png, folds.csv, fold_<k>/ runs)")
-    p.add_argument("--folds", default=None, help="folds to hold out, comma-separated (default: all)")
-    p.add_argument("--k", type=int, default=5, help="folds to make when the data has none (grouped, stratified)")
+    folds = p.add_argument("--folds", action=_FoldCount, default=None, metavar="N",
+                           help="number of grouped, stratified folds to make when the data has none (default: 5); "
+                                "data with its own folds keeps them")
+    _old_spelling(p, "--k", folds)
+    p.add_argument("--test-folds", default=None, metavar="LIST",
+                   help="the folds to hold out, comma-separated, e.g. 1,2 (default: every fold)")
     p.add_argument("--force", action="store_true", help="train again folds that already have a result")
     p.add_argument("--jobs", type=int, default=-1, help="rendering worker processes (-1: all cores)")
     _add_training_args(p)
@@ -205,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam", action="store_true",
                    help="also maps of what the model listens to: the top losses and a mean map per label "
                         "(RUN_DIR/cam/; needs the clips' audio)")
-    p.add_argument("--cam-method", choices=["gradcam", "occlusion"], default="gradcam", help="how the maps are made")
+    _old_spelling(p, "--cam-method", p.add_argument("--method", choices=["gradcam", "occlusion"], default="gradcam",
+                                                    help="how the --cam maps are made"))
 
     p = command("evaluate", "score a run on a test split (per clip: accuracy, MAP@3, per-label F1) "
                             "and write a Kaggle submission.csv")
@@ -213,14 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?", default=None,
                    help="render folder with split=test rows, or audio (FSDKaggle2018 root, folder, CSV) that is "
                         "rendered with the run's parameters (default: the run's own render folder)")
-    p.add_argument("--spec-out", default=None, help="where audio is rendered (default: next to the run folder)")
+    _old_spelling(p, "--spec-out", p.add_argument(
+        "--render-out", default=None, metavar="DIR",
+        help="where audio SOURCE is rendered into spectrogram images with the run's parameters (default: "
+             "<RUN_DIR>_test_spectrograms/<SOURCE name>/ next to the run folder); the scores go into RUN_DIR"))
     p.add_argument("--jobs", type=int, default=-1, help="rendering worker processes (-1: all cores)")
 
     p = command("predict", "top labels of audio files (wav, flac, ogg, mp3...; any length)")
     p.add_argument("run_dir", help="run folder (with --onnx it may be left out: the model holds everything)")
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="audio files and folders (searched recursively for audio extensions)")
-    p.add_argument("--top", type=int, default=3, help="labels per file")
+    _old_spelling(p, "--top", p.add_argument("--top-k", type=int, default=3, metavar="K", help="labels per file"))
     p.add_argument("--json", action="store_true", help="print JSON: [{file, top: [{label, probability}]}]")
     p.add_argument("--onnx", default=None, metavar="MODEL",
                    help="predict with this exported ONNX model (audiospec export) and onnxruntime, without torch")
@@ -233,8 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", default=None, metavar="DIR",
                    help="also write what `audiospec explain` writes (maps, pictures, sounds, explain.json) for the "
                         "predicted files, each for its top label")
-    p.add_argument("--explain-method", choices=["gradcam", "occlusion"], default="gradcam",
-                   help="how the --explain maps are made")
+    _old_spelling(p, "--explain-method", p.add_argument("--method", choices=["gradcam", "occlusion"], default="gradcam",
+                                                        help="how the --explain maps are made"))
 
     p = command("export", "export a run as one ONNX model: raw audio in, class probabilities out")
     p.add_argument("run_dir")
@@ -259,16 +335,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", "the whole course on the mini dataset: generate, render, train, interpret")
     p.add_argument("--out", default="runs/demo", help="run folder")
-    p.add_argument("--data", default="data/mini", help="where the mini dataset is generated")
+    _old_spelling(p, "--data", p.add_argument("--data-out", default="data/mini", metavar="DIR",
+                                              help="where the mini dataset is generated"))
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (needs network or cache)")
+    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                   help="start from ImageNet weights (needs the network, the cache or --weights); default: only "
+                        "with --weights, else from scratch")
     p.add_argument("--weights", default=None, help="local ImageNet weights file for --pretrained (no network needed)")
     p = command("compare", "baselines and spectrogram kinds side by side on one split: comparison.csv, .png")
     p.add_argument("source", help="folder per class, CSV (fname,label), or FSDKaggle2018 root")
     p.add_argument("--out", required=True, help="output folder (comparison.csv, comparison.png, rows/, spectrograms/)")
-    p.add_argument("--methods", nargs="+", default=["all"],
-                   help="rows: gbm small_cnn resnet34_logmel resnet34_stft resnet34_mfcc resnet34_chroma "
-                        "resnet34_stack, or groups: all baselines kinds")
+    _old_spelling(p, "--methods", p.add_argument(
+        "--method", nargs="+", default=["all"], metavar="ROW",
+        help="one or more rows: gbm small_cnn resnet34_logmel resnet34_stft resnet34_mfcc resnet34_chroma "
+             "resnet34_stack, or groups: all baselines kinds"))
     p.add_argument("--epochs", type=int, default=3, help="epochs of every CNN row")
     p.add_argument("--img-size", type=int, default=64, help="image height in pixels")
     p.add_argument("--crop-seconds", type=float, default=None,
@@ -277,8 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="seed of the split and of every row")
     p.add_argument("--valid-pct", type=float, default=0.2)
     p.add_argument("--n-per-label", type=int, default=None, help="use at most N clips per label, for a quicker run")
-    p.add_argument("--no-pretrained", action="store_true",
-                   help="ResNet-34 from scratch; without it, ImageNet weights when available, else scratch")
+    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                   help="ResNet-34 rows from ImageNet weights, required (the rows fail where they are unavailable); "
+                        "--no-pretrained: from scratch; default: ImageNet weights when available (or --weights), "
+                        "else from scratch")
     p.add_argument("--weights", default=None, help="local ImageNet ResNet-34 weights file (then required)")
     p.add_argument("--sr", type=int, default=None,
                    help="resample every clip to this rate in Hz (default: the most common rate of the clips)")
@@ -343,7 +425,7 @@ def _render_summary(manifest, out, seconds) -> str:
 def _cmd_mini(args):
     from .mini import make_mini_dataset
 
-    root = make_mini_dataset(args.dest, seed=args.seed, progress=not args.quiet)
+    root = make_mini_dataset(args.out, seed=args.seed, progress=not args.quiet)
     print(f"mini dataset (synthetic) in {root}")
 
 
@@ -351,7 +433,7 @@ def _cmd_download(args):
     from .download import download_fsdkaggle2018
 
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
-    root = download_fsdkaggle2018(args.dest, parts=parts, mirror=args.mirror, keep_archives=args.keep_archives,
+    root = download_fsdkaggle2018(args.out, parts=parts, mirror=args.mirror, keep_archives=args.keep_archives,
                                   progress=not args.quiet)
     print(f"FSDKaggle2018 ({', '.join(parts)}) in {root}")
 
@@ -407,11 +489,18 @@ def _cmd_cv(args):
 
     from .cv import CV_CHART, CV_TABLE, cross_validate
 
-    table = cross_validate(args.source, args.out, folds=args.folds, k=args.k, seed=args.seed, params=_params(args),
-                           n_jobs=args.jobs, progress=not args.quiet, force=args.force, **_training_kwargs(args))
+    if args.folds is not None and args.folds < 2:
+        raise ParameterError(f"--folds is the number of folds to make, at least 2, got {args.folds}; to hold out "
+                             f"only fold {args.folds} of the data's own folds: --test-folds {args.folds}")
+    table = cross_validate(args.source, args.out, folds=args.test_folds, k=args.folds or 5, seed=args.seed,
+                           params=_params(args), n_jobs=args.jobs, progress=not args.quiet, force=args.force,
+                           **_training_kwargs(args))
     out = Path(args.out).resolve()
     made = "grouped, stratified folds made here" if table.attrs.get("folds_from") == "made" else "the data's own folds"
     print(f"cross-validation on {made}: each fold held out once")
+    if args.folds is not None and table.attrs.get("folds_from") != "made":
+        print(f"audiospec cv: note: --folds {args.folds} (the number of folds to make) was not used: the data has "
+              f"its own folds; to hold out only some of them: --test-folds LIST", file=sys.stderr)
     with pd.option_context("display.width", 160):
         print(table.round(3).drop(columns=["error"]).to_string(index=False))
     failed = table["error"].fillna("").astype(bool)
@@ -425,7 +514,7 @@ def _cmd_interpret(args):
     from .interpret import interpret_run
 
     res = interpret_run(args.run_dir, k=args.top_losses, spec_dir=args.spec_dir, cam=args.cam,
-                        cam_method=args.cam_method)
+                        cam_method=args.method)
     print(f"validation accuracy {res['accuracy']:.3f}, MAP@3 {res['map_at_3']:.3f}")
     worst = res["tables"]["per_class"].head(3)
     print("lowest F1: " + ", ".join(f"{i} {r.f1:.2f}" for i, r in worst.iterrows()))
@@ -450,7 +539,7 @@ def _cmd_evaluate(args):
 
     with warnings.catch_warnings():  # the failed clips are in the result: said once, below, without a traceback line
         warnings.filterwarnings("ignore", message=r".*could not be loaded or rendered", category=UserWarning)
-        r = evaluate_run(args.run_dir, args.source, spec_out=args.spec_out, n_jobs=args.jobs,
+        r = evaluate_run(args.run_dir, args.source, spec_out=args.render_out, n_jobs=args.jobs,
                          progress=not args.quiet)
     if r["failed"]:
         names = ", ".join(f"{f['fname']} ({f['error']})" for f in r["failed"])
@@ -477,7 +566,7 @@ def _cmd_predict(args):
     # stdout carries the JSON alone: whatever is printed while predicting goes to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         backend = OnnxBackend(args.onnx) if args.onnx else FastaiBackend(args.run_dir)
-        res = predict_paths(backend, inputs, k=args.top, csv_path=args.csv, timeline=args.timeline,
+        res = predict_paths(backend, inputs, k=args.top_k, csv_path=args.csv, timeline=args.timeline,
                             progress=not args.quiet and len(inputs) + sum(Path(i).is_dir() for i in inputs) > 1)
         if args.explain:  # the maps of what the model heard in each predicted file (as `audiospec explain`)
             _explain_predicted(args, backend, res)
@@ -505,8 +594,9 @@ def _cmd_export(args):
 def _cmd_demo(args):
     from .demo import run_demo
 
-    run_demo(args.out, data_dir=args.data, epochs=args.epochs, pretrained=args.pretrained or args.weights is not None,
-             weights=args.weights, progress=not args.quiet)
+    pretrained = args.weights is not None if args.pretrained is None else args.pretrained
+    run_demo(args.out, data_dir=args.data_out, epochs=args.epochs, pretrained=pretrained, weights=args.weights,
+             progress=not args.quiet)
 
 
 def _cmd_compare(args):
@@ -515,8 +605,8 @@ def _cmd_compare(args):
     from .compare import COMPARISON_CHART, COMPARISON_TABLE, compare
     from .spectrogram import SpectrogramParams
 
-    pretrained = False if args.no_pretrained else (True if args.weights else None)
-    df = compare(args.source, args.out, methods=args.methods, epochs=args.epochs, img_size=args.img_size,
+    pretrained = (True if args.weights else None) if args.pretrained is None else args.pretrained
+    df = compare(args.source, args.out, methods=args.method, epochs=args.epochs, img_size=args.img_size,
                  bs=args.bs, crop_seconds=args.crop_seconds, seed=args.seed, valid_pct=args.valid_pct,
                  n_per_label=args.n_per_label, params=SpectrogramParams(sr=args.sr or "auto", width=args.width),
                  pretrained=pretrained, weights=args.weights, n_jobs=args.jobs, force=args.force,
@@ -551,7 +641,7 @@ def _explain_predicted(args, backend, res) -> None:
     from .explain import explain_files
 
     files = [r["file"] for r in res if "error" not in r]
-    rows = explain_files(backend.run, files, args.explain, method=args.explain_method, learn=backend.learn)
+    rows = explain_files(backend.run, files, args.explain, method=args.method, learn=backend.learn)
     print(_explain_rows_summary(rows, args.explain), file=sys.stderr)
 
 

@@ -99,7 +99,7 @@ ROWS = {
     "resnet34_stack": ("resnet34", "stack"),
 }
 
-#: Names that select several rows at once (``--methods baselines``).
+#: Names that select several rows at once (``audiospec compare --method baselines``).
 ROW_GROUPS = {
     "all": tuple(ROWS),
     "baselines": ("gbm", "small_cnn", "resnet34_logmel"),

@@ -29,7 +29,7 @@ with each method asked for, and per method:
 Usage::
 
     python bench/explain_known_answer.py [--recipe quick] [--seed 0] [--n-train 100] [--n-held 40]
-        [--methods gradcam occlusion] [--work DIR] [--out result.json]
+        [--method gradcam occlusion] [--work DIR] [--out result.json]
 
 Prints (and with ``--out`` writes) one JSON object: the machine, the settings, the held-out accuracy
 and the figures of each method. The generator (:func:`known_answer_clip`, :func:`make_clips`) is
@@ -377,8 +377,10 @@ def main(argv=None) -> int:
     ap.add_argument("--n-held", type=int, default=20, help="held-out clips per label")
     ap.add_argument("--sr", type=int, default=22050)
     ap.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
-    ap.add_argument("--methods", nargs="+", default=["gradcam", "occlusion"],
-                    help="gradcam, occlusion, or NAME:key=value,... (options of explain_clip)")
+    ap.add_argument("--method", nargs="+", default=["gradcam", "occlusion"],
+                    help="one or more of gradcam, occlusion, or NAME:key=value,... (options of explain_clip)")
+    # the spelling before issue 28 (the command line's one vocabulary), kept one release
+    ap.add_argument("--methods", nargs="+", dest="method", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     ap.add_argument("--share-window-maps", action="store_true",
                     help="compute each clip's window maps once for specs differing only in evidence/taper "
                          "(seconds_per_clip then counts the first spec alone)")
@@ -387,6 +389,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
+    if any(a == "--methods" or a.startswith("--methods=") for a in (sys.argv[1:] if argv is None else argv)):
+        print("explain_known_answer: warning: --methods is deprecated; use --method", file=sys.stderr)
 
     import tempfile
     import torch
@@ -407,7 +411,7 @@ def main(argv=None) -> int:
         learn = run.learner()
         if args.limit is not None and args.limit < len(held):
             held = [held[int(i)] for i in np.linspace(0, len(held) - 1, args.limit).round()]
-        res = evaluate(run, learn, held, args.methods, share=args.share_window_maps)
+        res = evaluate(run, learn, held, args.method, share=args.share_window_maps)
     import subprocess
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()

@@ -19,7 +19,7 @@ def audiospec(*args, check=True):
 
 
 def test_render_train_interpret_from_the_command_line(tmp_path):
-    audiospec("mini", "--dest", tmp_path / "mini")
+    audiospec("mini", "--out", tmp_path / "mini")
     # a small copy: folder per class made from the mini dataset's train clips
     from audiospec_utils.datasets import load_fsdkaggle2018
 
@@ -225,3 +225,130 @@ def test_resolve_recipe(monkeypatch):
         resolve_recipe("fast")
     with pytest.raises(ParameterError, match="unknown recipe setting"):
         resolve_recipe("quick", epoch=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 28: one command-line vocabulary; positionals and options in any order; old spellings hidden, warned
+
+
+OLD_SPELLINGS = ["--dest", "--spec-out", "--cam-method", "--explain-method", "--methods", "--k", "--top", "--data"]
+
+
+def _subparsers():
+    from audiospec_utils.cli import build_parser
+
+    parser = build_parser()
+    return parser, next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+
+
+def test_no_help_shows_an_old_spelling():
+    import re
+
+    _, commands = _subparsers()
+    assert len(commands) == 14
+    for name, sub in commands.items():
+        text = sub.format_help()
+        shown = [old for old in OLD_SPELLINGS if re.search(re.escape(old) + r"(?![\w-])", text)]
+        assert shown == [], f"audiospec {name} --help shows {shown}"
+
+
+@pytest.mark.parametrize("old, new", [
+    (["mini", "--dest", "d"], ["mini", "--out", "d"]),
+    (["download", "fsdkaggle2018", "--dest", "d"], ["download", "fsdkaggle2018", "--out", "d"]),
+    (["evaluate", "RUN", "--spec-out", "x"], ["evaluate", "RUN", "--render-out", "x"]),
+    (["demo", "--data", "d"], ["demo", "--data-out", "d"]),
+    (["interpret", "RUN", "--cam", "--cam-method", "occlusion"], ["interpret", "RUN", "--cam", "--method", "occlusion"]),
+    (["predict", "RUN", "a.wav", "--explain", "e", "--explain-method", "occlusion"],
+     ["predict", "RUN", "a.wav", "--explain", "e", "--method", "occlusion"]),
+    (["predict", "RUN", "a.wav", "--top", "2"], ["predict", "RUN", "a.wav", "--top-k", "2"]),
+    (["compare", "SRC", "--out", "o", "--methods", "gbm", "small_cnn"],
+     ["compare", "SRC", "--out", "o", "--method", "gbm", "small_cnn"]),
+    (["cv", "SRC", "--out", "o", "--k", "4"], ["cv", "SRC", "--out", "o", "--folds", "4"]),
+    (["cv", "SRC", "--out", "o", "--folds", "1,2"], ["cv", "SRC", "--out", "o", "--test-folds", "1,2"]),
+], ids=lambda argv: " ".join(argv))
+def test_an_old_spelling_warns_on_stderr_and_acts_as_the_new_one(old, new, capsys):
+    from audiospec_utils.cli import build_parser
+
+    new_args = build_parser().parse_args(new)
+    assert capsys.readouterr() == ("", "")
+    old_args = build_parser().parse_args(old)
+    out, err = capsys.readouterr()
+    assert vars(old_args) == vars(new_args)
+    flag = next(a for a in old if a not in new)
+    replacement = next(a for a in new if a.startswith("--") and a not in old)
+    assert out == "" and f"audiospec {old[0]}: warning: {flag}" in err and "deprecated" in err
+    assert f"use {replacement}" in err
+
+
+@pytest.mark.parametrize("command, positionals, default", [
+    ("train", ["SPEC", "--out", "R"], True), ("cv", ["SRC", "--out", "o"], True),
+    ("demo", [], None), ("compare", ["SRC", "--out", "o"], None)])
+def test_pretrained_and_no_pretrained_on_every_command_that_trains(command, positionals, default):
+    parser, commands = _subparsers()
+    assert "--pretrained, --no-pretrained" in commands[command].format_help()
+    assert parser.parse_args([command, *positionals]).pretrained is default  # each command's default, kept
+    assert parser.parse_args([command, *positionals, "--pretrained"]).pretrained is True
+    assert parser.parse_args([command, "--no-pretrained", *positionals]).pretrained is False
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["render", "--out", "o", "SRC"], {"source": "SRC", "out": "o"}),
+    (["train", "--out", "R", "--epochs", "1", "SPEC"], {"spec_dir": "SPEC", "epochs": 1}),
+    (["cv", "--folds", "3", "SRC", "--out", "o"], {"source": "SRC", "folds": 3}),
+    (["interpret", "--cam", "RUN"], {"run_dir": "RUN", "cam": True}),
+    (["evaluate", "RUN", "--jobs", "1", "SRC"], {"run_dir": "RUN", "source": "SRC", "jobs": 1}),
+    (["predict", "RUN", "--onnx", "M", "a.wav", "--json", "b.wav"],
+     {"run_dir": "RUN", "onnx": "M", "files": ["a.wav", "b.wav"], "json": True}),
+    (["predict", "RUN", "--top-k", "1", "a.wav"], {"run_dir": "RUN", "top_k": 1, "files": ["a.wav"]}),
+    (["export", "--out", "m.onnx", "RUN"], {"run_dir": "RUN", "out": "m.onnx"}),
+    (["explain", "RUN", "--out", "o", "a.wav", "--method", "occlusion", "b.wav"],
+     {"run_dir": "RUN", "files": ["a.wav", "b.wav"], "method": "occlusion"}),
+    (["app", "--port", "7000", "M"], {"model": "M", "port": 7000}),
+    (["space", "--out", "o", "M"], {"model": "M", "out": "o"}),
+    (["compare", "--out", "o", "SRC", "--method", "gbm"], {"source": "SRC", "method": ["gbm"]}),
+    (["download", "--out", "d", "fsdkaggle2018"], {"dataset": "fsdkaggle2018", "out": "d"}),
+], ids=lambda argv: " ".join(argv) if isinstance(argv, list) else "")
+def test_positionals_and_options_in_any_order(argv, expected):
+    from audiospec_utils.cli import build_parser
+
+    args = vars(build_parser().parse_args(argv))
+    assert {k: args[k] for k in expected} == expected
+
+
+def test_cv_folds_is_a_number_of_folds(capsys):
+    from audiospec_utils.cli import main
+
+    assert main(["cv", "SRC", "--out", "o", "--folds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--folds is the number of folds to make, at least 2" in err and "--test-folds 1" in err
+
+
+def test_predict_takes_options_between_run_and_files(trained_run, tmp_path, capsys):
+    """`audiospec predict RUN --top-k 1 clip.wav` and `audiospec predict RUN --onnx MODEL clip.wav` (issue 28)."""
+    from audiospec_utils.cli import main
+
+    run, metrics = trained_run
+    clip = write_wav(tmp_path / "clip.wav", tone(440, 2.0))
+    assert main(["-q", "predict", str(run), "--top-k", "1", str(clip), "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["file"] == str(clip) and len(entry["top"]) == 1 and entry["top"][0]["label"] in metrics["classes"]
+    model = tmp_path / "model.onnx"
+    assert main(["-q", "export", str(run), "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["-q", "predict", str(run), "--onnx", str(model), str(clip), "--json"]) == 0  # RUN is not read
+    (onnx_entry,) = json.loads(capsys.readouterr().out)
+    assert onnx_entry["file"] == str(clip) and len(onnx_entry["top"]) == 3
+    assert onnx_entry["top"][0]["label"] in metrics["classes"]
+
+
+def test_an_old_spelling_keeps_json_stdout_pure(trained_run, tmp_path):
+    """`audiospec predict RUN clip.wav --top 2 --json`: the deprecation warning on stderr, the JSON alone on stdout."""
+    run, _ = trained_run
+    clip = write_wav(tmp_path / "clip.wav", tone(440, 2.0))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    res = subprocess.run(_audiospec_command() + ["predict", str(run), str(clip), "--top", "2", "--json"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    (entry,) = json.loads(res.stdout)
+    assert len(entry["top"]) == 2
+    assert "audiospec predict: warning: --top is deprecated" in res.stderr and "use --top-k" in res.stderr

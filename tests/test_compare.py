@@ -88,7 +88,7 @@ def compare_run(mini_root, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("compare")
     status = main(["compare", str(mini_root), "--out", str(out), "--epochs", "1", "--img-size", "32", "--bs", "16",
-                   "--no-pretrained", "--jobs", "1", "--methods", *METHODS, "-q"])
+                   "--no-pretrained", "--jobs", "1", "--method", *METHODS, "-q"])
     return out, status
 
 

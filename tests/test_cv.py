@@ -171,7 +171,7 @@ def test_cli_cv_prints_the_table(cv_run, tmp_path, capsys):
     from audiospec_utils.cli import main
 
     _, out, _, _ = cv_run
-    code = main(["cv", str(out / "spectrograms"), "--out", str(tmp_path / "cli"), "--folds", "3", "--epochs", "1",
+    code = main(["cv", str(out / "spectrograms"), "--out", str(tmp_path / "cli"), "--test-folds", "3", "--epochs", "1",
                  "--img-size", "16", "--bs", "4", "--no-pretrained", "-q"])
     printed = capsys.readouterr().out
     assert code == 0
@@ -183,7 +183,7 @@ def test_cli_cv_prints_the_table(cv_run, tmp_path, capsys):
     assert f"table: {(tmp_path / 'cli' / 'cv.csv').resolve()}" in printed
     saved = pd.read_csv(tmp_path / "cli" / "cv.csv", dtype={"fold": str})
     assert saved["fold"].tolist() == ["3", "mean", "std"] and np.isfinite(saved.loc[0, "accuracy"])
-    bad = main(["cv", str(out / "spectrograms"), "--out", str(tmp_path / "cli"), "--folds", "9", "-q"])
+    bad = main(["cv", str(out / "spectrograms"), "--out", str(tmp_path / "cli"), "--test-folds", "9", "-q"])
     assert bad == 2 and "not in the data" in capsys.readouterr().err
 
 

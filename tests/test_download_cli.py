@@ -40,7 +40,7 @@ def test_killed_download_resumes_with_range_and_ends_with_the_same_files(served,
     size = (served / "FSDKaggle2018.audio_train.zip").stat().st_size
     with serve_directory(served) as (url, state):
         state.bytes_per_second = size / 6  # about 6 s for the train archive: time to kill it half way
-        proc = subprocess.Popen(_cli("--dest", dest, "--mirror", url), stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(_cli("--out", dest, "--mirror", url), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         partial = dest / "FSDKaggle2018.audio_train.zip.partial"
         deadline = time.time() + 60
@@ -52,7 +52,7 @@ def test_killed_download_resumes_with_range_and_ends_with_the_same_files(served,
         assert 0 < got < size
         state.bytes_per_second = None
         state.clear_log()
-        done = subprocess.run(_cli("--dest", dest, "--mirror", url), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(_cli("--out", dest, "--mirror", url), capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         ranges = [r.range for r in state.requests("GET", "FSDKaggle2018.audio_train.zip")]
         assert ranges and ranges[0] == f"bytes={got}-"
@@ -63,7 +63,7 @@ def test_killed_download_resumes_with_range_and_ends_with_the_same_files(served,
             for p in (dest / folder).rglob("*.wav"):
                 assert p.read_bytes() == (mini_root / p.relative_to(dest)).read_bytes()
         state.clear_log()
-        again = subprocess.run(_cli("--dest", dest, "--mirror", url), capture_output=True, text=True, timeout=60)
+        again = subprocess.run(_cli("--out", dest, "--mirror", url), capture_output=True, text=True, timeout=60)
         assert again.returncode == 0 and state.log == []  # everything present: no network at all
 
 
@@ -76,7 +76,7 @@ def test_corrupt_archive_is_refused_with_what_to_do(served, tmp_path):
     data[len(data) // 2] ^= 0xFF
     (bad / "FSDKaggle2018.meta.zip").write_bytes(bytes(data))
     with serve_directory(bad) as (url, state):
-        res = subprocess.run(_cli("--dest", tmp_path / "d", "--mirror", url, "--parts", "meta"),
+        res = subprocess.run(_cli("--out", tmp_path / "d", "--mirror", url, "--parts", "meta"),
                              capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "FSDKaggle2018.meta.zip" in res.stderr and ".corrupt" in res.stderr

@@ -240,7 +240,7 @@ def test_onnx_cli_on_a_folder_streams_csv_and_timeline(exported, tmp_path):
     _make_folder(root)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "audiospec_utils", "predict", "--onnx", str(exported[0]), str(root), "--json",
-           "--csv", str(out / "p.csv"), "--timeline", str(out / "tl"), "--top", "2"]
+           "--csv", str(out / "p.csv"), "--timeline", str(out / "tl"), "--top-k", "2"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     entries = json.loads(res.stdout)   # stdout is the JSON alone
