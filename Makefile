@@ -34,11 +34,9 @@ browser-deps:
 		echo "chromium could not be installed: the browser test will be skipped"; \
 	fi
 
-# Two processes (pytest-xdist): most of the suite waits on kernels, subprocesses and single-threaded Python,
-# so two keep a 2-core CPU busy; the notebooks stay in order on one of them (conftest.py groups them).
 test: $(STAMP) browser-deps
 	$(BIN)/lint-imports --no-cache
-	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider -n 2 --dist loadgroup --durations=15
+	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python bench/render_speed.py

@@ -25,7 +25,7 @@ import numpy as np
 
 from .audio import load_audio
 from .exceptions import AudiospecError, ParameterError
-from .metrics import top_labels
+from .ranking import top_labels
 from .spectrogram_params import CLIP_POLICIES, clip_segments, segment_starts
 
 __all__ = ["OnnxClassifier", "resample", "fit_length", "METADATA_KEY"]
@@ -236,7 +236,7 @@ class OnnxClassifier:
                 "segment_start": offsets.astype(np.float64)}
 
     def top(self, probs: np.ndarray, k: int = 3) -> list[dict]:
-        """The `k` most probable labels, best first (:func:`audiospec_utils.metrics.top_labels`).
+        """The `k` most probable labels, best first (:func:`audiospec_utils.ranking.top_labels`).
 
         Parameters
         ----------
