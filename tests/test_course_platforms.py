@@ -9,16 +9,17 @@ competition's own layout).
 
 What differs between the platforms is where the data and the weights come from and where things
 are written: notebooks 01 (get the data) and 02 (read and render it) hold all of that, and run on
-every platform. Notebooks 03 to 06 then read what 01 and 02 left through the same
-``course_config()``, whatever the platform; they run top to bottom once, on the strictest of the
+every platform, with notebook 06 (your own sounds: it needs only the data, and trains, exports and
+shares its own model with the platform's weights). Notebooks 03 to 05 then read what 01 and 02 left
+through the same ``course_config()``, whatever the platform; they run top to bottom once, on the strictest of the
 four (Kaggle, the competition's layout, offline, inputs read-only, the weights only from the
 attached file), so that ``make test`` stays within its time (the four full runs took about 26
 minutes of its 40 on a 2-core CPU):
 
 - **local**: a loopback HTTP server serves the archives; ``AUDIOSPEC_MIRROR`` points at it, so
-  notebook 01 downloads, checks (the mirror's MD5s) and extracts them, and 02 renders them (the
-  hub cache as the weights' source is checked in ``tests/test_train.py``);
-- **Kaggle offline** (01 and 02): ``AUDIOSPEC_PLATFORM=kaggle``, the extracted clips and the weights file in
+  notebook 01 downloads, checks (the mirror's MD5s) and extracts them, 02 renders them, and 06
+  gets its ImageNet weights from the torch hub cache of a temporary ``TORCH_HOME``;
+- **Kaggle offline** (01, 02, 06): ``AUDIOSPEC_PLATFORM=kaggle``, the extracted clips and the weights file in
   an input folder standing for ``/kaggle/input`` (``AUDIOSPEC_KAGGLE_INPUT``), found through
   ``AUDIOSPEC_FSDK_ROOT`` and ``AUDIOSPEC_WEIGHTS`` as a kernel would set them; everything is
   written under the folder standing for ``/kaggle/working`` and nothing in the input folder
@@ -30,7 +31,7 @@ minutes of its 40 on a 2-core CPU):
   ``sample_submission.csv``, ``train_post_competition.csv``, ``test_post_competition.csv``: the real
   rows of the whole set's CSVs for the training clips); notebook 04 must show the test score of the
   Public and Private clips with its interval;
-- **Colab** (01 and 02): ``AUDIOSPEC_PLATFORM=colab`` with the folder standing for ``/content``
+- **Colab** (01, 02, 06): ``AUDIOSPEC_PLATFORM=colab`` with the folder standing for ``/content``
   (``AUDIOSPEC_COLAB_ROOT``) in a temporary place; the data is downloaded there from the mirror.
 
 The real ImageNet weights cannot be downloaded here (no network): the tests save a ResNet-34 state
@@ -105,6 +106,14 @@ def mirror():
         yield served
 
 
+def _hub_cache(torch_home: Path, weights: Path) -> Path:
+    """Put `weights` where torchvision looks before downloading: ``$TORCH_HOME/hub/checkpoints``."""
+    target = torch_home / "hub" / "checkpoints" / WEIGHTS_NAME
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(weights, target)
+    return target
+
+
 def _environment(tmp: Path, sizes: dict = SIZES, **extra) -> dict:
     """The notebooks' environment: no inherited AUDIOSPEC_/platform variable, the guard, the sizes."""
     env = {k: v for k, v in os.environ.items()
@@ -119,7 +128,8 @@ def _environment(tmp: Path, sizes: dict = SIZES, **extra) -> dict:
 
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-DATA_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name.startswith(("01_", "02_"))]  # where the platforms differ
+# where the platforms differ (01, 02), and notebook 06, which needs only the data (its own folder, model and Space)
+DATA_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name.startswith(("01_", "02_", "06_"))]
 
 
 def _code_cells(notebooks: list[Path]) -> int:
@@ -239,11 +249,12 @@ def test_network_guard_refuses_all_but_loopback(tmp_path, mirror):
     assert log.count("blocked") == 4 and "203.0.113.7" in log and "download.pytorch.org" in log
 
 
-def test_local_with_a_mirror(tmp_path, mirror):
-    """Local: notebook 01 downloads the archives from the mirror (its md5sums.txt), 02 renders them."""
+def test_local_with_a_mirror_and_the_hub_cache(tmp_path, mirror, stand_in_weights):
+    """Local: notebook 01 downloads the archives from the mirror (its md5sums.txt), 02 renders them, 06 runs."""
     base_url, state = mirror
     state.clear_log()
     data, runs = tmp_path / "data", tmp_path / "runs"
+    _hub_cache(tmp_path / "torch_home", stand_in_weights)
     env = _environment(tmp_path, AUDIOSPEC_PLATFORM="local", AUDIOSPEC_MIRROR=base_url, AUDIOSPEC_DATA=data,
                        AUDIOSPEC_RUNS=runs, TORCH_HOME=tmp_path / "torch_home")
     _run_notebooks(tmp_path, env, DATA_NOTEBOOKS)
@@ -254,10 +265,11 @@ def test_local_with_a_mirror(tmp_path, mirror):
     assert len(list((root / "FSDKaggle2018.audio_test").glob("*.wav"))) == 60
     assert not list(root.glob("*.zip")), "archives are deleted once extracted"
     _check_data_outputs(data)
+    _check_own_sounds(data, runs, weights=None, n_per_label=int(SIZES["AUDIOSPEC_N_PER_LABEL"]))  # hub cache
 
 
 def test_kaggle_offline_with_attached_data_and_weights(tmp_path, stand_in_weights):
-    """Kaggle, internet off, the Zenodo layout attached: read-only inputs, nothing written there (01 and 02)."""
+    """Kaggle, internet off, the Zenodo layout attached: read-only inputs, nothing written there (01, 02, 06)."""
     dataset = tmp_path / "input" / "fsdkaggle2018-subset"
     for name in ARCHIVES:
         with zipfile.ZipFile(SUBSET / name) as zf:
@@ -289,6 +301,8 @@ def _run_on_kaggle(tmp_path: Path, dataset: Path, stand_in_weights: Path, notebo
             _check_course_outputs(working / "audiospec_data", working / "runs", weights=str(weights), sizes=KAGGLE_SIZES)
         else:
             _check_data_outputs(working / "audiospec_data", sizes=KAGGLE_SIZES)
+            _check_own_sounds(working / "audiospec_data", working / "runs", weights=str(weights),
+                              n_per_label=int(KAGGLE_SIZES["AUDIOSPEC_N_PER_LABEL"]))
     finally:
         for path in [inputs, *inputs.rglob("*")]:  # let pytest clean up
             path.chmod(0o755 if path.is_dir() else 0o644)
@@ -336,16 +350,19 @@ def test_kaggle_competition_layout_attached_offline(tmp_path, stand_in_weights):
     assert test["by_usage"] and set(test["by_usage"]) <= {"Public", "Private"}
 
 
-def test_colab_downloads_into_its_content_folder(tmp_path, mirror):
-    """Colab: everything under the folder standing for /content, the data fetched from the mirror (01 and 02)."""
+def test_colab_downloads_into_its_content_folder(tmp_path, mirror, stand_in_weights):
+    """Colab: everything under the folder standing for /content, the data fetched from the mirror (01, 02, 06)."""
     base_url, state = mirror
     state.clear_log()
     content = tmp_path / "content"
     content.mkdir()
+    _hub_cache(tmp_path / "torch_home", stand_in_weights)
     env = _environment(tmp_path, AUDIOSPEC_PLATFORM="colab", AUDIOSPEC_COLAB_ROOT=content,
                        AUDIOSPEC_MIRROR=base_url, TORCH_HOME=tmp_path / "torch_home")
     _run_notebooks(tmp_path, env, DATA_NOTEBOOKS)
     assert {r.path.lstrip("/") for r in state.requests("GET")} == {*ARCHIVES, "md5sums.txt"}
     assert (content / "audiospec_data" / "fsdkaggle2018" / "FSDKaggle2018.meta").is_dir()
-    assert {p.name for p in content.iterdir()} <= {"audiospec_data", "runs"}   # nothing outside /content's two folders
+    assert sorted(p.name for p in content.iterdir()) == ["audiospec_data", "runs"]
     _check_data_outputs(content / "audiospec_data")
+    _check_own_sounds(content / "audiospec_data", content / "runs", weights=None,
+                      n_per_label=int(SIZES["AUDIOSPEC_N_PER_LABEL"]))
