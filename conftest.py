@@ -9,4 +9,3 @@ import os
 
 if not os.environ.get("AUDIOSPEC_DATASET"):
     os.environ["AUDIOSPEC_DATASET"] = "mini"
-

@@ -23,7 +23,7 @@ from .image_cache import SpectrogramCache
 from .images import read_image
 from .inference import (FileWindows, image_probabilities, predict_windows,  # noqa: F401  (public names)
                         window_probabilities)
-from .metrics import top_labels  # noqa: F401  (a public name of this module too)
+from .ranking import top_labels  # noqa: F401  (a public name of this module too)
 from .spectrogram import warn_rate_dependent
 
 __all__ = ["run_learner", "load_model", "run_spectrogram_params", "run_metrics", "window_probabilities",
