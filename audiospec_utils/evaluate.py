@@ -32,7 +32,7 @@ from .benchmarks import SCORED_USAGES
 from .datasets import load_source
 from .exceptions import DatasetError
 from .fileio import write_csv_atomic, write_json_atomic
-from .folders import MANIFEST, RenderFolder, Run
+from .folders import MANIFEST, RenderFolder, Run, as_run
 from .inference import clip_predictions, image_probabilities
 from .interpret import per_class_report
 from .metrics import clip_score_intervals, clip_scores, top_k_labels
@@ -63,7 +63,7 @@ def fallback_labels(run, vocab, k: int = 3) -> list[str]:
     list of str
         At most `k` labels, all in `vocab`.
     """
-    run = run if isinstance(run, Run) else Run(run)
+    run = as_run(run)
     vocab = list(vocab)
     metrics = run.metrics if run.file(Run.METRICS).is_file() else {}
     counts = metrics.get("train_label_counts")
@@ -192,7 +192,7 @@ def load_test_split(source, run, *, spec_out=None, n_jobs: int = -1, progress: b
         No test clips, the held-out fold is not in the data, or a render folder made with
         spectrogram parameters other than the run's.
     """
-    run = run if isinstance(run, Run) else Run(run)
+    run = as_run(run)
     man, folder = _test_manifest(source, run, spec_out=spec_out, n_jobs=n_jobs, progress=progress)
     return man, folder.path
 
@@ -378,7 +378,7 @@ def evaluate_run(run, source=None, *, spec_out=None, bs: int = 64, n_jobs: int =
     UserWarning
         Clips that could not be loaded or rendered, named, with the fallback labels they got.
     """
-    run = run if isinstance(run, Run) else Run(run)
+    run = as_run(run)
     learn = run.learner()
     if source is None:
         source = run.render_folder

@@ -32,7 +32,7 @@ from pathlib import Path
 from . import __version__
 from .exceptions import ParameterError
 from .fileio import atomic_path, write_json_atomic
-from .folders import Run
+from .folders import Run, as_run
 from .onnx_predict import METADATA_KEY
 
 __all__ = ["export_window_network", "model_card", "basic_card", "prepare_model", "window_network_path", "card_path",
@@ -260,7 +260,7 @@ def model_card(run, *, model_metadata: dict | None = None) -> dict:
     DatasetError
         The run has no ``metrics.json``.
     """
-    run = run if isinstance(run, Run) else Run(run)
+    run = as_run(run)
     metrics = run.metrics
     meta = model_metadata or {}
     scores = []

@@ -18,7 +18,7 @@ import logging
 import numpy as np
 
 from .exceptions import AudiospecError, ParameterError
-from .folders import Run
+from .folders import Run, as_run
 from .image_cache import SpectrogramCache
 from .images import read_image
 from .inference import (FileWindows, image_probabilities, predict_windows,  # noqa: F401  (public names)
@@ -45,7 +45,7 @@ def run_metrics(run) -> dict:
     DatasetError
         The file is missing or not JSON.
     """
-    return (run if isinstance(run, Run) else Run(run)).metrics
+    return (as_run(run)).metrics
 
 
 def run_learner(run):
@@ -67,7 +67,7 @@ def run_learner(run):
     DatasetError
         No ``export.pkl``, it cannot be loaded, or an older audiospec made it.
     """
-    return (run if isinstance(run, Run) else Run(run)).learner()
+    return (as_run(run)).learner()
 
 
 #: The name of :func:`run_learner` in earlier versions (it returns a fastai Learner, not a bare model).
@@ -90,7 +90,7 @@ def run_spectrogram_params(run):
     DatasetError
         Neither the run's nor its render folder's ``params.json`` exists, or it is not valid.
     """
-    return (run if isinstance(run, Run) else Run(run)).spec_params
+    return (as_run(run)).spec_params
 
 
 def predict_images(learn, images, bs: int = 64) -> np.ndarray:
@@ -176,7 +176,7 @@ def predict_files(run, files, *, k: int = 3, learn=None, params=None, return_pro
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ParameterError(f"k must be a positive integer, got {k!r}")
-    run = run if isinstance(run, Run) else Run(run)
+    run = as_run(run)
     learn = learn if learn is not None else run.learner()
     params = params if params is not None else run.spec_params
     warn_rate_dependent(params, run.path)

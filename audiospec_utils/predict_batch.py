@@ -23,7 +23,7 @@ import numpy as np
 
 from .audio import is_audio_file, load_audio
 from .exceptions import AudiospecError, ParameterError
-from .folders import Run
+from .folders import Run, as_run
 from .onnx_predict import OnnxClassifier
 from .predict import error_reason, predict_files, predict_windows, top_labels
 from .spectrogram_params import segment_starts
@@ -102,7 +102,7 @@ class FastaiBackend:
     name = "fastai"
 
     def __init__(self, run):
-        self.run = run if isinstance(run, Run) else Run(run)
+        self.run = as_run(run)
         self.learn = self.run.learner()
         self.params = self.run.spec_params
         self.labels = [str(v) for v in self.learn.dls.vocab]
