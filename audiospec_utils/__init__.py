@@ -1,72 +1,46 @@
 """audiospec: classify sounds by classifying their spectrogram images.
 
-Modules, one per concern (as librosa does), in layers that the data flows through: *clips -> images
--> model -> run -> course*. A module imports only from its own layer and the layers below; the
-contract is written in ``pyproject.toml`` (``[tool.importlinter]``) and ``make test`` checks it
-(``lint-imports``), with no import cycle and no private name used outside its module.
+Subpackages, one per concern (as librosa has ``core`` and ``feature``), in layers that the data flows
+through; each subpackage's ``__init__`` is its public face (``__all__``):
 
-Base
-  * :mod:`~audiospec_utils.exceptions`: the errors, one ``ParameterError`` as librosa has;
-    :mod:`~audiospec_utils.progress`: when to draw progress bars; :mod:`~audiospec_utils.fileio`:
-    atomic writes (every file appears whole or not at all)
-Clips
-  * :mod:`~audiospec_utils.audio`: read audio files, with clear errors
-  * :mod:`~audiospec_utils.clip_table`: the clip table's columns and the CSV readers the loaders share
-  * :mod:`~audiospec_utils.datasets`: a folder per class or a CSV -> one clip table (``group``, ``fold``)
-  * :mod:`~audiospec_utils.benchmarks`: FSDKaggle2018, UrbanSound8K and ESC-50 in their own layouts;
-    :mod:`~audiospec_utils.fsdkaggle2018`: FSDKaggle2018's files and columns, described once
-  * :mod:`~audiospec_utils.synthesis` and :mod:`~audiospec_utils.mini`: the built-in synthetic mini
-    dataset (its sounds, and the dataset writer in the FSDKaggle2018 layout)
-  * :mod:`~audiospec_utils.download`: FSDKaggle2018 from Zenodo (or a mirror), over
-    :mod:`~audiospec_utils.http_download` (HTTP with resume and checksums) and
-    :mod:`~audiospec_utils.unzip` (extraction that an interruption cannot leave half done)
-Images
-  * :mod:`~audiospec_utils.spectrogram_params`: the spectrogram parameters, the sample-rate and
-    clip-length policies; :mod:`~audiospec_utils.spectrogram_kinds`: the kinds (log-mel, STFT, MFCC,
-    chroma) from one STFT; :mod:`~audiospec_utils.spectrogram`: their public face
-  * :mod:`~audiospec_utils.images`: the 8-bit pixels of each kind, PNG encoding and decoding;
-    :mod:`~audiospec_utils.clip_images`: one audio file -> its images (``render_clip``)
-  * :mod:`~audiospec_utils.render`: render a whole dataset into a render folder, in parallel, resumably
-  * :mod:`~audiospec_utils.folders`: :class:`RenderFolder` and :class:`Run`, the only code that knows
-    the files inside the folders the toolkit writes
-  * :mod:`~audiospec_utils.image_cache`: a render folder's images decoded once, for training on crops
-Model
-  * :mod:`~audiospec_utils.splits`: train / validation / test splits that never cut a recording in two
-  * :mod:`~audiospec_utils.crops`, :mod:`~audiospec_utils.augment`, :mod:`~audiospec_utils.dataloaders`:
-    fixed-length time crops and windows, SpecAugment and time shifts, batched on the device
-  * :mod:`~audiospec_utils.recipes`: the ``quick`` (CPU) and ``full`` (GPU) training recipes
-  * :mod:`~audiospec_utils.learner`: the network (ImageNet ResNet, new head), its weights, its precision
-  * :mod:`~audiospec_utils.schedules`: ``fit`` (``fine_tune``, ``fit_one_cycle``) and ``lr_find``;
-    :mod:`~audiospec_utils.callbacks`: fastai callbacks (history, checkpoint, interrupt guard, silence);
-    :mod:`~audiospec_utils.training_state` and :mod:`~audiospec_utils.resume`: resuming an
-    interrupted training; :mod:`~audiospec_utils.time_estimate`: the expected time, said first
-  * :mod:`~audiospec_utils.train`: trains and saves a run in one call
-  * :mod:`~audiospec_utils.distributed`: training on several processes (``accelerate launch``)
-  * :mod:`~audiospec_utils.inference`: windows -> probabilities -> clip predictions (written once);
-    :mod:`~audiospec_utils.metrics`: MAP@3, clip scores and intervals from a bootstrap over groups
-Run
-  * :mod:`~audiospec_utils.evaluate`: held-out metrics per clip and a Kaggle submission
-  * :mod:`~audiospec_utils.predict`: top-3 labels for new audio files;
-    :mod:`~audiospec_utils.predict_batch`: folders, a CSV as it goes, timelines of long recordings
-  * :mod:`~audiospec_utils.export_onnx`: a run as one ONNX model (audio in, probabilities out);
-    :mod:`~audiospec_utils.onnx_predict`: its runtime, with NumPy, soundfile, soxr and onnxruntime only
-  * :mod:`~audiospec_utils.interpret`: confusion matrix, top losses, t-SNE, per-class report;
-    :mod:`~audiospec_utils.display`: the figures of spectrograms
-  * :mod:`~audiospec_utils.explain`: what the model listens to (:mod:`~audiospec_utils.explain_methods`:
-    Grad-CAM and occlusion; :mod:`~audiospec_utils.explain_maps`: maps on the clip, and as sound;
-    :mod:`~audiospec_utils.explain_figures`)
-  * :mod:`~audiospec_utils.cv`: cross-validation, and why a per-clip split lies
-  * :mod:`~audiospec_utils.compare`, :mod:`~audiospec_utils.image_classifier`,
-    :mod:`~audiospec_utils.baselines`: baselines and spectrogram kinds compared
-Course
-  * :mod:`~audiospec_utils.course`: the notebooks' configuration; :mod:`~audiospec_utils.explorer`,
-    :mod:`~audiospec_utils.widgets`, :mod:`~audiospec_utils.experiments`: their widgets and experiments
-  * :mod:`~audiospec_utils.cli`: the ``audiospec`` command; :mod:`~audiospec_utils.demo`: ``make demo``
+* :mod:`audiospec_utils.audio`: clips: read audio files, the clip table, datasets in their layouts,
+  FSDKaggle2018's download, the synthetic mini dataset, splits that never cut a recording in two
+* :mod:`audiospec_utils.features`: images: spectrogram parameters and kinds, render a dataset into a
+  render folder, the image cache
+* :mod:`audiospec_utils.learn`: model: the training configuration, DataLoaders, the Learner, schedules,
+  callbacks, resume, clip scores, the estimator and the run folder
+* :mod:`audiospec_utils.infer` (prediction, the ONNX export and runtime) and
+  :mod:`audiospec_utils.explain` (interpretation, Grad-CAM and occlusion, figures): two independent
+  users of a trained model
+* :mod:`audiospec_utils.assess`: held-out evaluation, cross-validation, baselines compared, experiments
+* :mod:`audiospec_utils.course` (the notebooks' configuration and widgets) and
+  :mod:`audiospec_utils.share` (the web page and the Hugging Face Space): two independent front ends
+* :mod:`audiospec_utils.cli` (the ``audiospec`` command) and :mod:`audiospec_utils.demo` (``make demo``)
+  on top
 
-Heavy libraries (torch, fastai) load only when a module that needs them is imported.
+Beneath them, the modules every layer may use: :mod:`~audiospec_utils.exceptions` (the errors, one
+``ParameterError`` as librosa has), :mod:`~audiospec_utils.fileio` (atomic writes),
+:mod:`~audiospec_utils.progress` (when to draw progress bars) and :mod:`~audiospec_utils.ranking`
+(top-k labels, NumPy only).
+
+A module imports only from its own subpackage and the layers below; the contract is written in
+``pyproject.toml`` (``[tool.importlinter]``) and ``make test`` checks it (``lint-imports``), with no
+import cycle and no private name used outside its module. Heavy libraries (torch, fastai) load only
+when a module that needs them is imported.
+
+The flat module names of audiospec before 0.2 (``audiospec_utils.train``, ``audiospec_utils.spectrogram``...)
+still import, with a ``DeprecationWarning`` that names the new place: old notebooks keep working and
+an ``export.pkl`` written before the move (it names its classes by module path) still loads.
 """
 
 __version__ = "0.1.0"
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import types
+import warnings
 
 from .exceptions import (  # noqa: F401
     AudioLoadError,
@@ -78,11 +52,105 @@ from .exceptions import (  # noqa: F401
     WeightsUnavailableError,
 )
 
+#: Each module of the flat layout before 0.2 and where its names live now (several: searched in order).
+MOVED_MODULES = {
+    "app": "share.app",
+    "app_explain": "share.app_explain",
+    "augment": "learn.augment",
+    "baselines": "assess.baselines",
+    "benchmarks": "audio.benchmarks",
+    "callbacks": "learn.callbacks",
+    "clip_images": "features.clip_images",
+    "clip_table": "audio.clip_table",
+    "compare": "assess.compare",
+    "crops": "learn.crops",
+    "cv": "assess.cv",
+    "dataloaders": "learn.dataloaders",
+    "datasets": "audio.datasets",
+    "display": "explain.display",
+    "distributed": "learn.distributed",
+    "download": "audio.download",
+    "evaluate": "assess.evaluate",
+    "experiments": "assess.experiments",
+    "explain_blend": "explain.blend",
+    "explain_figures": "explain.figures",
+    "explain_maps": "explain.maps",
+    "explain_methods": "explain.methods",
+    "explorer": "course.explorer",
+    "export_app": "share.export_app",
+    "export_onnx": "infer.export_onnx",
+    "folders": "features.folders learn.run",
+    "fsdkaggle2018": "audio.fsdkaggle2018",
+    "http_download": "audio.http_download",
+    "image_cache": "features.image_cache",
+    "image_classifier": "assess.image_classifier",
+    "images": "features.images",
+    "inference": "learn.inference",
+    "interpret": "explain.interpret",
+    "learner": "learn.learner",
+    "metrics": "learn.metrics",
+    "mini": "audio.mini",
+    "onnx_predict": "infer.onnx_predict",
+    "predict": "infer.predict",
+    "predict_batch": "infer.predict_batch",
+    "recipes": "learn.recipes",
+    "render": "features.render",
+    "resume": "learn.resume",
+    "schedules": "learn.schedules",
+    "space": "share.space",
+    "spectrogram": "features",
+    "spectrogram_kinds": "features.kinds",
+    "spectrogram_params": "features.params",
+    "splits": "audio.splits",
+    "synthesis": "audio.synthesis",
+    "time_estimate": "learn.time_estimate",
+    "train": "learn.train",
+    "training_state": "learn.training_state",
+    "unzip": "audio.unzip",
+    "widgets": "course.widgets",
+}
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``audiospec_utils.<old name>`` as the module(s) it moved to (:data:`MOVED_MODULES`)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        head, _, old = fullname.rpartition(".")
+        if head == __name__ and old in MOVED_MODULES:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        old = spec.name.rpartition(".")[2]
+        targets = [f"{__name__}.{t}" for t in MOVED_MODULES[old].split()]
+        warnings.warn(f"{spec.name} moved to {' and '.join(targets)} in audiospec 0.2; import it from there "
+                      f"(the old name goes in the next release)", DeprecationWarning, stacklevel=2)
+        if len(targets) == 1:
+            return importlib.import_module(targets[0])
+        proxy = types.ModuleType(spec.name, f"The names of {' and '.join(targets)}.")
+
+        def lookup(name):
+            for target in targets:
+                module = importlib.import_module(target)
+                if hasattr(module, name):
+                    return getattr(module, name)
+            raise AttributeError(f"module {spec.name!r} has no attribute {name!r}")
+
+        proxy.__getattr__ = lookup
+        return proxy
+
+    def exec_module(self, module):
+        pass
+
+
+if not any(isinstance(f, _MovedModuleFinder) for f in sys.meta_path):
+    sys.meta_path.append(_MovedModuleFinder())
+
 
 def __getattr__(name):
     """``RenderFolder`` and ``Run`` at the package level, imported when first asked for."""
-    if name in ("RenderFolder", "Run"):
-        from . import folders
-
-        return getattr(folders, name)
-    raise AttributeError(f"module 'audiospec_utils' has no attribute {name!r}")
+    if name == "RenderFolder":
+        return importlib.import_module(".features.folders", __name__).RenderFolder
+    if name == "Run":
+        return importlib.import_module(".learn.run", __name__).Run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

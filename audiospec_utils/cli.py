@@ -48,7 +48,7 @@ __all__ = ["main", "build_parser"]
 
 
 def _add_spectrogram_args(p: argparse.ArgumentParser) -> None:
-    from .spectrogram import CLIP_POLICIES, KINDS, STACK_CHANNELS
+    from .features.params import CLIP_POLICIES, KINDS, STACK_CHANNELS
 
     g = p.add_argument_group("spectrogram parameters")
     g.add_argument("--sr", type=int, default=None,
@@ -400,7 +400,7 @@ def _add_app_commands(command) -> None:
 
 
 def _params(args):
-    from .spectrogram import AUTO_RATE, SpectrogramParams
+    from .features.params import AUTO_RATE, SpectrogramParams
 
     return SpectrogramParams(sr=args.sr or AUTO_RATE, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels,
                              fmin=args.fmin, fmax=args.fmax, top_db=args.top_db, clip_policy=args.clip_policy,
@@ -410,7 +410,7 @@ def _params(args):
 
 
 def _render_summary(manifest, out, seconds) -> str:
-    from .folders import MANIFEST
+    from .features.folders import MANIFEST
 
     s = manifest.attrs["summary"]
     line = (f"{s['n_clips']} clips: {s['rendered']} rendered, {s['already_done']} already done, "
@@ -423,14 +423,14 @@ def _render_summary(manifest, out, seconds) -> str:
 
 
 def _cmd_mini(args):
-    from .mini import make_mini_dataset
+    from .audio.mini import make_mini_dataset
 
     root = make_mini_dataset(args.out, seed=args.seed, progress=not args.quiet)
     print(f"mini dataset (synthetic) in {root}")
 
 
 def _cmd_download(args):
-    from .download import download_fsdkaggle2018
+    from .audio.download import download_fsdkaggle2018
 
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     root = download_fsdkaggle2018(args.out, parts=parts, mirror=args.mirror, keep_archives=args.keep_archives,
@@ -439,13 +439,13 @@ def _cmd_download(args):
 
 
 def _cmd_render(args):
-    from .render import render_spectrograms
+    from .features.render import render_spectrograms
 
     params = _params(args)
     start = time.time()
     source = args.source
     if args.group_pattern is not None:
-        from .datasets import load_source
+        from .audio.datasets import load_source
 
         source = load_source(args.source, group_pattern=args.group_pattern)
     manifest = render_spectrograms(source, args.out, params, n_jobs=args.jobs, progress=not args.quiet,
@@ -461,8 +461,8 @@ def _cmd_render(args):
 
 
 def _cmd_train(args):
-    from .evaluate import format_interval
-    from .train import train_classifier
+    from .assess.evaluate import format_interval
+    from .learn.train import train_classifier
 
     _, m = train_classifier(args.spec_dir, args.out, valid_pct=args.valid_pct, seed=args.seed,
                             progress=not args.quiet, test_fold=args.test_fold, valid_fold=args.valid_fold,
@@ -487,7 +487,7 @@ def _cmd_train(args):
 def _cmd_cv(args):
     import pandas as pd
 
-    from .cv import CV_CHART, CV_TABLE, cross_validate
+    from .assess.cv import CV_CHART, CV_TABLE, cross_validate
 
     if args.folds is not None and args.folds < 2:
         raise ParameterError(f"--folds is the number of folds to make, at least 2, got {args.folds}; to hold out "
@@ -511,7 +511,7 @@ def _cmd_cv(args):
 
 
 def _cmd_interpret(args):
-    from .interpret import interpret_run
+    from .explain.interpret import interpret_run
 
     res = interpret_run(args.run_dir, k=args.top_losses, spec_dir=args.spec_dir, cam=args.cam,
                         cam_method=args.method)
@@ -534,8 +534,8 @@ def _cmd_interpret(args):
 
 
 def _cmd_evaluate(args):
-    from .evaluate import evaluate_run, format_test_score
-    from .folders import Run
+    from .assess.evaluate import evaluate_run, format_test_score
+    from .learn.run import Run
 
     with warnings.catch_warnings():  # the failed clips are in the result: said once, below, without a traceback line
         warnings.filterwarnings("ignore", message=r".*could not be loaded or rendered", category=UserWarning)
@@ -551,9 +551,9 @@ def _cmd_evaluate(args):
 
 
 def _cmd_predict(args):
-    from .folders import Run
-    from .predict import format_predictions
-    from .predict_batch import TIMELINE_CSV, FastaiBackend, OnnxBackend, predict_paths
+    from .infer.predict import format_predictions
+    from .infer.predict_batch import TIMELINE_CSV, FastaiBackend, OnnxBackend, predict_paths
+    from .learn.run import Run
 
     inputs = list(args.files)
     if args.onnx:  # RUN_DIR is optional: a run folder given anyway is not read
@@ -582,7 +582,7 @@ def _cmd_predict(args):
 
 
 def _cmd_export(args):
-    from .export_onnx import export_onnx
+    from .infer.export_onnx import export_onnx
 
     res = export_onnx(args.run_dir, args.out, sr=args.sr, quantize=not args.no_quantize)
     m = res["metadata"]
@@ -602,8 +602,8 @@ def _cmd_demo(args):
 def _cmd_compare(args):
     import pandas as pd
 
-    from .compare import COMPARISON_CHART, COMPARISON_TABLE, compare
-    from .spectrogram import SpectrogramParams
+    from .assess.compare import COMPARISON_CHART, COMPARISON_TABLE, compare
+    from .features.params import SpectrogramParams
 
     pretrained = (True if args.weights else None) if args.pretrained is None else args.pretrained
     df = compare(args.source, args.out, methods=args.method, epochs=args.epochs, img_size=args.img_size,
@@ -624,7 +624,7 @@ def _cmd_compare(args):
 
 
 def _explain_rows_summary(rows, out) -> str:
-    from .explain import EXPLAIN_JSON
+    from .explain.explanation import EXPLAIN_JSON
 
     lines = []
     for r in rows:
@@ -638,7 +638,7 @@ def _explain_rows_summary(rows, out) -> str:
 
 
 def _explain_predicted(args, backend, res) -> None:
-    from .explain import explain_files
+    from .explain.explanation import explain_files
 
     files = [r["file"] for r in res if "error" not in r]
     rows = explain_files(backend.run, files, args.explain, method=args.method, learn=backend.learn)
@@ -646,7 +646,7 @@ def _explain_predicted(args, backend, res) -> None:
 
 
 def _cmd_explain(args):
-    from .explain import explain_files
+    from .explain.explanation import explain_files
 
     # stdout carries the JSON alone: whatever is printed while explaining goes to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
@@ -660,8 +660,8 @@ def _cmd_explain(args):
 
 
 def _cmd_app(args):
-    from .app import AppModel, build_app, launch_app
-    from .export_app import prepare_model
+    from .share.app import AppModel, build_app, launch_app
+    from .share.export_app import prepare_model
 
     prepared = prepare_model(args.model, progress=lambda line: print(line, file=sys.stderr))
     model = AppModel(prepared["model"], prepared["windows"], prepared["card"])
@@ -673,7 +673,7 @@ def _cmd_app(args):
 
 
 def _cmd_space(args):
-    from .space import write_space
+    from .share.space import write_space
 
     res = write_space(args.model, args.out, examples=args.examples, n_examples=args.n_examples, title=args.title,
                       licence=args.license, max_seconds=args.max_seconds or None, top_k=args.top_k,

@@ -6,10 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from .datasets import load_fsdkaggle2018
+from .audio.benchmarks import load_fsdkaggle2018
+from .audio.mini import make_mini_dataset
+from .features.render import render_spectrograms
 from .fileio import write_text_atomic
-from .mini import make_mini_dataset
-from .render import render_spectrograms
 
 __all__ = ["run_demo"]
 
@@ -46,8 +46,8 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
         ``metrics.json``'s content plus ``render_clips_per_second``, ``interpretation`` (figure
         paths) and ``total_seconds``.
     """
-    from .interpret import interpret_run  # fastai and matplotlib: loaded when the demo runs
-    from .train import train_classifier
+    from .explain.interpret import interpret_run
+    from .learn.train import train_classifier
 
     start = time.time()
     out_dir = Path(out_dir).resolve()

@@ -1,8 +1,8 @@
 """The top-k of class scores: the one ranking of the toolkit's answers, NumPy only.
 
-Used by :mod:`audiospec_utils.metrics` (MAP@3), :mod:`audiospec_utils.predict` (the fastai model) and
-:mod:`audiospec_utils.onnx_predict` (the ONNX model). It imports nothing but NumPy and the package's
-exceptions, so the Hugging Face Space folder (:mod:`audiospec_utils.space`) can copy it as it is.
+Used by :mod:`audiospec_utils.learn.metrics` (MAP@3), :mod:`audiospec_utils.infer.predict` (the fastai model) and
+:mod:`audiospec_utils.infer.onnx_predict` (the ONNX model). It imports nothing but NumPy and the package's
+exceptions, so the Hugging Face Space folder (:mod:`audiospec_utils.share.space`) can copy it as it is.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def top_k_labels(scores, k: int = 3) -> np.ndarray:
 def top_labels(probs, vocab, k: int) -> list[dict]:
     """The `k` most probable labels of one prediction, best first.
 
-    The one top-k of the toolkit's answers: :func:`audiospec_utils.predict.predict_files` (the
-    fastai model) and :meth:`audiospec_utils.onnx_predict.OnnxClassifier.top` (the ONNX model) both
+    The one top-k of the toolkit's answers: :func:`audiospec_utils.infer.predict.predict_files` (the
+    fastai model) and :meth:`audiospec_utils.infer.onnx_predict.OnnxClassifier.top` (the ONNX model) both
     give it.
 
     Parameters

@@ -56,9 +56,9 @@ def free_port() -> int:
 
 
 def train_run(root: Path, work: Path) -> tuple[Path, dict]:
-    from audiospec_utils.datasets import load_fsdkaggle2018
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.audio.datasets import load_fsdkaggle2018
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.learn.train import train_classifier
 
     specs, run = work / "specs", work / "run"
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON alone
@@ -126,9 +126,9 @@ def main(argv=None) -> int:
     from onnx_speed import extract
     from train_speed import cpu_model
 
-    from audiospec_utils.app import AppModel
-    from audiospec_utils.audio import load_audio
-    from audiospec_utils.space import write_space
+    from audiospec_utils.share.app import AppModel
+    from audiospec_utils.audio.decode import load_audio
+    from audiospec_utils.share.space import write_space
 
     source = Path(args.source)
     if not source.is_dir():

@@ -15,12 +15,12 @@ What is measured
 ----------------
 A run is trained from scratch with a recipe's defaults (``quick``: ResNet-18, 48 px, 1 s crops, 15
 epochs; ``full``: ResNet-34, 128 px, 4 s crops, 30 epochs, SpecAugment, mixup) on the training
-clips; :func:`audiospec_utils.explain.explain_clip` explains each held-out clip for its true label
+clips; :func:`audiospec_utils.explain.explanation.explain_clip` explains each held-out clip for its true label
 with each method asked for, and per method:
 
 * ``time``: share of clips whose map's centre of mass in time is within 0.5 s of the burst's centre;
 * ``freq``: share whose centre in Hz (along the mel rows) is within a factor 2 of the tone;
-* ``energy``: share whose explained sound (:func:`~audiospec_utils.explain.explained_audio`) holds a
+* ``energy``: share whose explained sound (:func:`~audiospec_utils.explain.explanation.explained_audio`) holds a
   larger share of its energy inside the burst than the clip does;
 * ``seam``: mean absolute difference between adjacent frames of the map (averaged over rows) at the
   frames where a window starts or ends, divided by the same inside windows, pooled over the clips
@@ -62,8 +62,8 @@ BURSTS = (0.5, 1.5)        # shortest and longest burst, seconds
 
 def _mel_height(sr: int, freq: float, params=None) -> float:
     """Peak height of librosa's Slaney mel filters of `params` (default: the default render) at `freq`."""
-    from audiospec_utils.spectrogram import SpectrogramParams
-    from audiospec_utils.spectrogram_kinds import mel_basis
+    from audiospec_utils.features import SpectrogramParams
+    from audiospec_utils.features.kinds import mel_basis
 
     r = (params or SpectrogramParams(sr=sr)).resolve(sr)
     basis = mel_basis(sr, r["n_fft"], r["n_mels"], r["fmin"], r["fmax"])
@@ -206,7 +206,7 @@ def burst_share(y: np.ndarray, sr: int, centre: float, burst: float) -> float:
 
 def window_edges(n_frames: int, length: int, overlap: float = 0.5) -> np.ndarray:
     """Frames where a window of the windows' layout starts or ends inside a map of `n_frames` frames."""
-    from audiospec_utils.crops import window_starts
+    from audiospec_utils.learn.crops import window_starts
 
     starts = window_starts(n_frames, length, overlap)
     edges = set(int(s) for s in starts) | set(int(s) + length for s in starts)
@@ -226,7 +226,7 @@ def seam_jumps(cam: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def criteria(explanations, held, length: int | None) -> dict:
     """The four figures of a method on the held-out clips (see the module docstring)."""
-    from audiospec_utils.explain import explained_audio, map_stats
+    from audiospec_utils.explain.explanation import explained_audio, map_stats
 
     t_ok, f_ok, e_ok, at, inside, centres = [], [], [], [], [], []
     for e, h in zip(explanations, held):
@@ -287,10 +287,10 @@ def parse_method(spec: str) -> tuple[str, dict]:
 
 def train(root: Path, recipe: str, seed: int, **overrides):
     """Render ``root/data`` with the default parameters and train a run with `recipe`'s defaults."""
-    from audiospec_utils.folders import Run
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.learn import Run
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
+    from audiospec_utils.learn.train import train_classifier
 
     render_spectrograms(root / "data", root / "specs", SpectrogramParams(), n_jobs=1, progress=False)
     train_classifier(root / "specs", root / "run", recipe=recipe, pretrained=False, progress=False, seed=seed,
@@ -304,11 +304,11 @@ _SHARED = {"key": None, "maps": {}}
 def share_window_maps() -> bool:
     """Compute each clip's window maps once for specs that differ only in how windows are combined.
 
-    Wraps :func:`audiospec_utils.explain._window_maps` (where it exists) in a cache keyed by the clip
+    Wraps :func:`audiospec_utils.explain.explanation._window_maps` (where it exists) in a cache keyed by the clip
     and the method's options other than ``evidence`` and ``taper``: occlusion is costly, and the
     combinations compared then see the very same window maps. Returns whether it could.
     """
-    from audiospec_utils import explain
+    from audiospec_utils.explain import explanation as explain
 
     if not hasattr(explain, "_window_maps") or getattr(explain._window_maps, "shared", False):
         return hasattr(explain, "_window_maps")
@@ -329,8 +329,8 @@ def share_window_maps() -> bool:
 
 def evaluate(run, learn, held, methods, *, share: bool = False) -> dict:
     """Held-out accuracy, and the criteria of each method (``{spec: figures}``)."""
-    from audiospec_utils.explain import explain_clip
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.explain.explanation import explain_clip
+    from audiospec_utils.infer.predict import predict_files
 
     share = share and share_window_maps()
 
@@ -359,7 +359,7 @@ def evaluate(run, learn, held, methods, *, share: bool = False) -> dict:
 
 def _knows_layer_names() -> bool:
     """Whether this version of explain_clip takes a stage's name for `layer` (it did not before issue 30)."""
-    from audiospec_utils import explain_methods
+    from audiospec_utils.explain import methods as explain_methods
 
     return hasattr(explain_methods, "resolve_layer")
 
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.work) if args.work else Path(tmp)
         if (root / "run" / "export.pkl").is_file():
-            from audiospec_utils.folders import Run
+            from audiospec_utils.learn import Run
 
             held = load_held(root)
             run = Run(root / "run")

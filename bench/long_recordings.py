@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/long_bench"))
     ap.add_argument("--seed", type=int, default=0, help="seed of the training run")
     args = ap.parse_args(argv)
-    from audiospec_utils.predict_batch import FastaiBackend
+    from audiospec_utils.infer.predict_batch import FastaiBackend
 
     t0 = time.time()
     train_dir, held_out = lay_out(args.shared, args.work)

@@ -46,7 +46,7 @@ SUBSET = REPO.parent / "shared" / "data" / "fsdkaggle2018-subset"
 
 
 def extract(source: Path, dest: Path) -> Path:
-    from audiospec_utils.download import extract_zip
+    from audiospec_utils.audio.download import extract_zip
 
     for z in sorted(source.glob("*.zip")):
         extract_zip(z, dest)
@@ -54,9 +54,9 @@ def extract(source: Path, dest: Path) -> Path:
 
 
 def train_run(root: Path, work: Path, img_size: int, epochs: int) -> Path:
-    from audiospec_utils.datasets import load_fsdkaggle2018
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.audio.datasets import load_fsdkaggle2018
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.learn.train import train_classifier
 
     specs, run = work / "specs", work / "run"
     render_spectrograms(load_fsdkaggle2018(root), specs, progress=False)
@@ -97,10 +97,10 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(HERE))
     from train_speed import machine_description
 
-    from audiospec_utils.audio import load_audio
-    from audiospec_utils.export_onnx import export_onnx
-    from audiospec_utils.onnx_predict import OnnxClassifier
-    from audiospec_utils.predict import load_model, predict_files
+    from audiospec_utils.audio.decode import load_audio
+    from audiospec_utils.infer.export_onnx import export_onnx
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.predict import load_model, predict_files
 
     source = Path(args.source)
     if not source.is_dir():

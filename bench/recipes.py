@@ -1,7 +1,7 @@
 """Measure training recipes and their ingredients on real audio, scored on held-out clips.
 
-Each configuration trains one model (``audiospec_utils.train.train_classifier``) and scores it on
-clips it never saw (``audiospec_utils.evaluate.evaluate_run``): a held-out fold (``--test-fold``) or
+Each configuration trains one model (``audiospec_utils.learn.train.train_classifier``) and scores it on
+clips it never saw (``audiospec_utils.assess.evaluate.evaluate_run``): a held-out fold (``--test-fold``) or
 the data's test split. With ``--cv``, every fold is held out once instead (``audiospec cv``) and the
 mean and standard deviation over the folds are reported: one held-out fold of a hundred clips swings
 by several points, so compare recipes by cross-validation where the time allows.
@@ -116,7 +116,7 @@ def _cpu_seconds() -> float:
 
 def _cv_seed(name: str, spec_dir, folder: Path, seed: int, options: dict) -> dict:
     """One seed of a cross-validated configuration: the mean over the folds, minutes and epoch time."""
-    from audiospec_utils.cv import cross_validate
+    from audiospec_utils.assess.cv import cross_validate
 
     done = folder / "seed_result.json"
     if done.is_file():
@@ -149,8 +149,8 @@ def run_config(name: str, spec_dir, out: Path, *, test_fold=None, cv: bool = Fal
     standard deviation over the folds, ``minutes_per_fit`` the mean wall time of training and
     scoring one fold, and ``epoch_s_per_1000`` the wall time of one epoch per 1,000 training clips.
     """
-    from audiospec_utils.evaluate import evaluate_run
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.assess.evaluate import evaluate_run
+    from audiospec_utils.learn.train import train_classifier
 
     options = dict(CONFIGS[name])
     options.update(pretrained=pretrained or weights is not None, weights=weights)

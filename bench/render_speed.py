@@ -3,7 +3,7 @@
 Generates FSDKaggle2018-like clips (44.1 kHz, 16-bit, mono WAV; durations log-normal with a median
 of 5 s, clipped to 0.3-30 s, as the real set; noise, tones and clicks), then in ONE run times
 
-(b) the project's renderer, :func:`audiospec_utils.render.render_spectrograms` on all clips with
+(b) the project's renderer, :func:`audiospec_utils.features.render.render_spectrograms` on all clips with
     all CPU cores (worker start-up included), with the peak resident memory of the render (the
     main process and its workers, sampled every 50 ms and summed: shared library pages count once
     per process, so the figure is an over-estimate);
@@ -150,7 +150,7 @@ class PeakRSS:
 
 def time_renderer(table, out: Path, n_jobs: int) -> tuple[float, int, float, dict]:
     """(b): wall seconds, peak RSS in bytes, CPU seconds (all processes) and the render's summary."""
-    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.features.render import render_spectrograms
 
     with PeakRSS() as mem:
         start = time.perf_counter()
@@ -220,14 +220,14 @@ def time_matplotlib(paths, out: Path, style: str = "bare") -> tuple[float, float
 def time_stft_floor(paths) -> float:
     """CPU seconds per clip for the least any renderer must do: decode, window, one real FFT per frame.
 
-    The renderer's own first stage and nothing after it: :func:`audiospec_utils.audio.load_audio`
-    and the blocks of squared STFT parts from :mod:`audiospec_utils.spectrogram` at its default
+    The renderer's own first stage and nothing after it: :func:`audiospec_utils.audio.decode.load_audio`
+    and the blocks of squared STFT parts from :mod:`audiospec_utils.features` at its default
     parameters (44.1 kHz: n_fft 2048, hop_length 512); no mel projection, no dB, no image, no file
     written. One process, after one warm-up clip.
     """
-    from audiospec_utils.audio import load_audio
-    from audiospec_utils.spectrogram import SpectrogramParams
-    from audiospec_utils.spectrogram_kinds import squared_pair_blocks
+    from audiospec_utils.audio.decode import load_audio
+    from audiospec_utils.features import SpectrogramParams
+    from audiospec_utils.features.kinds import squared_pair_blocks
 
     params = SpectrogramParams()
 

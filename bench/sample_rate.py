@@ -35,7 +35,7 @@ def lay_out(shared: Path, work: Path) -> dict:
     """Extract the subset and write the copies at 22,050 (train + test), 44,100 and 16,000 Hz (test)."""
     import soundfile as sf
 
-    from audiospec_utils.audio import load_audio
+    from audiospec_utils.audio.decode import load_audio
 
     sub = shared / "data" / "fsdkaggle2018-subset"
     raw = work / "raw"
@@ -68,10 +68,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="42", help="comma-separated training seeds")
     args = ap.parse_args(argv)
 
-    from audiospec_utils.evaluate import evaluate_run
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.assess.evaluate import evaluate_run
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
+    from audiospec_utils.learn.train import train_classifier
     from train_speed import machine_description
 
     work = Path(args.work)

@@ -11,7 +11,7 @@ In ONE run, on one render folder (made here from generated FSDKaggle2018-like cl
 (c) the toolkit's DataLoader alone: one pass over ``dls.train`` of ``spectrogram_dataloaders``
     (crops gathered from the image cache, moved to the device, normalised and augmented there),
     after one warm-up pass; no model.
-(b) the toolkit's end-to-end training: :func:`audiospec_utils.train.fit` (fastai ``fit_one_cycle``,
+(b) the toolkit's end-to-end training: :func:`audiospec_utils.learn.train.fit` (fastai ``fit_one_cycle``,
     the schedule used from scratch) on those DataLoaders, with the recipe's augmentation for the
     device; images/s over the training phase of whole epochs (DataLoader start-up included,
     validation excluded), after one warm-up epoch.
@@ -90,7 +90,7 @@ def sync(device) -> None:
 
 def make_render_folder(work: Path, args) -> Path:
     """The render folder to train on: `--source` as it is, or rendered from it or from generated clips."""
-    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.features.render import render_spectrograms
 
     if args.source:
         src = Path(args.source)
@@ -99,14 +99,14 @@ def make_render_folder(work: Path, args) -> Path:
             return src
         zips = sorted(src.glob("*.zip")) if src.is_dir() else []
         if zips:
-            from audiospec_utils.download import extract_zip
+            from audiospec_utils.audio.download import extract_zip
 
             audio = work / "source"
             for z in zips:
                 extract_zip(z, audio)
             print(f"extracted {len(zips)} archive(s) of {src} into {audio}")
             src = audio
-        from audiospec_utils.datasets import load_source
+        from audiospec_utils.audio.datasets import load_source
 
         table = load_source(src)
         what = f"{len(table)} clips of {args.source}"
@@ -229,7 +229,7 @@ def throughput_callback():
 
 def time_fit(learn, epochs: int, mixup: float) -> tuple[float, float, int]:
     """(b): images/s (wall, per CPU-second) of `fit` over `epochs` epochs after one warm-up epoch, and images."""
-    from audiospec_utils.train import fit
+    from audiospec_utils.learn.train import fit
 
     cb = throughput_callback()
     learn.add_cb(cb)
@@ -285,8 +285,8 @@ def main(argv=None) -> int:
     from fastcore.basics import noop
     from fastai.torch_core import set_seed
 
-    from audiospec_utils.dataloaders import CropItems, spectrogram_dataloaders
-    from audiospec_utils.train import create_learner, device_name, resolve_recipe
+    from audiospec_utils.learn.dataloaders import CropItems, spectrogram_dataloaders
+    from audiospec_utils.learn.train import create_learner, device_name, resolve_recipe
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="audiospec_train_bench_"))
     work.mkdir(parents=True, exist_ok=True)

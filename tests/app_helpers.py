@@ -23,8 +23,8 @@ def free_port() -> int:
 
 def exported_app_model(run, tmp_path_factory) -> Path:
     """``model.onnx`` of `run` with ``model_windows.onnx`` and ``model_card.json`` beside it, made once a session."""
-    from audiospec_utils.export_app import export_window_network, model_card
-    from audiospec_utils.export_onnx import export_onnx
+    from audiospec_utils.share.export_app import export_window_network, model_card
+    from audiospec_utils.infer.export_onnx import export_onnx
     from audiospec_utils.fileio import write_json_atomic
 
     out = tmp_path_factory.getbasetemp() / "app_model"

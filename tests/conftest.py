@@ -31,15 +31,15 @@ _restore_environment_per_test = pytest.fixture(autouse=True)(_environment_kept)
 
 @pytest.fixture(scope="session")
 def mini_root(tmp_path_factory):
-    from audiospec_utils.mini import make_mini_dataset
+    from audiospec_utils.audio.mini import make_mini_dataset
 
     return make_mini_dataset(tmp_path_factory.mktemp("mini"), n_train_per_label=6, n_test_per_label=2)
 
 
 @pytest.fixture(scope="session")
 def mini_specs(mini_root, tmp_path_factory):
-    from audiospec_utils.datasets import load_fsdkaggle2018
-    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.audio.datasets import load_fsdkaggle2018
+    from audiospec_utils.features.render import render_spectrograms
 
     out = tmp_path_factory.mktemp("specs")
     render_spectrograms(load_fsdkaggle2018(mini_root), out, progress=False)
@@ -48,7 +48,7 @@ def mini_specs(mini_root, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_run(mini_specs, tmp_path_factory):
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.learn.train import train_classifier
 
     out = tmp_path_factory.mktemp("run")
     # crops of 2 s, the length the tests of this run were written for (quick's own is 1 s since issue 21)

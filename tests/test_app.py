@@ -84,7 +84,7 @@ def mini_clips(mini_root):
 @pytest.fixture(scope="module")
 def long_recording(mini_root, tmp_path_factory):
     """Eight mini clips end to end (about 10 s at 22,050 Hz, stereo): several windows, another rate."""
-    from audiospec_utils.audio import load_audio
+    from audiospec_utils.audio.decode import load_audio
 
     parts = [load_audio(f)[0] for f in sorted((Path(mini_root) / "FSDKaggle2018.audio_train").glob("*.wav"))[:8]]
     y = np.concatenate(parts)[::2]
@@ -111,9 +111,9 @@ def app_server(exported_app_model, mini_root, tmp_path_factory):
 def test_the_window_network_gives_the_models_window_probabilities(exported_app_model, mini_clips, long_recording,
                                                                     real_clips):
     """The network cut out of model.onnx, fed the windows app_explain cuts, answers as the model did."""
-    from audiospec_utils.app import AppModel
-    from audiospec_utils.app_explain import clip_windows, window_tensor
-    from audiospec_utils.audio import load_audio
+    from audiospec_utils.share.app import AppModel
+    from audiospec_utils.share.app_explain import clip_windows, window_tensor
+    from audiospec_utils.audio.decode import load_audio
 
     model = AppModel(exported_app_model)
     assert model.can_explain
@@ -128,7 +128,7 @@ def test_the_window_network_gives_the_models_window_probabilities(exported_app_m
 
 def test_occlusion_finds_the_region_the_network_reads():
     """A network that answers by one region of the image: the map is highest there, 0 far from it."""
-    from audiospec_utils.app_explain import occlusion_map
+    from audiospec_utils.share.app_explain import occlusion_map
 
     rng = np.random.default_rng(0)
     window = rng.normal(size=(3, 48, 96)).astype(np.float32)
@@ -149,7 +149,7 @@ def test_occlusion_finds_the_region_the_network_reads():
 def test_window_maps_blend_without_seams_and_by_evidence():
     """Overlapping windows whose maps disagree at their edges blend smoothly; a window without
     evidence paints nothing."""
-    from audiospec_utils.app_explain import blend_window_maps, window_weights
+    from audiospec_utils.share.app_explain import blend_window_maps, window_weights
 
     length, hop, n = 40, 20, 200
     starts = list(range(0, n - length + 1, hop))
@@ -176,8 +176,8 @@ def test_window_maps_blend_without_seams_and_by_evidence():
 def test_model_card_says_what_the_model_was_trained_on_and_how_it_scores(trained_run, tmp_path):
     import shutil
 
-    from audiospec_utils.app import card_markdown
-    from audiospec_utils.export_app import model_card
+    from audiospec_utils.share.app import card_markdown
+    from audiospec_utils.share.export_app import model_card
 
     run, metrics = trained_run
     card = model_card(run)
@@ -209,7 +209,7 @@ def test_model_card_says_what_the_model_was_trained_on_and_how_it_scores(trained
 def test_the_app_answers_as_the_light_runtime_does(app_server, exported_app_model, mini_clips, long_recording):
     from gradio_client import handle_file
 
-    from audiospec_utils.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
 
     clf = OnnxClassifier(exported_app_model)
     c = client(app_server.url)
@@ -226,7 +226,7 @@ def test_the_app_answers_as_the_light_runtime_does(app_server, exported_app_mode
 
 
 def test_real_clips_get_the_labels_of_the_light_runtime(app_server, exported_app_model, real_clips):
-    from audiospec_utils.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
 
     need_real(real_clips)
     clf = OnnxClassifier(exported_app_model)
@@ -260,7 +260,7 @@ def test_bad_inputs_get_a_message_and_the_server_goes_on(app_server, mini_clips,
 def test_twenty_requests_at_once_are_all_answered(app_server, mini_clips, exported_app_model):
     from gradio_client import handle_file
 
-    from audiospec_utils.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
 
     clips = [mini_clips[i % len(mini_clips)] for i in range(20)]
     clf = OnnxClassifier(exported_app_model)
@@ -274,7 +274,7 @@ def test_twenty_requests_at_once_are_all_answered(app_server, mini_clips, export
 
 def test_the_app_explains_the_top_label_with_onnxruntime_alone(exported_app_model, long_recording):
     """The map the page draws: on the clip's frame grid, 0..1, from the windows of most evidence."""
-    from audiospec_utils.app import AppModel, spectrogram_figure
+    from audiospec_utils.share.app import AppModel, spectrogram_figure
 
     model = AppModel(exported_app_model, threads=2)
     res = model.classify(long_recording)
@@ -343,7 +343,7 @@ def test_the_space_folder_has_what_a_space_needs(space):
 
 
 def test_a_run_folder_becomes_a_space_with_its_validation_clips_as_examples(trained_run, tmp_path):
-    from audiospec_utils.space import write_space
+    from audiospec_utils.share.space import write_space
 
     run, metrics = trained_run
     res = write_space(run, tmp_path / "space", cache=tmp_path / "cache", n_examples=3)

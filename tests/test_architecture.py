@@ -91,8 +91,8 @@ def _old_code(tmp_path: Path) -> Path:
 
 OLD_TRAIN = """
 import json, sys
-from audiospec_utils.train import train_classifier
-from audiospec_utils.predict import predict_files
+from audiospec_utils.learn.train import train_classifier
+from audiospec_utils.infer.predict import predict_files
 assert 'old' in sys.modules['audiospec_utils'].__file__, sys.modules['audiospec_utils'].__file__
 spec_dir, out, wav = sys.argv[1:4]
 train_classifier(spec_dir, out, arch='resnet18', epochs=1, img_size=32, bs=16, pretrained=False, progress=False,
@@ -114,7 +114,7 @@ def test_an_export_written_before_the_restructuring_still_loads_and_predicts(tmp
     assert result.returncode == 0, result.stderr[-3000:]
     before = json.loads(result.stdout.strip().splitlines()[-1])
 
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.infer.predict import predict_files
 
     after = predict_files(run, [wav], return_probs=True)[0]
     assert "error" not in after, after.get("error")

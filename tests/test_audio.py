@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiospec_utils.audio import audio_info, is_audio_file, load_audio
+from audiospec_utils.audio.decode import audio_info, is_audio_file, load_audio
 from audiospec_utils.exceptions import AudioLoadError, ParameterError
 
 from helpers import tone, write_wav

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiospec_utils.datasets import load_source
+from audiospec_utils.audio.datasets import load_source
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.render import read_manifest, render_spectrograms
-from audiospec_utils.spectrogram import SpectrogramParams
+from audiospec_utils.features.render import read_manifest, render_spectrograms
+from audiospec_utils.features import SpectrogramParams
 
 from helpers import tone, write_wav
 
@@ -122,7 +122,7 @@ def test_file_without_read_permission(tmp_path):
         for p in (tmp_path, src, src / "a"):
             p.chmod(0o777)
         (src / "a" / "x.wav").chmod(0o644)
-        code = ("import sys; from audiospec_utils.render import render_spectrograms as r; "
+        code = ("import sys; from audiospec_utils.features.render import render_spectrograms as r; "
                 f"r({str(src)!r}, {str(out)!r}, progress=False)")
         env = {**os.environ, "HOME": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
                "MPLCONFIGDIR": str(tmp_path / "mpl"), "PYTHONPATH": os.getcwd()}
@@ -137,7 +137,7 @@ def test_file_without_read_permission(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a tiny tmpfs needs root")
 def test_full_disk_while_writing_images(tmp_path):
-    from audiospec_utils.render import RenderError
+    from audiospec_utils.features.render import RenderError
 
     src = tmp_path / "src"
     for i in range(40):

@@ -5,10 +5,10 @@ import logging
 import pandas as pd
 import pytest
 
-from audiospec_utils import benchmarks, datasets
+from audiospec_utils.audio import benchmarks, datasets
 from audiospec_utils.cli import main
-from audiospec_utils.datasets import (OPTIONAL_COLUMNS, find_esc50, find_urbansound8k, load_esc50,
-                                      load_fsdkaggle2018, load_source, load_urbansound8k)
+from audiospec_utils.audio import OPTIONAL_COLUMNS
+from audiospec_utils.audio.datasets import find_esc50, find_urbansound8k, load_esc50, load_fsdkaggle2018, load_source, load_urbansound8k
 from audiospec_utils.exceptions import DatasetError, ParameterError
 
 from helpers import tone, write_wav

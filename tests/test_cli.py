@@ -21,7 +21,7 @@ def audiospec(*args, check=True):
 def test_render_train_interpret_from_the_command_line(tmp_path):
     audiospec("mini", "--out", tmp_path / "mini")
     # a small copy: folder per class made from the mini dataset's train clips
-    from audiospec_utils.datasets import load_fsdkaggle2018
+    from audiospec_utils.audio.datasets import load_fsdkaggle2018
 
     table = load_fsdkaggle2018(tmp_path / "mini", split="train", n_per_label=5)
     src = tmp_path / "src"
@@ -106,8 +106,8 @@ def fold_specs(tmp_path_factory):
     """A render folder of a CSV source with group and fold: 12 recordings x 2 clips, 2 labels, folds 1-3."""
     import pandas as pd
 
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
 
     root = tmp_path_factory.mktemp("cli_folds")
     rows = []
@@ -165,8 +165,8 @@ def test_cli_train_group_pattern_sets_the_groups(tmp_path, capsys):
     import pandas as pd
 
     from audiospec_utils.cli import main
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
 
     for g in range(10):  # folder per class, no groups in the render: the recording is in the file name
         label = "low" if g % 2 else "high"
@@ -192,7 +192,7 @@ def test_cli_train_group_pattern_sets_the_groups(tmp_path, capsys):
 
 def test_cli_recipe_quick_gives_its_defaults_and_flags_override_them(fold_specs, tmp_path, capsys):
     from audiospec_utils.cli import main
-    from audiospec_utils.train import RECIPES
+    from audiospec_utils.learn import RECIPES
 
     run = tmp_path / "run"
     assert main(["train", str(fold_specs), "--out", str(run), "--no-pretrained", "--recipe", "quick", "--epochs", "1",
@@ -208,9 +208,10 @@ def test_cli_recipe_quick_gives_its_defaults_and_flags_override_them(fold_specs,
 
 
 def test_resolve_recipe(monkeypatch):
-    import audiospec_utils.recipes as recipes
+    import audiospec_utils.learn.recipes as recipes
     from audiospec_utils.exceptions import ParameterError
-    from audiospec_utils.train import RECIPES, resolve_recipe
+    from audiospec_utils.learn import RECIPES
+    from audiospec_utils.learn.train import resolve_recipe
 
     quick = resolve_recipe("quick")
     assert quick == {**RECIPES["quick"], "recipe": "quick"}

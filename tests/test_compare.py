@@ -1,4 +1,4 @@
-"""The comparison of baselines and spectrogram kinds (audiospec_utils.compare, `audiospec compare`)."""
+"""The comparison of baselines and spectrogram kinds (audiospec_utils.assess.compare, `audiospec compare`)."""
 
 import json
 
@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiospec_utils.compare import (COLUMNS, ROWS, STATS, GBMBaseline, evaluate, logmel_stats, select_rows,
-                                     stats_feature_names)
-from audiospec_utils.splits import split_clips
+from audiospec_utils.assess.compare import COLUMNS, ROWS, GBMBaseline, evaluate, select_rows
+from audiospec_utils.assess import STATS, logmel_stats, stats_feature_names
+from audiospec_utils.audio.splits import split_clips
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.spectrogram import SpectrogramParams, logmel
+from audiospec_utils.features import SpectrogramParams, logmel
 
 from helpers import tone
 
@@ -52,7 +52,7 @@ def test_select_rows_expands_groups_and_rejects_unknown():
 
 
 def test_gbm_fits_and_predicts_on_mini(mini_root, tmp_path):
-    from audiospec_utils.datasets import load_fsdkaggle2018
+    from audiospec_utils.audio.datasets import load_fsdkaggle2018
 
     table = load_fsdkaggle2018(mini_root, split="train")
     split = split_clips(table, valid_pct=0.25, seed=0)
@@ -126,7 +126,7 @@ def test_compare_uses_the_same_split_for_every_method(compare_run):
 
 
 def test_compare_reads_finished_rows_back(compare_run, mini_root):
-    from audiospec_utils.compare import compare
+    from audiospec_utils.assess.compare import compare
 
     out, _ = compare_run
     before = pd.read_csv(out / "comparison.csv")
@@ -138,7 +138,7 @@ def test_compare_reads_finished_rows_back(compare_run, mini_root):
 
 
 def test_a_failing_row_records_its_error_and_the_run_goes_on(mini_root, tmp_path):
-    from audiospec_utils.compare import compare
+    from audiospec_utils.assess.compare import compare
 
     df = compare(mini_root, tmp_path, methods=["gbm", "resnet34_logmel"], epochs=1, img_size=32,
                  pretrained=True, weights=tmp_path / "missing.pth", n_jobs=1, progress=False)
@@ -152,7 +152,7 @@ def test_a_failing_row_records_its_error_and_the_run_goes_on(mini_root, tmp_path
 
 def test_a_row_from_scratch_never_loads_the_weights_it_was_given(mini_root, tmp_path):
     # --no-pretrained with --weights: the ResNet rows train from scratch and must not touch the file
-    from audiospec_utils.compare import compare
+    from audiospec_utils.assess.compare import compare
 
     bad = tmp_path / "not_weights.pth"
     bad.write_bytes(b"this is not a state dict")

@@ -120,7 +120,7 @@ def test_check_runtime_asks_for_a_restart_only_when_needed(capsys):
 
 
 def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
-    from audiospec_utils.recipes import RECIPES
+    from audiospec_utils.learn.recipes import RECIPES
 
     real = course.course_config()
     full = RECIPES["full"]
@@ -250,7 +250,7 @@ def test_every_mode_names_the_network_it_trains(clean_env):
 
 def test_train_course_model_trains_the_configured_network(clean_env, monkeypatch, tmp_path):
     """Notebook 04 run alone trains what 03 trains: cfg's network, sizes, crops and weights."""
-    import audiospec_utils.train as train
+    import audiospec_utils.learn.train as train
 
     seen = {}
 
@@ -270,7 +270,7 @@ def test_train_course_model_trains_the_configured_network(clean_env, monkeypatch
 
 def test_own_sounds_folder_lays_out_the_course_clips(clean_env, tmp_path, mini_root):
     """Notebook 06's example: recordings cut into parts, a folder per class, groups from the names."""
-    from audiospec_utils.datasets import load_source
+    from audiospec_utils.audio.datasets import load_source
 
     clean_env.setenv("AUDIOSPEC_DATA", str(tmp_path / "data"))
     cfg = course.course_config()  # the real course's code path, on the small mini dataset (same layout)

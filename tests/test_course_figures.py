@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiospec_utils.display import image_frequencies, plot_crop_windows, show_image
+from audiospec_utils.explain.display import image_frequencies, plot_crop_windows, show_image
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.experiments import experiment_table, paired_difference, verdict
-from audiospec_utils.interpret import plot_tsne, tsne_style
-from audiospec_utils.spectrogram import SpectrogramParams
+from audiospec_utils.assess.experiments import experiment_table, paired_difference, verdict
+from audiospec_utils.explain.interpret import plot_tsne, tsne_style
+from audiospec_utils.features import SpectrogramParams
 
 
 def _run(correct, ids=None):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.spectrogram import SpectrogramParams
+from audiospec_utils.features import SpectrogramParams
 
 from helpers import tone, write_wav
 
@@ -41,7 +41,7 @@ def make_source(root, *, with_folds=True):
 
 @pytest.fixture(scope="module")
 def cv_run(tmp_path_factory):
-    from audiospec_utils.cv import cross_validate
+    from audiospec_utils.assess.cv import cross_validate
 
     root = tmp_path_factory.mktemp("cv")
     csv = make_source(root / "src")
@@ -52,7 +52,7 @@ def cv_run(tmp_path_factory):
 
 
 def test_cv_table_has_one_row_per_fold_then_mean_and_std(cv_run):
-    from audiospec_utils.cv import CV_COLUMNS
+    from audiospec_utils.assess.cv import CV_COLUMNS
 
     _, out, table, _ = cv_run
     saved = pd.read_csv(out / "cv.csv", dtype={"fold": str}, keep_default_na=False)
@@ -91,9 +91,9 @@ def test_the_held_out_fold_is_never_trained_on(cv_run):
 
 
 def test_rerun_does_no_finished_work(cv_run, monkeypatch):
-    import audiospec_utils.evaluate
-    import audiospec_utils.train
-    from audiospec_utils.cv import cross_validate
+    import audiospec_utils.assess.evaluate
+    import audiospec_utils.learn.train
+    from audiospec_utils.assess.cv import cross_validate
 
     csv, out, table, first_seconds = cv_run
     exports = {k: (out / f"fold_{k}" / "export.pkl").stat().st_mtime_ns for k in ("1", "2", "3")}
@@ -101,8 +101,8 @@ def test_rerun_does_no_finished_work(cv_run, monkeypatch):
     def trained_again(*args, **kwargs):
         raise AssertionError("a finished fold was trained again")
 
-    monkeypatch.setattr(audiospec_utils.train, "train_classifier", trained_again)
-    monkeypatch.setattr(audiospec_utils.evaluate, "evaluate_run", trained_again)
+    monkeypatch.setattr(audiospec_utils.learn.train, "train_classifier", trained_again)
+    monkeypatch.setattr(audiospec_utils.assess.evaluate, "evaluate_run", trained_again)
     start = time.time()
     again = cross_validate(csv, out, params=PARAMS, n_jobs=1, progress=False, **TRAIN)
     seconds = time.time() - start
@@ -115,11 +115,11 @@ def test_rerun_does_no_finished_work(cv_run, monkeypatch):
 
 
 def test_unknown_folds_are_refused_before_any_training(cv_run, tmp_path, monkeypatch):
-    import audiospec_utils.train
-    from audiospec_utils.cv import cross_validate
+    import audiospec_utils.learn.train
+    from audiospec_utils.assess.cv import cross_validate
 
     _, out, _, _ = cv_run
-    monkeypatch.setattr(audiospec_utils.train, "train_classifier",
+    monkeypatch.setattr(audiospec_utils.learn.train, "train_classifier",
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     with pytest.raises(ParameterError, match=r"fold\(s\) 9 not in the data; its folds are 1, 2, 3"):
         cross_validate(out / "spectrograms", tmp_path / "cv9", folds="9", progress=False, **TRAIN)
@@ -132,7 +132,7 @@ def test_unknown_folds_are_refused_before_any_training(cv_run, tmp_path, monkeyp
 @pytest.fixture(scope="module")
 def made_folds_run(tmp_path_factory):
     """cross_validate on data without folds, k=3, holding out made fold 2 only."""
-    from audiospec_utils.cv import cross_validate
+    from audiospec_utils.assess.cv import cross_validate
 
     root = tmp_path_factory.mktemp("cv_made")
     csv = make_source(root / "src", with_folds=False)
@@ -189,9 +189,9 @@ def test_cli_cv_prints_the_table(cv_run, tmp_path, capsys):
 
 def test_split_leakage_puts_recordings_on_both_sides_only_when_split_per_slice(tmp_path):
     # notebook 03's experiment: 12 recordings of 3 s (two labels, train) and 4 test recordings, cut into 1 s slices
-    from audiospec_utils.cv import split_leakage
+    from audiospec_utils.assess.cv import split_leakage
     from audiospec_utils.exceptions import DatasetError
-    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.features.render import render_spectrograms
 
     rows = []
     for i in range(16):

@@ -16,10 +16,10 @@ import pytest
 import torch
 from PIL import Image
 
-from audiospec_utils.dataloaders import (CropItems, SpectrogramBatch, SpectrogramDL, default_crop_seconds,
-                                         window_starts)
+from audiospec_utils.learn.dataloaders import CropItems, SpectrogramBatch, SpectrogramDL
+from audiospec_utils.learn import default_crop_seconds, window_starts
 from audiospec_utils.exceptions import DatasetError, ParameterError
-from audiospec_utils.image_cache import SpectrogramCache, resize_height
+from audiospec_utils.features.image_cache import SpectrogramCache, resize_height
 
 from helpers import tone, write_wav
 
@@ -189,8 +189,8 @@ def test_from_arrays_resizes_in_height_only():
 
 @pytest.fixture
 def render_folder(tmp_path):
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
 
     src = tmp_path / "src"
     for i, seconds in enumerate((0.3, 0.8, 1.5)):
@@ -202,7 +202,7 @@ def render_folder(tmp_path):
 
 
 def _names(folder):
-    from audiospec_utils.folders import RenderFolder
+    from audiospec_utils.features.folders import RenderFolder
 
     return sorted(RenderFolder(folder).images()["image"].tolist())
 
@@ -346,7 +346,7 @@ def test_training_starts_reach_the_whole_range():
 
 
 def test_validation_loader_of_a_render_folder_covers_each_clip_with_windows(render_folder):
-    from audiospec_utils.dataloaders import spectrogram_dataloaders
+    from audiospec_utils.learn.dataloaders import spectrogram_dataloaders
 
     dls = spectrogram_dataloaders(render_folder, img_size=16, bs=4, crop_seconds=0.5, valid_pct=0.5, seed=0,
                                   device="cpu")
@@ -366,8 +366,9 @@ def test_validation_loader_of_a_render_folder_covers_each_clip_with_windows(rend
 
 
 def test_predict_images_is_the_mean_of_the_window_probabilities(trained_run):
-    from audiospec_utils.folders import Run
-    from audiospec_utils.predict import predict_images, window_probabilities
+    from audiospec_utils.learn import Run
+    from audiospec_utils.infer.predict import predict_images
+    from audiospec_utils.learn import window_probabilities
 
     run, metrics = trained_run
     learn = Run(run).learner()
@@ -394,7 +395,7 @@ def test_predict_images_is_the_mean_of_the_window_probabilities(trained_run):
 
 
 def test_windows_dl_and_crops_dl(trained_run):
-    from audiospec_utils.folders import Run
+    from audiospec_utils.learn import Run
 
     run, _ = trained_run
     learn = Run(run).learner()

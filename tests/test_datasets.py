@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from audiospec_utils.cli import main
-from audiospec_utils.datasets import (COLUMNS, OPTIONAL_COLUMNS, groups_from_pattern, load_csv,
-                                      load_folder_per_class, load_fsdkaggle2018, load_source, sample_per_label)
+from audiospec_utils.audio.datasets import COLUMNS, groups_from_pattern, load_csv, load_folder_per_class, load_fsdkaggle2018, load_source
+from audiospec_utils.audio import OPTIONAL_COLUMNS, sample_per_label
 from audiospec_utils.exceptions import DatasetError, ParameterError
 
 from helpers import tone, write_wav

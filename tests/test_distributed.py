@@ -45,9 +45,9 @@ def test_two_processes_write_the_same_run_files_as_one(mini_specs, mini_root, tm
     import torch
     import torch.nn.functional as F
 
-    from audiospec_utils.dataloaders import spectrogram_dataloaders
-    from audiospec_utils.folders import Run
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.learn.dataloaders import spectrogram_dataloaders
+    from audiospec_utils.learn import Run
+    from audiospec_utils.infer.predict import predict_files
 
     one, two = tmp_path / "one", tmp_path / "two"
     single = subprocess.run([sys.executable, "-m", "audiospec_utils", "train", str(mini_specs), "--out", str(one),
@@ -109,7 +109,7 @@ def test_sync_batchnorm_is_reverted_to_the_original_layers():
     import torch
     from torchvision.models import resnet18
 
-    from audiospec_utils.distributed import revert_sync_batchnorm
+    from audiospec_utils.learn.distributed import revert_sync_batchnorm
 
     model = torch.nn.Sequential(resnet18(weights=None), torch.nn.BatchNorm1d(1000))
     types = {n: type(m) for n, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
@@ -128,7 +128,7 @@ def test_single_process_dataloader_never_gathers(mini_specs, monkeypatch):
     are whole already: gathering them would wait for a process group that the main process is alone in."""
     import torch
 
-    from audiospec_utils.dataloaders import spectrogram_dataloaders
+    from audiospec_utils.learn.dataloaders import spectrogram_dataloaders
 
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, device="cpu")
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -137,9 +137,9 @@ def test_single_process_dataloader_never_gathers(mini_specs, monkeypatch):
 
 
 def test_launch_checks(monkeypatch):
-    from audiospec_utils.distributed import check_launch
+    from audiospec_utils.learn.distributed import check_launch
     from audiospec_utils.exceptions import ParameterError
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.learn.train import train_classifier
 
     for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "ACCELERATE_USE_CPU"):
         monkeypatch.delenv(name, raising=False)

@@ -1,4 +1,4 @@
-"""Tests of audiospec_utils.download against a real HTTP server on 127.0.0.1.
+"""Tests of audiospec_utils.audio.download against a real HTTP server on 127.0.0.1.
 
 A tiny dataset in the exact FSDKaggle2018 layout is written once per session, zipped
 under the Zenodo archive names, and served by ``tests/http_server.py`` (which can cut
@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import audiospec_utils.download as dl
-import audiospec_utils.http_download as http_download
-import audiospec_utils.unzip as unzip
-from audiospec_utils.download import (
+import audiospec_utils.audio.download as dl
+import audiospec_utils.audio.http_download as http_download
+import audiospec_utils.audio.unzip as unzip
+from audiospec_utils.audio.download import (
     PARTS,
     archive_url,
     download_file,
@@ -53,14 +53,14 @@ def _write_wav(path: Path, rng: np.random.Generator, seconds: float) -> None:
 
 
 def _build_tiny_dataset(root: Path) -> Path:
-    """The FSDKaggle2018 layout, from ``audiospec_utils.mini`` when it works, else by hand.
+    """The FSDKaggle2018 layout, from ``audiospec_utils.audio.mini`` when it works, else by hand.
 
     Either way: a handful of short 44.1 kHz 16-bit mono WAVs in ``FSDKaggle2018.audio_train/``
     and ``FSDKaggle2018.audio_test/``, the two CSVs in ``FSDKaggle2018.meta/``, plus a
     ``FSDKaggle2018.doc/`` folder.
     """
     try:
-        from audiospec_utils.mini import MINI_LABELS, make_mini_dataset
+        from audiospec_utils.audio.mini import MINI_LABELS, make_mini_dataset
 
         make_mini_dataset(root, n_train_per_label=2, n_test_per_label=1, labels=MINI_LABELS[:3], seed=0)
         assert (root / "FSDKaggle2018.meta" / "train_post_competition.csv").is_file()
@@ -506,7 +506,7 @@ def test_second_run_makes_no_request(http_server, dataset, tmp_path, caplog):
     download_fsdkaggle2018(dest, mirror=base_url, progress=False)
     state.clear_log()
 
-    with caplog.at_level(logging.INFO, logger="audiospec_utils.download"):
+    with caplog.at_level(logging.INFO, logger="audiospec_utils.audio.download"):
         download_fsdkaggle2018(dest, mirror=base_url, progress=False)
 
     assert state.log == []
@@ -627,7 +627,7 @@ def test_missing_md5_is_skipped_with_a_warning(http_server, dataset, tmp_path, m
     monkeypatch.setattr(dl, "CHECKSUM_FILE", empty)
     dest = tmp_path / "data"
 
-    with caplog.at_level(logging.WARNING, logger="audiospec_utils.download"):
+    with caplog.at_level(logging.WARNING, logger="audiospec_utils.audio.download"):
         download_fsdkaggle2018(dest, parts=("meta",), mirror=base_url, progress=False)
 
     assert "No MD5 checksum known for FSDKaggle2018.meta.zip" in caplog.text

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiospec_utils.evaluate import evaluate_run, fallback_labels, write_submission
+from audiospec_utils.assess.evaluate import evaluate_run, fallback_labels, write_submission
 from audiospec_utils.exceptions import DatasetError
 
 EMPTY_IN_REAL_TEST_SET = ("0b0427e2.wav", "6ea0099f.wav", "b39975f5.wav")
 
 
 def _rank_score(label, row, vocab):
-    """MAP@3 of one clip, computed independently of audiospec_utils.metrics."""
+    """MAP@3 of one clip, computed independently of audiospec_utils.learn.metrics."""
     ranked = sorted(vocab, key=lambda c: -row[c])[:3]
     return 1.0 / (ranked.index(label) + 1) if label in ranked else 0.0
 
@@ -48,7 +48,7 @@ def test_evaluate_on_the_runs_own_test_split(trained_run, mini_specs):
 
 def _kaggle_layout(root, mini_root, n_good=4):
     """The Kaggle competition layout: unlabelled test clips, three empty WAVs and a corrupt one."""
-    from audiospec_utils.datasets import load_fsdkaggle2018
+    from audiospec_utils.audio.datasets import load_fsdkaggle2018
 
     test = load_fsdkaggle2018(mini_root, split="test").head(n_good)
     (root / "audio_train").mkdir(parents=True)
@@ -93,9 +93,9 @@ def test_submission_has_a_row_for_every_clip_even_empty_and_corrupt_ones(trained
 
 
 def test_render_folder_with_other_parameters_is_refused(trained_run, mini_root, tmp_path):
-    from audiospec_utils.datasets import load_fsdkaggle2018
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.audio.datasets import load_fsdkaggle2018
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
 
     run, _ = trained_run
     table = load_fsdkaggle2018(mini_root, split="test").head(2)
@@ -105,7 +105,7 @@ def test_render_folder_with_other_parameters_is_refused(trained_run, mini_root, 
 
 
 def test_folder_without_test_rows_is_refused(trained_run, tmp_path):
-    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.features.render import render_spectrograms
 
     from helpers import tone, write_wav
 
@@ -176,9 +176,9 @@ def _folds_source(root, folds=(1, 2, 3)):
 
 @pytest.fixture(scope="module")
 def fold_run(tmp_path_factory):
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
+    from audiospec_utils.learn.train import train_classifier
 
     root = tmp_path_factory.mktemp("fold_run")
     csv = _folds_source(root / "src")
@@ -223,8 +223,8 @@ def test_a_run_with_a_test_fold_on_an_audio_source_renders_only_that_fold(fold_r
 
 
 def test_a_held_out_fold_missing_from_the_source_is_refused(fold_run, tmp_path):
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.features import SpectrogramParams
 
     root, _, _ = fold_run
     other = _folds_source(tmp_path / "other", folds=(1, 2))  # no fold 3

@@ -1,4 +1,4 @@
-"""Explanation maps (audiospec_utils.explain, ``audiospec explain``) on clips where the answer is known.
+"""Explanation maps (audiospec_utils.explain.explanation, ``audiospec explain``) on clips where the answer is known.
 
 The clips are those of ``bench/explain_known_answer.py`` (its generator is imported from there), at
 8 kHz to keep the test short: two labels, "low" and "high", differ only by a tone burst at 500 Hz or
@@ -57,7 +57,7 @@ def _bench():
 
 
 def _params():
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.features import SpectrogramParams
 
     return SpectrogramParams(sr=SR, n_fft=512, hop_length=128, n_mels=32, fmin=50.0)
 
@@ -70,9 +70,9 @@ def clip(rng, label="low", **kwargs):
 @pytest.fixture(scope="module")
 def tones(tmp_path_factory):
     """The known-answer clips, their render and a run trained on them (once per module)."""
-    from audiospec_utils.folders import Run
-    from audiospec_utils.render import render_spectrograms
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.learn import Run
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.learn.train import train_classifier
 
     root = tmp_path_factory.mktemp("tones")
     seed = int(os.environ.get("EXPLAIN_TEST_SEED", 0))
@@ -87,7 +87,7 @@ def tones(tmp_path_factory):
 
 def _criteria(explanations, held, cams=None) -> dict:
     """Fractions of held-out clips meeting each criterion, for the maps (or for `cams` in their place)."""
-    from audiospec_utils.explain import explained_audio, map_stats
+    from audiospec_utils.explain.explanation import explained_audio, map_stats
 
     share = _bench().burst_share
     t_ok, f_ok, e_ok = [], [], []
@@ -116,14 +116,14 @@ def _shuffled(explanations, seed=0):
 
 @pytest.fixture(scope="module")
 def gradcam_maps(tones):
-    from audiospec_utils.explain import explain_clip
+    from audiospec_utils.explain.explanation import explain_clip
 
     return [explain_clip(tones.run, h.path, label=h.label, learn=tones.learn) for h in tones.held]
 
 
 @pytest.fixture(scope="module")
 def occlusion_maps(tones):
-    from audiospec_utils.explain import explain_clip
+    from audiospec_utils.explain.explanation import explain_clip
 
     return [explain_clip(tones.run, h.path, label=h.label, method="occlusion", learn=tones.learn, **OCCLUSION)
             for h in tones.held]
@@ -139,7 +139,7 @@ def test_gradcam_finds_the_burst_in_time_and_frequency_and_a_shuffled_map_does_n
 
 
 def test_maps_have_no_seams_where_windows_meet_and_the_plain_mean_of_windows_had(tones, gradcam_maps):
-    from audiospec_utils.explain import explain_clip
+    from audiospec_utils.explain.explanation import explain_clip
 
     length = int(tones.learn.dls.config["length"])
     assert all(e.n_windows > 1 for e in gradcam_maps)          # 1 s windows: several per 4 s clip
@@ -152,7 +152,7 @@ def test_maps_have_no_seams_where_windows_meet_and_the_plain_mean_of_windows_had
 
 
 def test_a_window_without_the_sound_does_not_paint_the_clip(tones, gradcam_maps):
-    from audiospec_utils.explain import explain_clip
+    from audiospec_utils.explain.explanation import explain_clip
 
     # the maps of the windows without the burst: weighted by their evidence they fade; averaged, they paint
     h = tones.held[len(tones.held) // 4]
@@ -176,9 +176,9 @@ def test_occlusion_finds_the_burst_in_time_and_frequency_and_a_shuffled_map_does
 
 
 def test_a_map_lines_up_with_the_clips_spectrogram_and_its_prediction(tones, gradcam_maps):
-    from audiospec_utils.audio import load_audio
-    from audiospec_utils.predict import predict_files
-    from audiospec_utils.spectrogram import logmel
+    from audiospec_utils.audio.decode import load_audio
+    from audiospec_utils.infer.predict import predict_files
+    from audiospec_utils.features import logmel
 
     h, e = tones.held[0], gradcam_maps[0]
     y, sr = load_audio(h.path, sr=_params().target_sr)
@@ -188,7 +188,7 @@ def test_a_map_lines_up_with_the_clips_spectrogram_and_its_prediction(tones, gra
     assert e.cam.min() >= 0 and e.cam.max() == pytest.approx(1.0)
     np.testing.assert_allclose(e.times[[0, -1]], [0.0, (S.shape[1] - 1) * 128 / SR])
     assert np.all(np.diff(e.freqs) > 0) and 50 < e.freqs[0] < e.freqs[-1] < SR / 2
-    from audiospec_utils.crops import window_starts
+    from audiospec_utils.learn.crops import window_starts
 
     n_windows = len(window_starts(S.shape[1], tones.learn.dls.config["length"]))     # 1 s windows, half overlapping
     assert e.n_windows == n_windows >= 7
@@ -200,9 +200,9 @@ def test_a_map_lines_up_with_the_clips_spectrogram_and_its_prediction(tones, gra
 
 
 def test_a_long_clip_is_explained_window_by_window_as_predict_averages_them(tones, tmp_path):
-    from audiospec_utils.explain import explain_clip
-    from audiospec_utils.inference import predict_windows
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.explain.explanation import explain_clip
+    from audiospec_utils.learn.inference import predict_windows
+    from audiospec_utils.infer.predict import predict_files
 
     # 10 s with a 1 s burst at 7.5 s, the decoy and clicks elsewhere: many windows, most without the burst
     y, meta = clip(np.random.default_rng(5), "low", centre=7.5, burst=1.0, seconds=10.0)
@@ -222,7 +222,7 @@ def test_a_long_clip_is_explained_window_by_window_as_predict_averages_them(tone
 def test_explain_files_writes_map_picture_sound_and_json_and_never_stops_for_one_file(tones, tmp_path):
     from PIL import Image
 
-    from audiospec_utils.explain import explain_files
+    from audiospec_utils.explain.explanation import explain_files
 
     good = tones.held[0].path
     (tmp_path / "empty.wav").write_bytes(b"")
@@ -253,7 +253,7 @@ def test_explain_files_writes_map_picture_sound_and_json_and_never_stops_for_one
 
 
 def test_bad_runs_labels_and_methods_are_refused_before_any_work(tones, tmp_path):
-    from audiospec_utils.explain import explain_clip, explain_files
+    from audiospec_utils.explain.explanation import explain_clip, explain_files
 
     good = tones.held[0].path
     with pytest.raises(ParameterError, match=r"label 'dog' is not one the model knows.*high, low"):
@@ -306,7 +306,7 @@ def test_command_line_explain_and_predict_explain(tones, tmp_path, capsys):
 
 
 def test_interpret_cam_maps_top_losses_and_a_mean_map_per_label(tones):
-    from audiospec_utils.interpret import interpret_run
+    from audiospec_utils.explain.interpret import interpret_run
 
     res = interpret_run(tones.run, k=2, cam=True)
     cam_dir = tones.run.path / "cam"
@@ -327,7 +327,7 @@ def test_interpret_cam_maps_top_losses_and_a_mean_map_per_label(tones):
 
 
 def test_windows_are_averaged_per_frame_and_a_repeated_clip_folds_back():
-    from audiospec_utils.explain_maps import place_windows as _place_windows
+    from audiospec_utils.explain.maps import place_windows as _place_windows
 
     # an image of 10 columns, windows of 4 at starts 0, 2, 4, 6: each column the mean of its windows
     maps = np.stack([np.full((2, 4), v, np.float32) for v in (1.0, 2.0, 3.0, 4.0)])
@@ -340,7 +340,7 @@ def test_windows_are_averaged_per_frame_and_a_repeated_clip_folds_back():
 
 
 def test_a_weak_window_stays_weak_and_windows_meet_without_a_step():
-    from audiospec_utils.explain_blend import blend_windows
+    from audiospec_utils.explain.blend import blend_windows
 
     # two windows of 8 columns overlapping by half on an image of 12: maps of 1 everywhere
     ones = np.ones((2, 1, 8))
@@ -370,7 +370,7 @@ def test_a_weak_window_stays_weak_and_windows_meet_without_a_step():
 
 
 def test_window_evidence_is_each_windows_odds_relative_to_the_most_convincing_one():
-    from audiospec_utils.explain_blend import window_evidence, window_taper
+    from audiospec_utils.explain.blend import window_evidence, window_taper
 
     probs = np.array([[0.5, 0.5], [0.99, 0.01], [0.9, 0.1], [1.0, 0.0]], np.float32)
     ev = window_evidence(probs[:3], 0)
@@ -392,7 +392,7 @@ def test_window_evidence_is_each_windows_odds_relative_to_the_most_convincing_on
 def test_the_window_blend_runs_without_torch_even_as_a_copy_of_its_file(tmp_path):
     import shutil
 
-    import audiospec_utils.explain_blend as blend
+    import audiospec_utils.explain.blend as blend
 
     copy = tmp_path / "explain_blend.py"           # as the ONNX app copies it into its folder
     shutil.copy(blend.__file__, copy)
@@ -400,13 +400,13 @@ def test_the_window_blend_runs_without_torch_even_as_a_copy_of_its_file(tmp_path
             "m, c = b.blend_windows(np.ones((2, 3, 4)), [0, 0], [0, 2], [6], evidence=b.window_evidence("
             "np.array([[0.9, 0.1], [0.5, 0.5]]), 0)); "
             "assert 'torch' not in sys.modules and 'audiospec_utils' not in sys.modules and m[0].shape == (3, 6); "
-            "import audiospec_utils.explain_maps; assert 'torch' not in sys.modules; print('ok')")
+            "import audiospec_utils.explain.maps; assert 'torch' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
 def test_map_stats_of_a_known_blob():
-    from audiospec_utils.explain import map_stats
+    from audiospec_utils.explain.explanation import map_stats
 
     cam = np.zeros((8, 100), np.float32)
     cam[2, 40:60] = 1.0
@@ -419,8 +419,8 @@ def test_map_stats_of_a_known_blob():
 
 
 def test_explained_audio_keeps_what_the_map_keeps():
-    from audiospec_utils.explain import explained_audio
-    from audiospec_utils.spectrogram import logmel
+    from audiospec_utils.explain.explanation import explained_audio
+    from audiospec_utils.features import logmel
 
     params = _params()
     t = np.arange(SR * 2) / SR
@@ -440,7 +440,7 @@ def test_explained_audio_keeps_what_the_map_keeps():
 
 
 def test_mean_map_puts_clips_of_any_length_on_one_time_grid():
-    from audiospec_utils.explain import mean_map
+    from audiospec_utils.explain.explanation import mean_map
 
     a = np.zeros((4, 50), np.float32)
     a[:, :25] = 1.0                                   # first half of a short clip
@@ -459,7 +459,7 @@ def test_mean_map_puts_clips_of_any_length_on_one_time_grid():
 def test_kinds_without_a_frequency_axis_are_refused():
     import dataclasses
 
-    from audiospec_utils.explain import check_explainable
+    from audiospec_utils.explain.explanation import check_explainable
 
     p = _params()
     check_explainable(p)

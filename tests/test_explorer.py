@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.explorer import STATIC_NOTE, SpectrogramExplorer, StaticExplorer, explorer
-from audiospec_utils.spectrogram import SpectrogramParams
+from audiospec_utils.course.explorer import STATIC_NOTE, SpectrogramExplorer, StaticExplorer, explorer
+from audiospec_utils.features import SpectrogramParams
 
 from helpers import tone, write_wav
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audiospec_utils.exceptions import AudioLoadError, ParameterError
-from audiospec_utils.spectrogram import SpectrogramParams, render_clip
+from audiospec_utils.features import SpectrogramParams, render_clip
 
 PARAMS = SpectrogramParams(n_mels=32, n_fft=256, hop_length=64)
 FUZZ = settings(max_examples=80, deadline=5000, derandomize=True,

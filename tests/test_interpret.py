@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from audiospec_utils.interpret import confusion_table, interpret_run, most_confused, per_class_report
+from audiospec_utils.explain.interpret import confusion_table, interpret_run, most_confused, per_class_report
 
 
 def test_interpret_run_writes_every_figure(trained_run):
@@ -67,7 +67,7 @@ def test_tsne_of_a_collapsed_or_diverged_model_says_so_instead_of_crashing(case)
     # initialisation then divides by zero and Barnes-Hut t-SNE crashed the kernel (seen in JupyterLab)
     import matplotlib.pyplot as plt
 
-    from audiospec_utils.interpret import plot_tsne
+    from audiospec_utils.explain.interpret import plot_tsne
 
     features = np.tile(np.float32([0.1, 0.2, 0.7]), (48, 1))
     if case == "nan":
@@ -82,7 +82,7 @@ def test_tsne_of_a_collapsed_or_diverged_model_says_so_instead_of_crashing(case)
 def test_tsne_draws_one_point_per_row():
     import matplotlib.pyplot as plt
 
-    from audiospec_utils.interpret import plot_tsne
+    from audiospec_utils.explain.interpret import plot_tsne
 
     rng = np.random.default_rng(0)
     features = np.concatenate([rng.normal(0, 1, (20, 8)), rng.normal(5, 1, (20, 8))]).astype(np.float32)

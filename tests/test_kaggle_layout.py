@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from audiospec_utils.datasets import load_fsdkaggle2018
-from audiospec_utils.evaluate import evaluate_run, format_test_score, per_class_table
+from audiospec_utils.audio.datasets import load_fsdkaggle2018
+from audiospec_utils.assess.evaluate import evaluate_run, format_test_score, per_class_table
 
 META = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdkaggle2018-meta"
 needs_meta = pytest.mark.skipif(not (META / "test_post_competition.csv").is_file(),

@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.spectrogram_params import SpectrogramParams, clip_segments, segment_starts
+from audiospec_utils.features.params import SpectrogramParams, clip_segments, segment_starts
 
 
 def test_segment_starts_cover_the_clip_with_segments_of_exactly_the_length():
@@ -55,7 +55,7 @@ def test_segment_seconds_is_checked():
 
 
 def _render(y, sr, params, tmp_path, name):
-    from audiospec_utils.clip_images import render_clip
+    from audiospec_utils.features.clip_images import render_clip
 
     path = tmp_path / name
     sf.write(path, y, sr, subtype="FLOAT")
@@ -85,7 +85,8 @@ def test_each_part_of_a_long_recording_is_rendered_as_it_would_be_alone(tmp_path
 
 
 def test_a_run_records_its_longest_clip_and_folder_clips_keep_their_images(trained_run, mini_specs):
-    from audiospec_utils.folders import RenderFolder, Run
+    from audiospec_utils.features.folders import RenderFolder
+    from audiospec_utils.learn import Run
 
     run_dir, _ = trained_run
     params = Run(run_dir).spec_params
@@ -101,7 +102,8 @@ def test_a_run_records_its_longest_clip_and_folder_clips_keep_their_images(train
 @pytest.fixture(scope="module")
 def recording(trained_run, mini_specs, tmp_path_factory):
     """Three parts of exactly the run's segment length at very different levels, end to end."""
-    from audiospec_utils.folders import RenderFolder, Run
+    from audiospec_utils.features.folders import RenderFolder
+    from audiospec_utils.learn import Run
 
     run_dir, _ = trained_run
     params = Run(run_dir).spec_params
@@ -125,7 +127,7 @@ def _windows_inside(entry, start, end):
 
 
 def test_the_timeline_gives_each_part_the_windows_it_has_alone(trained_run, recording):
-    from audiospec_utils.predict_batch import FastaiBackend
+    from audiospec_utils.infer.predict_batch import FastaiBackend
 
     run_dir, _ = trained_run
     long_path, parts, seconds = recording
@@ -155,9 +157,9 @@ def _starts_inside(entry, i, seconds):
 
 def test_the_onnx_runtime_reads_the_parts_as_the_fastai_path_does(trained_run, recording, tmp_path):
     pytest.importorskip("onnxruntime")
-    from audiospec_utils.export_onnx import export_onnx
-    from audiospec_utils.onnx_predict import OnnxClassifier
-    from audiospec_utils.predict_batch import FastaiBackend
+    from audiospec_utils.infer.export_onnx import export_onnx
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.predict_batch import FastaiBackend
 
     run_dir, _ = trained_run
     long_path, parts, seconds = recording
@@ -174,7 +176,7 @@ def test_the_onnx_runtime_reads_the_parts_as_the_fastai_path_does(trained_run, r
 
 
 def test_a_long_recording_is_explained_on_its_own_grid(trained_run, recording):
-    from audiospec_utils.explain import explain_clip
+    from audiospec_utils.explain.explanation import explain_clip
 
     run_dir, _ = trained_run
     long_path, _, seconds = recording

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.metrics import grouped_bootstrap_interval, map_at_3, map_at_k, top_k_labels, top_labels
+from audiospec_utils.learn.metrics import grouped_bootstrap_interval, map_at_3, map_at_k
+from audiospec_utils.ranking import top_k_labels, top_labels
 
 
 def test_hand_worked_examples():
@@ -23,10 +24,10 @@ def test_top_k_ties_broken_by_lower_index():
 
 
 def test_top_labels_is_the_one_top_k_of_both_backends():
-    from audiospec_utils.onnx_predict import OnnxClassifier
-    from audiospec_utils.predict import top_labels as predict_top_labels
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.predict import top_labels as predict_top_labels
 
-    assert predict_top_labels is top_labels  # written once, in metrics
+    assert predict_top_labels is top_labels  # written once, in ranking
     onnx = object.__new__(OnnxClassifier)  # its top-k without a model file: only the labels are read
     onnx.labels = ["a", "b", "c"]
     assert onnx.top(np.array([0.2, 0.4, 0.4]), 2) == top_labels(np.array([0.2, 0.4, 0.4]), ["a", "b", "c"], 2)

@@ -1,4 +1,4 @@
-"""Tests of audiospec_utils.mini: the synthetic mini dataset in FSDKaggle2018's layout."""
+"""Tests of audiospec_utils.audio.mini: the synthetic mini dataset in FSDKaggle2018's layout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiospec_utils import mini
+from audiospec_utils.audio import mini
 from audiospec_utils.exceptions import DatasetError, ParameterError
 
 SMALL = dict(n_train_per_label=3, n_test_per_label=2)
@@ -74,7 +74,7 @@ def root(tmp_path_factory) -> Path:
 def test_labels_are_real_fsdkaggle2018_labels():
     assert 6 <= len(mini.MINI_LABELS) <= 8
     assert len(set(mini.MINI_LABELS)) == len(mini.MINI_LABELS)
-    datasets = pytest.importorskip("audiospec_utils.datasets")
+    datasets = pytest.importorskip("audiospec_utils.audio.datasets")
     assert set(mini.MINI_LABELS) <= set(datasets.FSDKAGGLE2018_LABELS)
 
 
@@ -450,7 +450,7 @@ def test_numpy_integer_parameters_are_accepted(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_loads_as_fsdkaggle2018(root):
-    datasets = pytest.importorskip("audiospec_utils.datasets")
+    datasets = pytest.importorskip("audiospec_utils.audio.datasets")
     table = datasets.load_fsdkaggle2018(root)
     n_labels = len(mini.MINI_LABELS)
     assert len(table) == n_labels * (SMALL["n_train_per_label"] + SMALL["n_test_per_label"])

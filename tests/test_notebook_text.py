@@ -41,8 +41,8 @@ LIBRARIES = ("fastai.vision.all", "fastai.interpret", "fastai.callback.hook", "f
              "PIL.Image", "pandas")
 
 #: Objects the text names by their usual variable name.
-VARIABLES = {"learn": "fastai.learner:Learner", "learn_fastai": "fastai.learner:Learner", "dls": "audiospec_utils.dataloaders:SpectrogramDataLoaders",
-             "split": "audiospec_utils.splits:Split", "interp": "fastai.interpret:ClassificationInterpretation",
+VARIABLES = {"learn": "fastai.learner:Learner", "learn_fastai": "fastai.learner:Learner", "dls": "audiospec_utils.learn.dataloaders:SpectrogramDataLoaders",
+             "split": "audiospec_utils.audio.splits:Split", "interp": "fastai.interpret:ClassificationInterpretation",
              "np": "numpy", "plt": "matplotlib.pyplot"}
 
 
@@ -68,14 +68,15 @@ def _toolkit() -> dict:
     import audiospec_utils
 
     names, params = {}, set()
-    for info in pkgutil.iter_modules(audiospec_utils.__path__):
-        if info.name.startswith("_"):  # __main__ runs the command line
+    for info in pkgutil.walk_packages(audiospec_utils.__path__, "audiospec_utils."):
+        short = info.name.rpartition(".")[2]
+        if short.startswith("_"):  # __main__ runs the command line
             continue
         try:
-            mod = importlib.import_module(f"audiospec_utils.{info.name}")
+            mod = importlib.import_module(info.name)
         except Exception:  # an optional dependency missing: its names are simply not known
             continue
-        names[info.name] = mod
+        names.setdefault(short, mod)
         for name, obj in vars(mod).items():
             if name.startswith("__"):
                 continue
@@ -92,10 +93,12 @@ def _toolkit() -> dict:
                     params.update(n for n in dir(obj) if not n.startswith("__"))
     from fastai.learner import Learner
 
-    from audiospec_utils import benchmarks, compare, cv, datasets, recipes, train
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.assess import compare, cv
+    from audiospec_utils.audio import benchmarks, datasets
+    from audiospec_utils.learn import recipes, schedules
+    from audiospec_utils.features import SpectrogramParams
 
-    params.update(compare.ROWS, compare.COLUMNS, cv.CV_COLUMNS, recipes.RECIPES["full"], train.SCHEDULES,
+    params.update(compare.ROWS, compare.COLUMNS, cv.CV_COLUMNS, recipes.RECIPES["full"], schedules.SCHEDULES,
                   SpectrogramParams.defaults(), (n for n in dir(Learner) if not n.startswith("_")))
     # the columns of the clip tables, as the loaders document them (``freesound_id``, ``manually_verified``...)
     for mod in (datasets, benchmarks):
@@ -158,7 +161,7 @@ def _resolve(dotted: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _configs() -> list:
-    from audiospec_utils.course import course_config
+    from audiospec_utils.course.config import course_config
 
     return [course_config("mini"), course_config("fsdkaggle2018")]
 
@@ -180,7 +183,7 @@ def _options(command: str) -> frozenset:
 @functools.lru_cache(maxsize=None)
 def _documented_variables() -> frozenset:
     """Variables course_config() documents, and those the README documents (the set-up cell's AUDIOSPEC_SOURCE)."""
-    import audiospec_utils.course as course
+    import audiospec_utils.course.config as course
 
     return frozenset(re.findall(r"AUDIOSPEC_[A-Z_]+", (course.__doc__ or "") + (REPO / "README.md").read_text()))
 
@@ -447,7 +450,7 @@ def test_the_text_checkers_find_what_is_wrong():
     assert unquoted_numbers("It scored 0.517 here. The README has 0.08.", readme) == []  # 0.517 is not quoted
     md = {"cell_type": "markdown", "source": "## Next"}
     hand = {"cell_type": "code", "source": "# By hand: the mean\nm = x.sum() / len(x)"}
-    checked = {"cell_type": "code", "source": "from audiospec_utils.metrics import map_at_k\nassert m == np.mean(x)"}
+    checked = {"cell_type": "code", "source": "from audiospec_utils.learn.metrics import map_at_k\nassert m == np.mean(x)"}
     selfish = {"cell_type": "code", "source": "assert m == m"}                 # checks nothing against a helper
     assert [b["checked_in"] for b in hand_blocks([hand, checked])] == [1]
     assert [b["checked_in"] for b in hand_blocks([hand, selfish])] == [None]

@@ -121,7 +121,7 @@ def test_a_missing_dependency_is_named_with_its_command(tmp_path):
     code = ("import importlib.util, sys\n"
             "real = importlib.util.find_spec\n"
             "importlib.util.find_spec = lambda name, *a: None if name == 'librosa' else real(name, *a)\n"
-            "from audiospec_utils.course import check_runtime\n"
+            "from audiospec_utils.course.config import check_runtime\n"
             "print(check_runtime({}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -29,7 +29,7 @@ SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdkaggle201
 def exported(trained_run, tmp_path_factory):
     """The trained run exported twice: as it is (8-bit pixels) and without rounding the pixels."""
     from audiospec_utils.cli import main
-    from audiospec_utils.export_onnx import export_onnx
+    from audiospec_utils.infer.export_onnx import export_onnx
 
     run, _ = trained_run
     out = tmp_path_factory.mktemp("onnx")
@@ -51,10 +51,10 @@ def real_clips(tmp_path_factory):
 
 def _parity(run, models, files):
     """Per model: top-1 agreement with the fastai path, largest probability difference, image MAE (grey levels)."""
-    from audiospec_utils.audio import load_audio
-    from audiospec_utils.image_cache import resize_height
-    from audiospec_utils.onnx_predict import OnnxClassifier
-    from audiospec_utils.predict import load_model, predict_files
+    from audiospec_utils.audio.decode import load_audio
+    from audiospec_utils.features.image_cache import resize_height
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.predict import load_model, predict_files
 
     learn = load_model(run)
     ref = predict_files(run, files, learn=learn, return_probs=True)
@@ -105,8 +105,8 @@ def test_model_interface_and_metadata(trained_run, exported):
     import onnx
     import onnxruntime as ort
 
-    from audiospec_utils.export_onnx import OPSET
-    from audiospec_utils.folders import Run
+    from audiospec_utils.infer.export_onnx import OPSET
+    from audiospec_utils.learn import Run
 
     run, metrics = trained_run
     model = onnx.load(str(exported[0]), load_external_data=False)
@@ -134,7 +134,7 @@ def test_model_interface_and_metadata(trained_run, exported):
 def test_resize_matrix_is_pillows_bilinear():
     from PIL import Image
 
-    from audiospec_utils.export_onnx import resize_matrix
+    from audiospec_utils.infer.export_onnx import resize_matrix
 
     rng = np.random.default_rng(0)
     for h_in, h_out in ((128, 32), (128, 64), (128, 100), (64, 128), (40, 17), (128, 128)):
@@ -146,9 +146,9 @@ def test_resize_matrix_is_pillows_bilinear():
 
 
 def test_other_rates_are_resampled_as_rendering_does(trained_run, exported, tmp_path):
-    from audiospec_utils.audio import load_audio
-    from audiospec_utils.onnx_predict import OnnxClassifier, resample
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.audio.decode import load_audio
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier, resample
+    from audiospec_utils.infer.predict import predict_files
 
     run, _ = trained_run
     clf = OnnxClassifier(exported[0])
@@ -173,7 +173,7 @@ def test_other_rates_are_resampled_as_rendering_does(trained_run, exported, tmp_
 
 def test_light_runtime_imports_no_torch(exported, tmp_path):
     clip = write_wav(tmp_path / "a.wav", tone(440, 1.0))
-    code = (f"import sys, json\nfrom audiospec_utils.onnx_predict import OnnxClassifier\n"
+    code = (f"import sys, json\nfrom audiospec_utils.infer.onnx_predict import OnnxClassifier\n"
             f"e = OnnxClassifier({str(exported[0])!r}).predict_file({str(clip)!r}, k=2)\n"
             f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'fastai', 'librosa'))\n"
             f"print(json.dumps({{'top': e['top'], 'heavy': heavy}}))")
@@ -185,9 +185,9 @@ def test_light_runtime_imports_no_torch(exported, tmp_path):
 
 def test_bad_input(trained_run, exported, tmp_path):
     from audiospec_utils.exceptions import ParameterError
-    from audiospec_utils.export_onnx import SUPPORTED_KINDS, export_onnx
-    from audiospec_utils.onnx_predict import OnnxClassifier
-    from audiospec_utils.spectrogram import SpectrogramParams
+    from audiospec_utils.infer.export_onnx import SUPPORTED_KINDS, export_onnx
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
+    from audiospec_utils.features import SpectrogramParams
 
     run, _ = trained_run
     for i, (change, match) in enumerate([({"kind": "mfcc"}, "exported graph computes the kinds logmel, stft"),
@@ -259,7 +259,7 @@ def test_onnx_cli_on_a_folder_streams_csv_and_timeline(exported, tmp_path):
 
 
 def test_fastai_path_takes_folders_and_agrees_with_onnx_window_by_window(trained_run, exported, tmp_path):
-    from audiospec_utils.predict_batch import FastaiBackend, OnnxBackend, predict_paths
+    from audiospec_utils.infer.predict_batch import FastaiBackend, OnnxBackend, predict_paths
 
     run, _ = trained_run
     root = tmp_path / "in"

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from audiospec_utils.exceptions import DatasetError, ParameterError
-from audiospec_utils.predict import format_predictions, predict_files, predict_images, run_spectrogram_params
+from audiospec_utils.infer.predict import format_predictions, predict_files, predict_images, run_spectrogram_params
 
 from helpers import tone, write_wav
 
@@ -36,8 +36,8 @@ def test_long_and_very_short_clips_both_answer(trained_run, tmp_path):
 
 
 def test_windows_of_a_long_clip_are_averaged(trained_run, tmp_path):
-    from audiospec_utils.predict import load_model
-    from audiospec_utils.spectrogram import SpectrogramParams, render_clip
+    from audiospec_utils.infer.predict import load_model
+    from audiospec_utils.features import SpectrogramParams, render_clip
 
     run, _ = trained_run
     clip = write_wav(tmp_path / "long.wav", np.concatenate([tone(300, 10.5), tone(3000, 10.5)]))

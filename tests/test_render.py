@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from audiospec_utils.exceptions import DatasetError, ParameterError
-from audiospec_utils.render import image_name, read_manifest, render_spectrograms
-from audiospec_utils.spectrogram import SpectrogramParams
+from audiospec_utils.features.render import image_name, read_manifest, render_spectrograms
+from audiospec_utils.features import SpectrogramParams
 
 from helpers import tone, write_wav
 
@@ -176,7 +176,7 @@ def test_cli_render_takes_kind_width_and_channels(folder, tmp_path):
 
 def test_workers_return_small_records_only(folder, tmp_path):
     # nothing per clip but a small dict comes back to the main process, so memory stays flat
-    from audiospec_utils.render import _render_one
+    from audiospec_utils.features.render import _render_one
 
     rec = _render_one("low/l0", str(folder / "low" / "l0.wav"), str(tmp_path), SpectrogramParams())
     assert rec["images"] == ["images/low/l0.png"] and rec["error"] == ""

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from audiospec_utils import render as render_mod
-from audiospec_utils.datasets import load_source
-from audiospec_utils.render import RenderError, read_manifest, render_spectrograms
-from audiospec_utils.spectrogram import SpectrogramParams
+from audiospec_utils.features import render as render_mod
+from audiospec_utils.audio.datasets import load_source
+from audiospec_utils.features.render import RenderError, read_manifest, render_spectrograms
+from audiospec_utils.features import SpectrogramParams
 
 from helpers import tone, write_wav
 

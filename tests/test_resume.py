@@ -40,7 +40,7 @@ def _kill_after_epochs(cmd, run, n_epochs: int, timeout: float = 300):
 
 
 def test_killed_training_resumes_and_matches_an_uninterrupted_one(mini_specs, tmp_path):
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.learn.train import train_classifier
 
     # the uninterrupted reference, same settings as the command line's
     _, ref = train_classifier(mini_specs, tmp_path / "ref", epochs=4, img_size=32, bs=16, pretrained=False, seed=3,
@@ -75,7 +75,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_one(mini_specs, tm
 
 
 def test_restart_starts_over_and_keeps_the_old_weights(mini_specs, tmp_path):
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.learn.train import train_classifier
 
     run = tmp_path / "run"
     code, _ = _kill_after_epochs(_cli(mini_specs, run), run, 1)
@@ -92,7 +92,7 @@ def test_a_notebook_fit_cell_run_again_continues_instead_of_training_again(mini_
     """fit(..., resume=True), as notebook 03's training cell calls it: a second run of the cell trains nothing."""
     import torch
 
-    from audiospec_utils.train import create_learner, fit, spectrogram_dataloaders
+    from audiospec_utils.learn.train import create_learner, fit, spectrogram_dataloaders
 
     def learner():
         dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=16, seed=1, progress=False)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiospec_utils.audio import load_audio, most_common_rate
-from audiospec_utils.folders import RenderFolder
-from audiospec_utils.render import render_spectrograms
-from audiospec_utils.spectrogram import (RateDependentWarning, SpectrogramParams, render_clip, warn_rate_dependent,
+from audiospec_utils.audio.decode import load_audio, most_common_rate
+from audiospec_utils.features.folders import RenderFolder
+from audiospec_utils.features.render import render_spectrograms
+from audiospec_utils.features import (RateDependentWarning, SpectrogramParams, render_clip, warn_rate_dependent,
                                          with_fixed_rate)
 
 from helpers import tone, write_wav
@@ -94,7 +94,7 @@ def test_old_folder_keeps_its_per_file_rates_and_warns(tmp_path, monkeypatch):
     # what a folder written before the rate was fixed looks like: sr null, no source_sr column
     man = pd.read_csv(out / "manifest.csv").drop(columns=["source_sr", "band_limited"])
     man.to_csv(out / "manifest.csv", index=False)
-    monkeypatch.setattr("audiospec_utils.spectrogram_params._WARNED_RATE", set())
+    monkeypatch.setattr("audiospec_utils.features.params._WARNED_RATE", set())
     with pytest.warns(RateDependentWarning, match=str(out)):
         again = render_spectrograms(src, out, progress=False)  # defaults: continues as it was made
     assert again.attrs["summary"]["already_done"] == 2
@@ -104,7 +104,7 @@ def test_old_folder_keeps_its_per_file_rates_and_warns(tmp_path, monkeypatch):
 
 
 def test_the_warning_comes_once_per_folder(monkeypatch):
-    monkeypatch.setattr("audiospec_utils.spectrogram_params._WARNED_RATE", set())
+    monkeypatch.setattr("audiospec_utils.features.params._WARNED_RATE", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
@@ -159,7 +159,7 @@ def _tone_clip(freq, rng, sr=TRAIN_SR, seconds=1.0):
 
 @pytest.fixture(scope="module")
 def tone_run(tmp_path_factory):
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.learn.train import train_classifier
 
     root = tmp_path_factory.mktemp("tones")
     rng = np.random.default_rng(0)
@@ -187,7 +187,7 @@ def _resampled(path, sr, out_dir):
 
 
 def test_the_run_records_its_rate(tone_run):
-    from audiospec_utils.folders import Run
+    from audiospec_utils.learn import Run
 
     run, _, _ = tone_run
     assert Run(run).spec_params.sr == TRAIN_SR
@@ -196,7 +196,7 @@ def test_the_run_records_its_rate(tone_run):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sr=st.integers(min_value=8000, max_value=96000))
 def test_same_top_label_at_any_rate(tone_run, tmp_path_factory, sr):
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.infer.predict import predict_files
 
     run, learn, held_out = tone_run
     files = [p for _, p in held_out]
@@ -214,8 +214,8 @@ def test_per_file_rates_would_change_the_answers(tone_run, tmp_path):
     """The same check with each file at its own rate (sr=None) fails: what the fixed rate prevents."""
     import dataclasses
 
-    from audiospec_utils.folders import Run
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.learn import Run
+    from audiospec_utils.infer.predict import predict_files
 
     run, learn, held_out = tone_run
     per_file = dataclasses.replace(Run(run).spec_params, sr=None, fmax=None)
@@ -231,7 +231,7 @@ def test_per_file_rates_would_change_the_answers(tone_run, tmp_path):
 
 def test_the_run_knows_the_tones(tone_run):
     """The property above is about a model that hears the tones, not a constant one."""
-    from audiospec_utils.predict import predict_files
+    from audiospec_utils.infer.predict import predict_files
 
     run, learn, held_out = tone_run
     got = [r["top"][0]["label"] for r in predict_files(run, [p for _, p in held_out], learn=learn)]

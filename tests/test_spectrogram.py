@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from audiospec_utils.exceptions import ParameterError
-from audiospec_utils.spectrogram import (SpectrogramParams, default_n_fft, fit_length, logmel, render_clip,
+from audiospec_utils.features import (SpectrogramParams, default_n_fft, fit_length, logmel, render_clip,
                                          spectrogram_to_image)
 
 from helpers import tone, write_wav
@@ -114,7 +114,7 @@ def test_render_clip_writes_png_named_as_asked(tmp_path):
 
 # --- kinds, pixels, image size -------------------------------------------------------------------
 
-from audiospec_utils.spectrogram import (KINDS, chroma, mfcc, spectrogram, spectrogram_image, stack,  # noqa: E402
+from audiospec_utils.features import (KINDS, chroma, mfcc, spectrogram, spectrogram_image, stack,  # noqa: E402
                                          stft_db)
 
 SR44 = 44100
@@ -248,7 +248,7 @@ def test_render_clip_stack_with_width_writes_rgb_png(tmp_path):
 
 
 def test_mfcc_image_scales_each_coefficient_so_none_is_flat():
-    from audiospec_utils.spectrogram import spectrogram, spectrogram_image
+    from audiospec_utils.features import spectrogram, spectrogram_image
 
     rng = np.random.default_rng(0)
     y = (tone(300, 1.0, SR) * np.linspace(0, 1, SR)).astype(np.float32) + rng.normal(0, 0.01, SR).astype(np.float32)
@@ -267,7 +267,7 @@ def test_encode_png_round_trips_through_pillow(shape, tmp_path):
 
     from PIL import Image
 
-    from audiospec_utils.spectrogram import encode_png, write_png
+    from audiospec_utils.features import encode_png, write_png
 
     rng = np.random.default_rng(sum(shape))
     pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
@@ -286,7 +286,7 @@ def test_encode_png_of_a_spectrogram_is_about_as_small_as_pillows():
 
     from PIL import Image
 
-    from audiospec_utils.spectrogram import encode_png
+    from audiospec_utils.features import encode_png
 
     rng = np.random.default_rng(0)
     y = (tone(440, 3.0, SR) + rng.normal(0, 0.01, 3 * SR)).astype(np.float32)
@@ -301,7 +301,7 @@ def test_encode_png_of_a_spectrogram_is_about_as_small_as_pillows():
 @pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 4), np.uint8),
                                  np.zeros((0, 4), np.uint8), np.zeros(4, np.uint8)])
 def test_encode_png_refuses_what_is_not_8_bit_grey_or_rgb(bad):
-    from audiospec_utils.spectrogram import encode_png
+    from audiospec_utils.features import encode_png
 
     with pytest.raises(ParameterError, match="uint8 of shape"):
         encode_png(bad)

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audiospec_utils.exceptions import DatasetError, ParameterError
-from audiospec_utils.metrics import grouped_bootstrap_interval
-from audiospec_utils.splits import PER_CLIP_WARNING, Split, assign_folds, clip_table, split_clips
+from audiospec_utils.learn.metrics import grouped_bootstrap_interval
+from audiospec_utils.audio.splits import PER_CLIP_WARNING, Split, assign_folds, clip_table, split_clips
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -132,21 +132,21 @@ def _ungrouped(n=20, labels=("a", "b")):
 
 def test_per_clip_split_says_so_once(caplog):
     table = _ungrouped()
-    with caplog.at_level(logging.WARNING, logger="audiospec_utils.splits"):
+    with caplog.at_level(logging.WARNING, logger="audiospec_utils.audio.splits"):
         split = split_clips(table, valid_pct=0.25, seed=1)
     said = [r for r in caplog.records if r.getMessage() == PER_CLIP_WARNING]
     assert len(said) == 1 and said[0].levelno == logging.WARNING
     assert split.split_by == "clip" and not split.has_groups
     assert len(split.valid_ids) == 5 and len(split.train_ids) == 15
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="audiospec_utils.splits"):
+    with caplog.at_level(logging.WARNING, logger="audiospec_utils.audio.splits"):
         split_clips(table, valid_pct=0.25, seed=1, warn=False)
     assert not [r for r in caplog.records if r.getMessage() == PER_CLIP_WARNING]
 
 
 def test_grouped_split_is_by_group_and_says_nothing_per_clip(caplog):
     table = _grouped(n_groups=10, per_group=3)
-    with caplog.at_level(logging.WARNING, logger="audiospec_utils.splits"):
+    with caplog.at_level(logging.WARNING, logger="audiospec_utils.audio.splits"):
         split = split_clips(table, valid_pct=0.2, seed=0)
     assert split.split_by == "group" and split.has_groups
     assert not [r for r in caplog.records if r.getMessage() == PER_CLIP_WARNING]

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from audiospec_utils.time_estimate import VALID_BATCH_SHARE, TimeEstimate, expected_seconds, format_estimate
+from audiospec_utils.learn.time_estimate import VALID_BATCH_SHARE, TimeEstimate, expected_seconds, format_estimate
 
 
 def test_expected_seconds_counts_training_and_validation_batches_of_every_epoch():

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from audiospec_utils.exceptions import DatasetError, ParameterError, WeightsUnavailableError
-from audiospec_utils.train import clip_predictions, load_imagenet_weights, spectrogram_dataloaders, train_classifier
+from audiospec_utils.learn import clip_predictions, load_imagenet_weights
+from audiospec_utils.learn.train import spectrogram_dataloaders, train_classifier
 
 
 def test_metrics_file_has_the_promised_keys(trained_run):
@@ -31,7 +32,7 @@ def test_metrics_file_has_the_promised_keys(trained_run):
 def test_exported_learner_predicts_and_keeps_no_data(trained_run):
     from fastai.learner import load_learner
 
-    from audiospec_utils.predict import predict_images
+    from audiospec_utils.infer.predict import predict_images
 
     run, metrics = trained_run
     learn = load_learner(run / "export.pkl")
@@ -61,7 +62,7 @@ def test_pretrained_weights_from_a_local_file(mini_specs, tmp_path):
     import torch
     import torchvision
 
-    from audiospec_utils.train import create_learner
+    from audiospec_utils.learn.train import create_learner
 
     torch.manual_seed(123)
     reference = torchvision.models.resnet34()
@@ -107,7 +108,7 @@ def test_clip_predictions_average_windows():
 
 
 def test_render_folder_with_one_label_is_refused(tmp_path):
-    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.features.render import render_spectrograms
 
     from helpers import tone, write_wav
 
@@ -119,7 +120,7 @@ def test_render_folder_with_one_label_is_refused(tmp_path):
 
 
 def test_no_flips_or_rotations_only_spectrogram_augmentations(mini_specs):
-    from audiospec_utils.train import SpecAugment, TimeShift
+    from audiospec_utils.learn import SpecAugment, TimeShift
 
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, spec_augment=True, time_shift=0.5)
     names = [type(t).__name__ for dl in (dls.train, dls.valid) for t in dl.batch_tfm.augment]
@@ -138,7 +139,7 @@ def test_spec_augment_masks_whole_bands_within_the_widths():
     import torch
     from fastai.vision.all import TensorImage
 
-    from audiospec_utils.train import SpecAugment
+    from audiospec_utils.learn import SpecAugment
 
     torch.manual_seed(0)
     x = TensorImage(torch.ones(64, 3, 40, 50))
@@ -157,7 +158,7 @@ def test_time_shift_rolls_along_time_only():
     import torch
     from fastai.vision.all import TensorImage
 
-    from audiospec_utils.train import TimeShift
+    from audiospec_utils.learn import TimeShift
 
     torch.manual_seed(1)
     x = TensorImage(torch.rand(16, 3, 8, 20))
@@ -218,7 +219,7 @@ def test_unfreeze_schedule_lr_find_mixup_and_settings_recorded(mini_specs, tmp_p
 def test_find_learning_rate_restores_weights(mini_specs, tmp_path):
     import torch
 
-    from audiospec_utils.train import create_learner, find_learning_rate
+    from audiospec_utils.learn.train import create_learner, find_learning_rate
 
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=16)
     learn = create_learner(dls, "resnet18", pretrained=False, path=tmp_path)
@@ -267,8 +268,8 @@ def test_interrupted_training_keeps_the_best_checkpoint_and_says_so(mini_specs, 
 
 
 def test_dataloaders_take_a_given_split(mini_specs):
-    from audiospec_utils.splits import split_clips
-    from audiospec_utils.train import training_table
+    from audiospec_utils.audio.splits import split_clips
+    from audiospec_utils.learn.train import training_table
 
     images = training_table(mini_specs)
     split = split_clips(images, valid_pct=0.25, seed=3)
@@ -279,7 +280,7 @@ def test_dataloaders_take_a_given_split(mini_specs):
 
 
 def test_test_fold_is_never_trained_or_validated_on(tmp_path):
-    from audiospec_utils.render import render_spectrograms
+    from audiospec_utils.features.render import render_spectrograms
 
     from helpers import tone, write_wav
 
@@ -326,7 +327,7 @@ def test_a_ctrl_c_that_python_swallowed_still_stops_training_at_the_next_batch()
     import os
     import signal
 
-    from audiospec_utils.callbacks import InterruptGuard as _interrupt_guard
+    from audiospec_utils.learn.callbacks import InterruptGuard as _interrupt_guard
 
     found = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a program run from a terminal
     try:
@@ -367,7 +368,7 @@ def test_the_learners_optimizer_steps_as_fastais_adam():
     fastai (BatchNorm, biases) are not in this model, so the two must agree to float rounding."""
     from fastai.optimizer import Adam
 
-    from audiospec_utils.learner import adamw
+    from audiospec_utils.learn.learner import adamw
 
     torch.manual_seed(0)
     start = [torch.randn(8, 5), torch.randn(3, 8)]
@@ -391,7 +392,7 @@ def test_the_learners_optimizer_steps_as_fastais_adam():
 
 
 def test_cpu_bf16_is_used_only_where_the_cpu_has_the_instructions(tmp_path, monkeypatch):
-    from audiospec_utils.recipes import cpu_computes_bf16
+    from audiospec_utils.learn.recipes import cpu_computes_bf16
 
     with_bf16, without, other = tmp_path / "amd", tmp_path / "old", tmp_path / "arm"
     with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
@@ -412,7 +413,7 @@ def test_cpu_bfloat16_autocasts_training_batches_only():
     from fastai.data.load import DataLoader
     from fastai.learner import Learner
 
-    from audiospec_utils.callbacks import CpuBfloat16
+    from audiospec_utils.learn.callbacks import CpuBfloat16
 
     torch.manual_seed(0)
     items = [(torch.randn(3, 8, 8), torch.tensor(i % 2)) for i in range(16)]
@@ -433,8 +434,8 @@ def test_cpu_bfloat16_autocasts_training_batches_only():
 
 
 def test_create_learner_adds_cpu_bf16_only_when_asked_and_supported(mini_specs, monkeypatch):
-    from audiospec_utils import learner as learner_module
-    from audiospec_utils.callbacks import CpuBfloat16
+    from audiospec_utils.learn import learner as learner_module
+    from audiospec_utils.learn.callbacks import CpuBfloat16
 
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, crop_seconds=1.0)
     for asked, supported, expected in ((True, True, True), (True, False, False), (False, True, False)):
@@ -444,7 +445,7 @@ def test_create_learner_adds_cpu_bf16_only_when_asked_and_supported(mini_specs, 
 
 
 def test_quick_trains_in_bf16_where_the_cpu_has_it_and_validates_in_float32(mini_specs, tmp_path, monkeypatch):
-    from audiospec_utils.recipes import cpu_computes_bf16
+    from audiospec_utils.learn.recipes import cpu_computes_bf16
 
     monkeypatch.delenv("AUDIOSPEC_CPU_BF16", raising=False)  # the suite's float32 (conftest) lifted
     if not cpu_computes_bf16():

@@ -3,7 +3,7 @@ import datetime
 import numpy as np
 import pytest
 
-from audiospec_utils.widgets import PredictWidget, bar_chart_png, spectrogram_png, top_losses_widget
+from audiospec_utils.course.widgets import PredictWidget, bar_chart_png, spectrogram_png, top_losses_widget
 
 from helpers import tone, write_wav
 
@@ -63,7 +63,7 @@ def test_pictures():
 def test_top_losses_widget(trained_run):
     import pandas as pd
 
-    from audiospec_utils.interpret import load_run, predict_with_embeddings, top_losses
+    from audiospec_utils.explain.interpret import load_run, predict_with_embeddings, top_losses
 
     learn, valid = load_run(trained_run[0])
     probs, targets, losses, _ = predict_with_embeddings(learn, valid)

@@ -70,7 +70,7 @@ def app_url(trained_run, mini_root, tmp_path_factory):
 
 
 def test_a_clip_uploaded_in_chromium_gets_its_label_spectrogram_map_and_card(browser, app_url, clip, tmp_path):
-    from audiospec_utils.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
 
     url, model, examples = app_url
     entry = OnnxClassifier(model).predict_file(clip)

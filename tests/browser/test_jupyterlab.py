@@ -46,8 +46,8 @@ def browser():
 @pytest.fixture(scope="module")
 def lab(browser, tmp_path_factory):
     """A lab folder with the two notebooks, a mini dataset, its spectrograms and a small trained run."""
-    from audiospec_utils.course import course_config, get_dataset, render_course_spectrograms
-    from audiospec_utils.train import train_classifier
+    from audiospec_utils.course.config import course_config, get_dataset, render_course_spectrograms
+    from audiospec_utils.learn.train import train_classifier
 
     root = tmp_path_factory.mktemp("lab")
     work = tmp_path_factory.mktemp("lab_state")

@@ -1,0 +1,287 @@
+"""The toolkit's fastai callbacks, each a small module-level class, and what a Learner shows while it trains.
+
+fastai's way of changing a training loop is a ``Callback`` with hooks (``before_fit``,
+``after_epoch``...). The ones the toolkit adds to every training (:func:`audiospec_utils.learn.train.fit`):
+
+:class:`InterruptGuard`
+    never loses a Ctrl-C (one that Python swallowed inside a ``__del__`` is raised at the next batch);
+:class:`EpochHistory`
+    collects each epoch's losses and metrics across the stages of a schedule (``history.csv``);
+:class:`EpochCheckpoint`
+    saves ``models/last.pth`` and the whole training state ``models/resume.pth`` after every epoch;
+:class:`SkipFinishedEpochs`
+    skips, silently, the epochs a resumed training had already finished (:mod:`audiospec_utils.learn.resume`).
+
+and, where a recipe asks for it on a CPU with bfloat16 in hardware, :class:`CpuBfloat16`.
+
+fastai draws a progress bar (``ProgressCallback``) and logs one row per epoch (``learn.logger``). A
+benchmark, ``cv``, ``compare`` or an experiment of the course trains many models and wants neither:
+:func:`silence` takes both away, the same way everywhere. (``audiospec_utils.learn.train.EpochRows``, which
+prints the epoch table as plain lines in a log, stays in :mod:`audiospec_utils.learn.train`: exported
+learners refer to it there.)
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pandas as pd
+import torch
+from fastai.callback.core import Callback, CancelEpochException
+from fastai.learner import Recorder
+
+from ..fileio import write_csv_atomic
+from .training_state import RESUME_VERSION, random_states, save_atomic
+
+__all__ = ["InterruptGuard", "EpochHistory", "EpochCheckpoint", "SkipFinishedEpochs", "CpuBfloat16", "silence",
+           "remove_progress_bar", "recorder_state", "restore_recorder"]
+
+
+def _no_log(*args, **kwargs) -> None:
+    """A logger that logs nothing (module-level, so that an exported learner still pickles)."""
+
+
+def remove_progress_bar(learn):
+    """Remove a Learner's progress bar (fastai's ``ProgressCallback``); returns the Learner.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+
+    Returns
+    -------
+    fastai.learner.Learner
+        The same object, changed in place; its logger (one row per epoch) is left as it is.
+    """
+    learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
+    return learn
+
+
+def silence(learn):
+    """Remove a Learner's progress bar and per-epoch log lines; returns the Learner.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+
+    Returns
+    -------
+    fastai.learner.Learner
+        The same object, without its ``ProgressCallback`` and with a logger that prints nothing.
+    """
+    remove_progress_bar(learn)
+    learn.logger = _no_log
+    return learn
+
+
+class InterruptGuard(Callback):
+    """Never lose a Ctrl-C: remember it, and raise it at the next batch if Python swallowed it.
+
+    Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives; inside a
+    ``__del__`` or a weakref callback it is printed as "Exception ignored" and lost, and the
+    training went on (seen once in a test that interrupts a 200-epoch run). From ``before_fit`` to
+    ``after_fit`` this callback's handler takes SIGINT's place, but only over Python's own Ctrl-C
+    handler in the main thread: an ignored SIGINT (a background job) or a program's own handler is
+    left as it is.
+
+    Attributes
+    ----------
+    requested : bool
+        Whether a Ctrl-C arrived during the fit.
+    """
+    order = -100  # before every other callback
+
+    def before_fit(self):
+        self.requested, self.previous = False, None
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        self.requested = True
+        self._restore()  # fastai runs no after_fit when the interrupt leaves fit
+        raise KeyboardInterrupt
+
+    def before_batch(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def after_fit(self):
+        self._restore()
+
+    def _restore(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+class CpuBfloat16(Callback):
+    """The forward pass of training batches in bfloat16 autocast on a CPU; all else stays float32.
+
+    ``torch.autocast("cpu", dtype=torch.bfloat16)`` runs the convolutions and matrix products of
+    the forward pass (and so their backward) in bfloat16 while the weights, the optimizer and the
+    loss stay float32 (the predictions are cast back before the loss). fastai's ``MixedPrecision``
+    does this on a GPU only. Validation, ``get_preds``, prediction and an exported model compute in
+    float32, so a clip gives the same probabilities whether or not the model was trained with it.
+    Worth it only on a CPU with bf16 instructions (:func:`audiospec_utils.learn.recipes.cpu_computes_bf16`):
+    elsewhere torch emulates them, slower than float32.
+    """
+    order = 10  # as fastai's MixedPrecision: after the batch is on the device, before the model
+
+    def before_batch(self):
+        self._autocast = None
+        if self.training:
+            self._autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+            self._autocast.__enter__()
+
+    def after_pred(self):
+        if self._leave():
+            self.learn.pred = self.pred.float()
+
+    def after_cancel_batch(self):
+        self._leave()
+
+    def _leave(self) -> bool:
+        ctx, self._autocast = getattr(self, "_autocast", None), None
+        if ctx is not None:
+            ctx.__exit__(None, None, None)
+        return ctx is not None
+
+
+class EpochHistory(Callback):
+    """Collect each epoch's recorder line (losses, metrics), across several fits (stages).
+
+    Parameters
+    ----------
+    rows : list of dict or None
+        Rows of epochs finished before (a resumed training), kept in front.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per epoch: ``epoch`` (from 0, over all stages), ``stage`` and the recorder's values.
+    stage : str
+        Name of the stage the next rows belong to (set before each fit).
+    skip : int
+        Epochs of this fit already recorded before a resume (not recorded again).
+    """
+    order = Recorder.order + 1
+
+    def __init__(self, rows=None):
+        self.rows, self.stage, self.skip = list(rows or []), "train", 0
+
+    def after_epoch(self):
+        if self.epoch < self.skip:  # skipped by a resume: it was recorded before the interruption
+            return
+        names = list(self.recorder.metric_names)
+        row = dict(zip(names, list(self.recorder.log)))
+        row.pop("epoch", None)
+        self.rows.append({"epoch": len(self.rows), "stage": self.stage, **row})
+
+
+class SkipFinishedEpochs(Callback):
+    """Skip the epochs a resumed training had finished, silently (fastai's ``SkipToEpoch``, muted).
+
+    fastai still runs ``after_epoch`` for a skipped epoch, and the recorder would print an empty
+    row for it: the learner's logger is muted until the first epoch that really runs.
+
+    Parameters
+    ----------
+    start : int
+        The first epoch of this fit that runs.
+    smooth_loss : dict or None
+        The recorder's smoothed training loss at the checkpoint (``count``, ``val``), carried on.
+    """
+    order = Recorder.order + 5  # after the recorder has started the epoch's line, before the progress bar
+
+    def __init__(self, start: int, smooth_loss=None):
+        self.start, self._logger, self.smooth_loss = int(start), None, smooth_loss
+
+    def before_epoch(self):
+        if self.epoch < self.start:
+            if self._logger is None:
+                self._logger = self.learn.logger
+                self.learn.logger = _no_log
+            raise CancelEpochException
+        if self._logger is not None:
+            self.learn.logger, self._logger = self._logger, None
+        if self.epoch == self.start and self.smooth_loss is not None:
+            # the training loss fastai reports is smoothed over the whole fit: carry it on, not from zero
+            sm = self.learn.recorder.smooth_loss
+            sm.count, sm.val = self.smooth_loss["count"], self.smooth_loss["val"].to(sm.val.device)
+
+    def after_fit(self):
+        if self._logger is not None:
+            self.learn.logger, self._logger = self._logger, None
+
+
+def recorder_state(recorder) -> dict:
+    """What fastai's ``Recorder`` holds of the current ``fit``, as plain lists (saved in a checkpoint).
+
+    With it, a training that is found finished when a notebook's cell runs again still has its loss
+    curve: ``learn.recorder.plot_loss()`` draws the saved one (:func:`restore_recorder`).
+    """
+    return {"metric_names": [str(n) for n in recorder.metric_names],
+            "lrs": [float(x) for x in recorder.lrs], "iters": [int(x) for x in recorder.iters],
+            "losses": [float(x) for x in recorder.losses], "values": [list(v) for v in recorder.values]}
+
+
+def restore_recorder(recorder, state: dict | None) -> None:
+    """Put a :func:`recorder_state` back into a ``Recorder`` (nothing when `state` is None)."""
+    from fastcore.foundation import L
+
+    if not state:
+        return
+    recorder.metric_names = L(state["metric_names"])
+    recorder.lrs, recorder.iters = L(state["lrs"]), L(state["iters"])
+    recorder.losses, recorder.values = L(torch.tensor(x) for x in state["losses"]), L(state["values"])
+
+
+class EpochCheckpoint(Callback):
+    """After every finished epoch: ``models/last.pth`` (weights) and ``models/resume.pth`` (everything).
+
+    Parameters
+    ----------
+    settings : dict
+        The training's settings, saved so that a resume with other settings is refused.
+    history : EpochHistory
+        Its rows are saved (and written to `history_file`).
+    resume_file : path
+        Where the state goes (``models/resume.pth`` of the run folder).
+    stage : int
+        Index of the schedule stage this fit is.
+    total : int
+        Epochs of the whole training (all stages).
+    done_before : int
+        Epochs finished in the stages before this one.
+    skip : int
+        Epochs of this stage finished before a resume (not saved again).
+    history_file : path or None
+        ``history.csv``, rewritten after each epoch (each epoch once).
+    """
+    order = Recorder.order + 2  # after the history
+
+    def __init__(self, settings: dict, history: EpochHistory, resume_file, *, stage: int, total: int,
+                 done_before: int = 0, skip: int = 0, history_file=None):
+        self.settings, self.history, self.stage_index = settings, history, stage
+        self.total, self.done_before, self.skip = total, done_before, skip
+        self.history_file, self.resume_file = history_file, resume_file
+
+    def after_epoch(self):
+        if self.epoch < self.skip:
+            return
+        learn = self.learn
+        done = self.done_before + self.epoch + 1
+        save_atomic({"version": RESUME_VERSION, "model": learn.model.state_dict(),
+                     "opt": learn.opt.state_dict() if learn.opt is not None else None,
+                     "stage": self.stage_index, "epoch": self.epoch + 1, "done": done, "total": self.total,
+                     "history": self.history.rows, "random": random_states(learn.dls), "settings": self.settings,
+                     "smooth_loss": {"count": learn.recorder.smooth_loss.count,
+                                     "val": learn.recorder.smooth_loss.val.detach().cpu()},
+                     "recorder": recorder_state(learn.recorder)},
+                    self.resume_file)
+        learn.save("last", with_opt=False)
+        if self.history_file is not None:
+            write_csv_atomic(pd.DataFrame(self.history.rows), self.history_file)

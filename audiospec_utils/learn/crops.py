@@ -1,0 +1,197 @@
+"""Where crops and windows fall in a spectrogram image: the time geometry of training and prediction, in frames.
+
+Images keep one column per STFT frame, so time is counted in frames: ``sr / hop_length`` per second
+(:func:`frames_per_second`). Training draws crops of a fixed number of frames at random starts
+(:func:`random_crop_starts`); validation and prediction cut each image into windows of the same
+length overlapping by half (:func:`window_starts`, :func:`window_layout`) and average their
+probabilities. A clip shorter than the crop is repeated to fill it (the gather is
+:meth:`audiospec_utils.features.image_cache.SpectrogramCache.crops`). The crop length comes from the clips'
+durations (:func:`default_crop_seconds`, :func:`crop_geometry`).
+
+Plain NumPy and pandas: no model, no data loading.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ParameterError
+
+__all__ = ["window_starts", "window_layout", "random_crop_starts", "frames_per_second", "default_crop_seconds",
+           "crop_geometry"]
+
+
+def window_starts(width: int, length: int, overlap: float = 0.5) -> np.ndarray:
+    """First frames of the windows that cover an image of `width` frames.
+
+    Parameters
+    ----------
+    width : int
+        Frames of the image (clip).
+    length : int
+        Frames per window.
+    overlap : float in [0, 1)
+        Fraction of a window shared with the next one (0.5: hop of half a window).
+
+    Returns
+    -------
+    np.ndarray, int64
+        ``[0]`` when the image is no longer than a window (it is repeated to fill it); otherwise
+        starts every ``round(length * (1 - overlap))`` frames, the last window ending exactly at the
+        image's end.
+
+    Raises
+    ------
+    ParameterError
+        `length` < 1 or `overlap` outside [0, 1).
+    """
+    if length < 1:
+        raise ParameterError(f"length must be at least 1 frame, got {length}")
+    if not 0 <= overlap < 1:
+        raise ParameterError(f"overlap must be in [0, 1), got {overlap}")
+    if width <= length:
+        return np.zeros(1, dtype=np.int64)
+    hop = max(1, int(round(length * (1 - overlap))))
+    starts = list(range(0, width - length + 1, hop))
+    if starts[-1] != width - length:
+        starts.append(width - length)
+    return np.asarray(starts, dtype=np.int64)
+
+
+def window_layout(widths, length: int, overlap: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Every window of several images, in order: each window's start and the image it belongs to.
+
+    Parameters
+    ----------
+    widths : array-like of int, shape (n_images,)
+        Frames of each image.
+    length : int
+        Frames per window.
+    overlap : float in [0, 1)
+        See :func:`window_starts`.
+
+    Returns
+    -------
+    starts : np.ndarray, int64, shape (n_windows,)
+        First frame of each window.
+    image_of_window : np.ndarray, int64, shape (n_windows,)
+        The position (0 to ``n_images - 1``) of each window's image; windows of one image are
+        consecutive.
+    """
+    per_image = [window_starts(int(w), length, overlap) for w in widths]
+    image_of_window = np.repeat(np.arange(len(per_image)), [len(s) for s in per_image]).astype(np.int64)
+    starts = np.concatenate(per_image) if per_image else np.zeros(0, np.int64)
+    return starts, image_of_window
+
+
+def random_crop_starts(widths, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Random first frames of training crops: anywhere inside a long image, any rotation of a short one.
+
+    Parameters
+    ----------
+    widths : np.ndarray of int, shape (n,)
+        Frames of each crop's image.
+    length : int
+        Frames per crop.
+    rng : numpy.random.Generator
+        Draws one number per crop.
+
+    Returns
+    -------
+    np.ndarray, int64, shape (n,)
+        ``0 <= start <= width - length`` for an image at least `length` long (the crop is a slice
+        of it); ``0 <= start < width`` for a shorter one (repeated to fill the crop, from `start`).
+    """
+    widths = np.asarray(widths)
+    span = np.where(widths >= length, widths - length + 1, widths)
+    return np.minimum((rng.random(len(widths)) * span).astype(np.int64), span - 1)
+
+
+def frames_per_second(params, sr) -> float:
+    """STFT frames per second of audio at `sr` Hz rendered with `params` (``sr / hop_length``).
+
+    Parameters
+    ----------
+    params : audiospec_utils.features.SpectrogramParams
+    sr : int or float
+        Sample rate, Hz.
+
+    Returns
+    -------
+    float
+    """
+    return float(sr) / params.resolve(int(sr))["hop_length"]
+
+
+def default_crop_seconds(durations, max_seconds: float = 4.0) -> float:
+    """The crop length used when none is given: the median clip duration, kept within 1 s and `max_seconds`.
+
+    Parameters
+    ----------
+    durations : array-like of float
+        Durations (s) of the training clips.
+    max_seconds : float >= 1
+        Upper bound (s). The ``quick`` recipe uses 1 s: a crop's cost grows with its length, and on
+        a CPU the epochs a shorter crop saves bought more accuracy than a longer crop
+        (:mod:`audiospec_utils.learn.recipes`).
+
+    Returns
+    -------
+    float
+        Seconds, rounded to 0.1 s. Half the median is too short to hear a whole event of a typical
+        clip; longer crops than 4 s cost time for little more context. The 1 s floor stops at the
+        length of the clips themselves: when 95 % of the clips are shorter than 1 s (spoken digits,
+        clicks), the crop is their 95th percentile rounded up to 0.1 s, since a longer one would
+        add only padding (a fifth of the pixels for clips of 0.8 s) that costs time and carries
+        nothing.
+
+    Raises
+    ------
+    ParameterError
+        `max_seconds` below 1.
+    """
+    if not max_seconds >= 1.0:
+        raise ParameterError(f"max_seconds must be at least 1 s, got {max_seconds!r}")
+    d = np.asarray([x for x in durations if np.isfinite(x) and x > 0], dtype=np.float64)
+    if not len(d):
+        return float(min(float(max_seconds), 2.0))
+    med = float(np.median(d))
+    floor = min(1.0, np.ceil(round(float(np.percentile(d, 95)) * 10, 6)) / 10)
+    return float(min(float(max_seconds), max(floor, round(med, 1))))
+
+
+def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
+                  max_crop_seconds: float) -> tuple[int, float, float]:
+    """The crop of a training: its length in frames and seconds, and the frame rate between them.
+
+    Parameters
+    ----------
+    params : audiospec_utils.features.SpectrogramParams
+        The render folder's parameters.
+    train_table : pandas.DataFrame
+        The training images (``sr``, ``duration``, ``clip_id`` columns of the manifest).
+    crop_seconds : float or None
+        The crop asked for; None: :func:`default_crop_seconds` of the training clips' durations,
+        at most `max_crop_seconds`.
+    max_crop_seconds : float
+        Upper bound of the default.
+
+    Returns
+    -------
+    length : int
+        Frames per crop (at least 8): `crop_seconds` times the median frame rate of the training
+        images (22,050 Hz when no rate is known). A render with a fixed ``width`` has no time
+        scale: the crop is then the whole image and the two floats are NaN.
+    crop_seconds : float
+    frames_per_second : float
+    """
+    if params.width is not None:
+        return int(params.width), float("nan"), float("nan")
+    srs = pd.to_numeric(train_table["sr"], errors="coerce").dropna()
+    fps = float(np.median([frames_per_second(params, sr) for sr in srs.unique()])) if len(srs) else \
+        frames_per_second(params, 22050)
+    if crop_seconds is None:
+        crop_seconds = default_crop_seconds(pd.to_numeric(train_table.drop_duplicates("clip_id")["duration"],
+                                                          errors="coerce"), max_crop_seconds)
+    return max(8, int(round(crop_seconds * fps))), crop_seconds, fps
