@@ -319,8 +319,8 @@ def test_the_space_folder_has_what_a_space_needs(space):
 
     names = {str(p.relative_to(space)) for p in space.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     for name in ("app.py", "requirements.txt", "README.md", "model.onnx", "model_windows.onnx", "model_card.json",
-                 ".gitattributes", "audiospec_app/__init__.py", "audiospec_app/app.py",
-                 "audiospec_app/app_explain.py", "audiospec_app/onnx_predict.py"):
+                 ".gitattributes", "audiospec_app/__init__.py", "audiospec_app/share/app.py",
+                 "audiospec_app/share/app_explain.py", "audiospec_app/infer/onnx_predict.py"):
         assert name in names, name
     assert len([n for n in names if n.startswith("examples/")]) == 3
     fm = _front_matter((space / "README.md").read_text())
@@ -331,7 +331,7 @@ def test_the_space_folder_has_what_a_space_needs(space):
     assert reqs == {"numpy", "soundfile", "soxr", "onnxruntime", "gradio", "matplotlib"}
     assert f"gradio=={gradio.__version__}" in (space / "requirements.txt").read_text()
     imported = set()  # every import of the copied code, also those inside functions
-    for p in [space / "app.py", *(space / "audiospec_app").glob("*.py")]:
+    for p in [space / "app.py", *(space / "audiospec_app").rglob("*.py")]:
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, ast.Import):
                 imported.update(a.name.split(".")[0] for a in node.names)

@@ -40,33 +40,53 @@ __all__ = ["write_space", "vendored_modules", "SPACE_PACKAGE", "SPACE_REQUIREMEN
 #: Name of the copied package inside the Space folder.
 SPACE_PACKAGE = "audiospec_app"
 #: The module whose imports are followed to choose what is copied.
-ENTRY_MODULE = "app"
+ENTRY_MODULE = "share.app"
 #: The distributions the Space installs (import name -> distribution name), pinned to the versions here.
 SPACE_REQUIREMENTS = {"numpy": "numpy", "soundfile": "soundfile", "soxr": "soxr", "onnxruntime": "onnxruntime",
                       "gradio": "gradio", "matplotlib": "matplotlib"}
 #: Marks a folder written by :func:`write_space` (so that writing it again may replace its files).
 _MARKER = ".audiospec_space"
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # audiospec_utils/
 
 
-def _module_imports(path: Path) -> tuple[set[str], set[str]]:
-    """The module-level imports of one module: (sibling modules, top-level packages of absolute imports).
+def _module_file(name: str) -> Path:
+    """The file of the package's module `name` (``"share.app"``, ``"exceptions"``; a subpackage: its ``__init__``)."""
+    path = _PACKAGE_DIR.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def _module_imports(name: str) -> tuple[set[str], set[str]]:
+    """The module-level imports of the package's module `name`: (its modules, by dotted name relative to
+    the package, and the top-level packages of its absolute imports).
 
     Imports inside functions are not followed: they run only when their function does (e.g. the
     resampling of :func:`audiospec_utils.audio.decode.load_audio` to another rate, never used by the app).
     """
+    path = _module_file(name)
     tree = ast.parse(path.read_text(), filename=str(path))
+    here = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".")
     siblings, absolute = set(), set()
+
+    def module(parts):
+        dotted = ".".join(parts)
+        return dotted if dotted and (_PACKAGE_DIR.joinpath(*parts).is_dir()
+                                     or _PACKAGE_DIR.joinpath(*parts).with_suffix(".py").is_file()) else None
 
     def visit(statements):
         for node in statements:
-            if isinstance(node, ast.ImportFrom):
-                if node.level == 1 and node.module:
-                    siblings.add(node.module.split(".")[0])
-                elif node.level == 1:
-                    siblings.update(a.name for a in node.names if a.name != "__version__")
-                elif node.level == 0 and node.module:
-                    absolute.add(node.module.split(".")[0])
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                base = here[:len(here) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+                for alias in node.names:  # `from ..audio import decode` imports a module, not a name
+                    found = module(base + [alias.name]) if alias.name != "__version__" else None
+                    if found:
+                        siblings.add(found)
+                    elif module(base):
+                        siblings.add(module(base))
+                    elif alias.name != "__version__":
+                        raise ParameterError(f"{path}: cannot resolve `from {'.' * node.level}{node.module or ''} "
+                                             f"import {alias.name}`")
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                absolute.add(node.module.split(".")[0])
             elif isinstance(node, ast.Import):
                 absolute.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, (ast.If, ast.Try)):  # `if TYPE_CHECKING:`, `try: import x`
@@ -84,7 +104,9 @@ def vendored_modules(entry: str = ENTRY_MODULE) -> list[str]:
     Returns
     -------
     list of str
-        Module names (``"app"``, ``"onnx_predict"``...), sorted.
+        Module names relative to the package (``"share.app"``, ``"infer.onnx_predict"``, ``"exceptions"``...),
+        sorted. The Space keeps the package's tree: ``audiospec_app/share/app.py`` and so on, each
+        subpackage with an ``__init__.py`` of its own that imports nothing.
 
     Raises
     ------
@@ -99,7 +121,7 @@ def vendored_modules(entry: str = ENTRY_MODULE) -> list[str]:
         if name in seen:
             continue
         seen.add(name)
-        siblings, absolute = _module_imports(_PACKAGE_DIR / f"{name}.py")
+        siblings, absolute = _module_imports(name)
         bad = sorted(absolute - allowed)
         if bad:
             raise ParameterError(f"audiospec_utils.{name} imports {', '.join(bad)} at module level, which a Space "
@@ -131,7 +153,7 @@ _APP_PY = '''"""{title}: a Hugging Face Space written by `audiospec space` (audi
 
 Runs as it is: `pip install -r requirements.txt && python app.py` (host from $GRADIO_SERVER_NAME,
 port from $PORT or $GRADIO_SERVER_PORT, as Spaces set them; 127.0.0.1:7860 otherwise). The page is
-audiospec's (audiospec_utils.share.app), copied into audiospec_app/ with the few modules it imports.
+audiospec's (audiospec_utils.share.app), copied into audiospec_app/share/ with the few modules it\nimports, in the package's own tree.
 """
 
 import sys
@@ -140,7 +162,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from {package}.app import serve_folder  # noqa: E402
+from {package}.share.app import serve_folder  # noqa: E402
 
 demo = serve_folder(HERE, max_seconds={max_seconds!r}, top_k={top_k!r}, explain_windows={explain_windows!r},
                     concurrency={concurrency!r}, launch=__name__ == "__main__")
@@ -271,7 +293,12 @@ def write_space(model, out, *, examples=None, n_examples: int = 4, title: str | 
     if pkg.is_dir():
         shutil.rmtree(pkg)
     for name in modules:
-        copy(_PACKAGE_DIR / f"{name}.py", f"{SPACE_PACKAGE}/{name}.py")
+        rel = "/".join(name.split("."))
+        copy(_module_file(name), f"{SPACE_PACKAGE}/{rel}/__init__.py" if _module_file(name).name == "__init__.py"
+             else f"{SPACE_PACKAGE}/{rel}.py")
+    for sub in sorted({m.split(".")[0] for m in modules if "." in m} - set(modules)):
+        write_text_atomic(pkg / sub / "__init__.py", f'"""The modules of audiospec_utils.{sub} the page needs."""\n')
+        written.append(f"{SPACE_PACKAGE}/{sub}/__init__.py")
     write_text_atomic(pkg / "__init__.py",
                       f'"""audiospec\'s web page and the light runtime it needs, copied from audiospec {__version__} '
                       f'by `audiospec space`."""\n\n__version__ = "{__version__}"\n')
