@@ -73,59 +73,20 @@ def _add_spectrogram_args(p: argparse.ArgumentParser) -> None:
                    help="resize every image to this many pixels along time (None: one column per frame)")
 
 
-def _add_training_args(p: argparse.ArgumentParser) -> None:
-    """Training options shared by ``train`` and ``cv``; None means: the recipe's value."""
-    g = p.add_argument_group("training (unset options take the recipe's value)")
-    g.add_argument("--recipe", default="auto", choices=["auto", "quick", "full"],
-                   help="defaults for the options below: quick (a 2-core CPU in minutes), full (a GPU); auto picks "
-                        "by the device")
-    g.add_argument("--arch", default=None, choices=["resnet18", "resnet34", "resnet50"],
-                   help="the network (quick resnet18, full resnet34)")
-    g.add_argument("--epochs", type=int, default=None, help="one-cycle epochs (quick 15, full 30)")
-    g.add_argument("--img-size", type=int, default=None,
-                   help="image height in pixels (quick 48, full 128); time keeps one column per frame")
-    g.add_argument("--crop-seconds", type=float, default=None,
-                   help="length of the training crops and of the prediction windows, seconds (default: from the "
-                        "clips' durations)")
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--bs", type=int, default=None, help="batch size (quick 64, full 64)")
-    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 pretrained, 3e-3 scratch)")
-    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
-                   help="start from ImageNet weights (--no-pretrained: random initialisation)")
-    g.add_argument("--weights", default=None, help="local ImageNet weights file (state dict), no network needed")
-    g.add_argument("--normalize", default="auto", choices=["auto", "imagenet", "dataset"],
-                   help="image statistics: auto = ImageNet's with pretrained weights, the data's own from scratch")
-    g.add_argument("--manually-verified-only", action="store_true", help="FSDKaggle2018: only manually verified clips")
-    g.add_argument("--verified-weight", type=float, default=None, metavar="W",
-                   help="FSDKaggle2018: sample manually verified clips W times as often as unverified ones")
-    g.add_argument("--schedule", default="auto", choices=["auto", "fine_tune", "one_cycle", "unfreeze"],
-                   help="auto: fine_tune when pretrained, one_cycle from scratch; unfreeze: frozen fit_one_cycle, "
-                        "then unfreeze and fit_one_cycle with discriminative rates --unfrozen-lr LO HI")
-    g.add_argument("--freeze-epochs", type=int, default=1, help="epochs with the body frozen (fine_tune, unfreeze)")
-    g.add_argument("--unfrozen-lr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                   help="discriminative learning rates slice(LO, HI) after unfreezing (default: lr/200, lr/2)")
-    g.add_argument("--lr-find", action="store_true",
-                   help="run fastai's lr_find first (plot: RUN_DIR/lr_find.png) and train with its suggestion")
-    g.add_argument("--lr-find-iters", type=int, default=100, help="mini-batches of the lr_find sweep")
-    g.add_argument("--label-smoothing", type=float, default=None, help="label smoothing of the loss (e.g. 0.1)")
-    g.add_argument("--mixup", type=float, default=None, metavar="ALPHA", help="MixUp alpha (e.g. 0.4); 0: off")
-    g.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="SpecAugment time/frequency masking of training crops")
-    g.add_argument("--time-shift", type=float, default=None,
-                   help="largest random circular time shift, fraction of the crop (e.g. 0.5; 0: none)")
-    g.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="on a CPU with bf16 instructions (AVX512-BF16, AMX), train in bf16 autocast; "
-                        "evaluation and prediction stay float32 (default: the recipe's)")
+def _add_training_options(p: argparse.ArgumentParser, *, groups=("training",), defaults=None, only=None) -> None:
+    """The options of a :class:`~audiospec_utils.learn.config.TrainingConfig`, made from its fields
+    (their default, type, choices and help); the handler reads them back with :func:`_training_config`."""
+    from .learn.config import add_config_options
+
+    p.set_defaults(_config_fields=add_config_options(p, groups=groups, defaults=defaults, only=only),
+                   _config_defaults=defaults)
 
 
-def _training_kwargs(args) -> dict:
-    return dict(recipe=args.recipe, arch=args.arch, epochs=args.epochs, img_size=args.img_size,
-                crop_seconds=args.crop_seconds, bs=args.bs, lr=args.lr, pretrained=args.pretrained,
-                weights=args.weights, normalize=args.normalize, manually_verified_only=args.manually_verified_only,
-                verified_weight=args.verified_weight, schedule=args.schedule, freeze_epochs=args.freeze_epochs,
-                unfrozen_lr=args.unfrozen_lr, lr_find=args.lr_find, lr_find_iters=args.lr_find_iters,
-                label_smoothing=args.label_smoothing, mixup=args.mixup, spec_augment=args.spec_augment,
-                time_shift=args.time_shift, cpu_bf16=args.cpu_bf16)
+def _training_config(args):
+    """The :class:`~audiospec_utils.learn.config.TrainingConfig` of a command's options."""
+    from .learn.config import config_from_args
+
+    return config_from_args(args, args._config_fields, base=args._config_defaults)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -200,6 +161,9 @@ class _FoldCount(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audiospec`` command."""
+    from .assess.compare import COMPARE_CONFIG
+    from .demo import DEMO_CONFIG
+
     parser = argparse.ArgumentParser(prog="audiospec", description="audiospec: classify sounds by classifying their spectrogram images (the course's steps without a notebook).",
                                      formatter_class=_HelpFormatter)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -243,16 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true",
                    help="start over even if an interrupted training is in --out (by default it is resumed at its "
                         "next epoch when the settings are the same)")
-    _add_training_args(p)
-    g = p.add_argument_group("the split")
-    g.add_argument("--valid-pct", type=float, default=0.2,
-                   help="share of the clips for validation (grouped by source recording when the data has groups)")
-    g.add_argument("--test-fold", default=None, metavar="K",
-                   help="hold out fold K altogether (not trained, not validated on) for `audiospec evaluate`")
-    g.add_argument("--valid-fold", default=None, metavar="J", help="validate on fold J instead of a grouped share")
-    g.add_argument("--group-pattern", default=None, metavar="REGEX",
-                   help="regex whose first capture group in each file name is its group (recording, speaker...), "
-                        "when the render folder has none")
+    _add_training_options(p, groups=("training", "split"))
 
     p = command("cv", "cross-validation: one model per fold, each fold held out once; cv.csv with mean and std")
     p.add_argument("source", help="render folder, or audio with folds (UrbanSound8K, ESC-50, CSV with a fold column) "
@@ -266,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the folds to hold out, comma-separated, e.g. 1,2 (default: every fold)")
     p.add_argument("--force", action="store_true", help="train again folds that already have a result")
     p.add_argument("--jobs", type=int, default=-1, help="rendering worker processes (-1: all cores)")
-    _add_training_args(p)
+    _add_training_options(p)
     _add_spectrogram_args(p)
 
     p = command("interpret", "confusion matrix, top losses, t-SNE, per-class report of a run")
@@ -337,11 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="run folder")
     _old_spelling(p, "--data", p.add_argument("--data-out", default="data/mini", metavar="DIR",
                                               help="where the mini dataset is generated"))
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
-                   help="start from ImageNet weights (needs the network, the cache or --weights); default: only "
-                        "with --weights, else from scratch")
-    p.add_argument("--weights", default=None, help="local ImageNet weights file for --pretrained (no network needed)")
+    _add_training_options(p, defaults=DEMO_CONFIG, only=("epochs", "img_size", "crop_seconds", "pretrained",
+                                                          "weights"))
     p = command("compare", "baselines and spectrogram kinds side by side on one split: comparison.csv, .png")
     p.add_argument("source", help="folder per class, CSV (fname,label), or FSDKaggle2018 root")
     p.add_argument("--out", required=True, help="output folder (comparison.csv, comparison.png, rows/, spectrograms/)")
@@ -349,19 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", nargs="+", default=["all"], metavar="ROW",
         help="one or more rows: gbm small_cnn resnet34_logmel resnet34_stft resnet34_mfcc resnet34_chroma "
              "resnet34_stack, or groups: all baselines kinds"))
-    p.add_argument("--epochs", type=int, default=3, help="epochs of every CNN row")
-    p.add_argument("--img-size", type=int, default=64, help="image height in pixels")
-    p.add_argument("--crop-seconds", type=float, default=None,
-                   help="length (s) of the training crops and validation windows (default: from the durations)")
-    p.add_argument("--bs", type=int, default=32, help="batch size")
-    p.add_argument("--seed", type=int, default=42, help="seed of the split and of every row")
-    p.add_argument("--valid-pct", type=float, default=0.2)
     p.add_argument("--n-per-label", type=int, default=None, help="use at most N clips per label, for a quicker run")
-    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
-                   help="ResNet-34 rows from ImageNet weights, required (the rows fail where they are unavailable); "
-                        "--no-pretrained: from scratch; default: ImageNet weights when available (or --weights), "
-                        "else from scratch")
-    p.add_argument("--weights", default=None, help="local ImageNet ResNet-34 weights file (then required)")
+    _add_training_options(p, groups=("training", "split"), defaults=COMPARE_CONFIG,
+                          only=("epochs", "img_size", "crop_seconds", "bs", "seed", "pretrained", "weights", "valid_pct"))
     p.add_argument("--sr", type=int, default=None,
                    help="resample every clip to this rate in Hz (default: the most common rate of the clips)")
     p.add_argument("--width", type=int, default=None,
@@ -464,9 +406,8 @@ def _cmd_train(args):
     from .assess.evaluate import format_interval
     from .learn.train import train_classifier
 
-    _, m = train_classifier(args.spec_dir, args.out, valid_pct=args.valid_pct, seed=args.seed,
-                            progress=not args.quiet, test_fold=args.test_fold, valid_fold=args.valid_fold,
-                            group_pattern=args.group_pattern, restart=args.restart, **_training_kwargs(args))
+    _, m = train_classifier(args.spec_dir, args.out, _training_config(args), progress=not args.quiet,
+                            restart=args.restart)
     if m is None:  # a secondary process of a distributed training: the main process reports
         return 0
     if m.get("lr_find"):
@@ -492,9 +433,8 @@ def _cmd_cv(args):
     if args.folds is not None and args.folds < 2:
         raise ParameterError(f"--folds is the number of folds to make, at least 2, got {args.folds}; to hold out "
                              f"only fold {args.folds} of the data's own folds: --test-folds {args.folds}")
-    table = cross_validate(args.source, args.out, folds=args.test_folds, k=args.folds or 5, seed=args.seed,
-                           params=_params(args), n_jobs=args.jobs, progress=not args.quiet, force=args.force,
-                           **_training_kwargs(args))
+    table = cross_validate(args.source, args.out, folds=args.test_folds, k=args.folds or 5, params=_params(args),
+                           n_jobs=args.jobs, progress=not args.quiet, force=args.force, config=_training_config(args))
     out = Path(args.out).resolve()
     made = "grouped, stratified folds made here" if table.attrs.get("folds_from") == "made" else "the data's own folds"
     print(f"cross-validation on {made}: each fold held out once")
@@ -594,9 +534,7 @@ def _cmd_export(args):
 def _cmd_demo(args):
     from .demo import run_demo
 
-    pretrained = args.weights is not None if args.pretrained is None else args.pretrained
-    run_demo(args.out, data_dir=args.data_out, epochs=args.epochs, pretrained=pretrained, weights=args.weights,
-             progress=not args.quiet)
+    run_demo(args.out, _training_config(args), data_dir=args.data_out, progress=not args.quiet)
 
 
 def _cmd_compare(args):
@@ -605,11 +543,12 @@ def _cmd_compare(args):
     from .assess.compare import COMPARISON_CHART, COMPARISON_TABLE, compare
     from .features.params import SpectrogramParams
 
-    pretrained = (True if args.weights else None) if args.pretrained is None else args.pretrained
-    df = compare(args.source, args.out, methods=args.method, epochs=args.epochs, img_size=args.img_size,
-                 bs=args.bs, crop_seconds=args.crop_seconds, seed=args.seed, valid_pct=args.valid_pct,
+    cfg = _training_config(args)
+    pretrained = (True if cfg.weights else None) if cfg.pretrained is None else cfg.pretrained
+    df = compare(args.source, args.out, methods=args.method, epochs=cfg.epochs, img_size=cfg.img_size,
+                 bs=cfg.bs, crop_seconds=cfg.crop_seconds, seed=cfg.seed, valid_pct=cfg.valid_pct,
                  n_per_label=args.n_per_label, params=SpectrogramParams(sr=args.sr or "auto", width=args.width),
-                 pretrained=pretrained, weights=args.weights, n_jobs=args.jobs, force=args.force,
+                 pretrained=pretrained, weights=cfg.weights, n_jobs=args.jobs, force=args.force,
                  progress=not args.quiet)
     split = df.attrs["split"]
     print(f"{split.describe()}; {len(split.vocab)} labels; the same split for every row")

@@ -10,12 +10,19 @@ from .audio.benchmarks import load_fsdkaggle2018
 from .audio.mini import make_mini_dataset
 from .features.render import render_spectrograms
 from .fileio import write_text_atomic
+from .learn.config import TrainingConfig
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "DEMO_CONFIG"]
 
 
-def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pretrained: bool = False,
-             img_size: int = 64, crop_seconds: float = 1.0, weights=None, progress: bool = True) -> dict:
+#: What ``make demo`` trains: ResNet-34 (the course's network) from scratch on 1 s crops of 64 px, 20 epochs of the
+#: ``quick`` recipe; ``pretrained`` unset: ImageNet weights only when a weights file is given.
+DEMO_CONFIG = TrainingConfig(recipe="quick", arch="resnet34", epochs=20, img_size=64, crop_seconds=1.0, bs=32,
+                             pretrained=None)
+
+
+def run_demo(out_dir="runs/demo", config: TrainingConfig | None = None, *, data_dir="data/mini",
+             progress: bool = True, **options) -> dict:
     """Generate the mini dataset, render it, train ResNet-34, interpret; print a summary.
 
     Parameters
@@ -23,22 +30,16 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
     out_dir : str or os.PathLike
         Run folder: ``metrics.json``, ``confusion_matrix.png`` and the other figures, the exported
         learner, and ``spectrograms/`` (the rendered images).
+    config : TrainingConfig or None
+        The training (default :data:`DEMO_CONFIG`: from scratch, which works offline and is enough
+        for the synthetic sounds; ``pretrained=True`` needs the network, the torch hub cache or
+        ``weights``).
     data_dir : str or os.PathLike
         Where the mini dataset is generated (skipped when already there).
-    epochs : int
-        Training epochs.
-    pretrained : bool
-        Start from ImageNet weights (needs the network or the torch hub cache); the default trains
-        from scratch, which works offline and is enough for the synthetic sounds.
-    img_size : int
-        Image height in pixels.
-    crop_seconds : float
-        Length of the training crops and prediction windows in seconds (1 s is enough for the
-        synthetic sounds and keeps the demo quick).
-    weights : str or os.PathLike or None
-        A local ImageNet weights file (with `pretrained`; ``AUDIOSPEC_WEIGHTS`` is read too).
     progress : bool
         Progress bars.
+    **options
+        Fields of the configuration that replace its own (``epochs=5``...).
 
     Returns
     -------
@@ -63,10 +64,12 @@ def run_demo(out_dir="runs/demo", *, data_dir="data/mini", epochs: int = 20, pre
     rate = s["rendered"] / render_s if s["rendered"] else float("nan")
     print(f"    {s['n_images']} images ({s['rendered']} rendered now, {s['already_done']} already done"
           + (f", {rate:.0f} clips/s" if s["rendered"] else "") + ")")
-    print(f"3/4 training ResNet-34 ({'ImageNet-pretrained' if pretrained else 'from scratch'}, {epochs} epochs, CPU is fine)")
-    _, metrics = train_classifier(out_dir / "spectrograms", out_dir, recipe="quick", arch="resnet34", epochs=epochs,
-                                  img_size=img_size, crop_seconds=crop_seconds, bs=32, pretrained=pretrained,
-                                  weights=weights if pretrained else None, progress=progress)
+    config = (config or DEMO_CONFIG).replace(**options)
+    if config.pretrained is False:
+        config = config.replace(weights=None)
+    print(f"3/4 training {config.arch} ({'ImageNet-pretrained' if config.uses_pretrained else 'from scratch'}, "
+          f"{config.epochs} epochs, CPU is fine)")
+    _, metrics = train_classifier(out_dir / "spectrograms", out_dir, config, progress=progress)
     print("4/4 interpreting: confusion matrix, top losses, t-SNE, per-class report")
     interp = interpret_run(out_dir)
     total = time.time() - start

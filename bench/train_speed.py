@@ -286,7 +286,7 @@ def main(argv=None) -> int:
     from fastai.torch_core import set_seed
 
     from audiospec_utils.learn.dataloaders import CropItems, spectrogram_dataloaders
-    from audiospec_utils.learn.train import create_learner, device_name, resolve_recipe
+    from audiospec_utils.learn import create_learner, device_name, resolve_recipe
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="audiospec_train_bench_"))
     work.mkdir(parents=True, exist_ok=True)

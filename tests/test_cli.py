@@ -201,23 +201,25 @@ def test_cli_recipe_quick_gives_its_defaults_and_flags_override_them(fold_specs,
     metrics = json.loads((run / "metrics.json").read_text())
     quick = RECIPES["quick"]
     assert metrics["recipe"] == "quick" and metrics["epochs"] == 1  # --epochs 1 overrides the recipe's 10
-    assert quick["epochs"] != 1
+    assert quick.epochs != 1
     for key in ("img_size", "bs", "spec_augment", "time_shift", "mixup", "label_smoothing"):
-        assert metrics[key] == quick[key], key  # not given: the recipe's value
-    assert metrics["crop"]["height"] == quick["img_size"]
+        assert metrics[key] == getattr(quick, key), key  # not given: the recipe's value
+    assert metrics["crop"]["height"] == quick.img_size
+    assert metrics["config"]["epochs"] == 1 and metrics["config"]["img_size"] == quick.img_size  # the whole config
 
 
 def test_resolve_recipe(monkeypatch):
-    import audiospec_utils.learn.recipes as recipes
+    import audiospec_utils.learn.config as recipes
     from audiospec_utils.exceptions import ParameterError
     from audiospec_utils.learn import RECIPES
-    from audiospec_utils.learn.train import resolve_recipe
+    from audiospec_utils.learn import resolve_recipe
 
     quick = resolve_recipe("quick")
-    assert quick == {**RECIPES["quick"], "recipe": "quick"}
+    assert quick == {**{k: getattr(RECIPES["quick"], k) for k in quick if k != "recipe"}, "recipe": "quick"}
+    assert (quick["epochs"], quick["img_size"], quick["arch"]) == (15, 48, "resnet18")
     over = resolve_recipe("full", epochs=3, mixup=None, spec_augment=False)
-    assert over["epochs"] == 3 and over["mixup"] == RECIPES["full"]["mixup"] and over["spec_augment"] is False
-    assert over["img_size"] == RECIPES["full"]["img_size"] and over["recipe"] == "full"
+    assert over["epochs"] == 3 and over["mixup"] == RECIPES["full"].mixup and over["spec_augment"] is False
+    assert over["img_size"] == RECIPES["full"].img_size and over["recipe"] == "full"
     monkeypatch.setattr(recipes, "device_name", lambda: "cpu")
     assert resolve_recipe("auto")["recipe"] == "quick"
     monkeypatch.setattr(recipes, "device_name", lambda: "cuda")

@@ -120,12 +120,12 @@ def test_check_runtime_asks_for_a_restart_only_when_needed(capsys):
 
 
 def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
-    from audiospec_utils.learn.recipes import RECIPES
+    from audiospec_utils.learn.config import RECIPES
 
     real = course.course_config()
     full = RECIPES["full"]
-    assert real.recipe == "full" and (real.epochs, real.img_size, real.bs) == (full["epochs"], full["img_size"], full["bs"])
-    assert (real.spec_augment, real.mixup, real.label_smoothing) == (True, full["mixup"], full["label_smoothing"])
+    assert real.recipe == "full" and (real.epochs, real.img_size, real.bs) == (full.epochs, full.img_size, full.bs)
+    assert (real.spec_augment, real.mixup, real.label_smoothing) == (True, full.mixup, full.label_smoothing)
     assert (real.lr_find_iters, real.n_per_label, real.normalize) == (100, None, "imagenet")
     assert real.compare["n_per_label"] == 75 and "params" not in real.compare  # crops, not squeezed whole clips
     assert real.compare["crop_seconds"] == real.experiments["crop_seconds"]   # notebook 05 on 03's crops

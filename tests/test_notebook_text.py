@@ -95,10 +95,10 @@ def _toolkit() -> dict:
 
     from audiospec_utils.assess import compare, cv
     from audiospec_utils.audio import benchmarks, datasets
-    from audiospec_utils.learn import recipes, schedules
+    from audiospec_utils.learn import TrainingConfig, schedules
     from audiospec_utils.features import SpectrogramParams
 
-    params.update(compare.ROWS, compare.COLUMNS, cv.CV_COLUMNS, recipes.RECIPES["full"], schedules.SCHEDULES,
+    params.update(compare.ROWS, compare.COLUMNS, cv.CV_COLUMNS, TrainingConfig().to_dict(), schedules.SCHEDULES,
                   SpectrogramParams.defaults(), (n for n in dir(Learner) if not n.startswith("_")))
     # the columns of the clip tables, as the loaders document them (``freesound_id``, ``manually_verified``...)
     for mod in (datasets, benchmarks):

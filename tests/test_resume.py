@@ -92,7 +92,8 @@ def test_a_notebook_fit_cell_run_again_continues_instead_of_training_again(mini_
     """fit(..., resume=True), as notebook 03's training cell calls it: a second run of the cell trains nothing."""
     import torch
 
-    from audiospec_utils.learn.train import create_learner, fit, spectrogram_dataloaders
+    from audiospec_utils.learn import create_learner, spectrogram_dataloaders
+    from audiospec_utils.learn.train import fit
 
     def learner():
         dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=16, seed=1, progress=False)

@@ -7,7 +7,8 @@ import torch
 
 from audiospec_utils.exceptions import DatasetError, ParameterError, WeightsUnavailableError
 from audiospec_utils.learn import clip_predictions, load_imagenet_weights
-from audiospec_utils.learn.train import spectrogram_dataloaders, train_classifier
+from audiospec_utils.learn import spectrogram_dataloaders
+from audiospec_utils.learn.train import train_classifier
 
 
 def test_metrics_file_has_the_promised_keys(trained_run):
@@ -62,7 +63,7 @@ def test_pretrained_weights_from_a_local_file(mini_specs, tmp_path):
     import torch
     import torchvision
 
-    from audiospec_utils.learn.train import create_learner
+    from audiospec_utils.learn import create_learner
 
     torch.manual_seed(123)
     reference = torchvision.models.resnet34()
@@ -219,7 +220,8 @@ def test_unfreeze_schedule_lr_find_mixup_and_settings_recorded(mini_specs, tmp_p
 def test_find_learning_rate_restores_weights(mini_specs, tmp_path):
     import torch
 
-    from audiospec_utils.learn.train import create_learner, find_learning_rate
+    from audiospec_utils.learn import create_learner
+    from audiospec_utils.learn.train import find_learning_rate
 
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=16)
     learn = create_learner(dls, "resnet18", pretrained=False, path=tmp_path)
@@ -368,7 +370,7 @@ def test_the_learners_optimizer_steps_as_fastais_adam():
     fastai (BatchNorm, biases) are not in this model, so the two must agree to float rounding."""
     from fastai.optimizer import Adam
 
-    from audiospec_utils.learn.learner import adamw
+    from audiospec_utils.learn.estimator import adamw
 
     torch.manual_seed(0)
     start = [torch.randn(8, 5), torch.randn(3, 8)]
@@ -392,7 +394,7 @@ def test_the_learners_optimizer_steps_as_fastais_adam():
 
 
 def test_cpu_bf16_is_used_only_where_the_cpu_has_the_instructions(tmp_path, monkeypatch):
-    from audiospec_utils.learn.recipes import cpu_computes_bf16
+    from audiospec_utils.learn.config import cpu_computes_bf16
 
     with_bf16, without, other = tmp_path / "amd", tmp_path / "old", tmp_path / "arm"
     with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
@@ -434,7 +436,7 @@ def test_cpu_bfloat16_autocasts_training_batches_only():
 
 
 def test_create_learner_adds_cpu_bf16_only_when_asked_and_supported(mini_specs, monkeypatch):
-    from audiospec_utils.learn import learner as learner_module
+    from audiospec_utils.learn import estimator as learner_module
     from audiospec_utils.learn.callbacks import CpuBfloat16
 
     dls = spectrogram_dataloaders(mini_specs, img_size=32, bs=8, crop_seconds=1.0)
@@ -445,7 +447,7 @@ def test_create_learner_adds_cpu_bf16_only_when_asked_and_supported(mini_specs, 
 
 
 def test_quick_trains_in_bf16_where_the_cpu_has_it_and_validates_in_float32(mini_specs, tmp_path, monkeypatch):
-    from audiospec_utils.learn.recipes import cpu_computes_bf16
+    from audiospec_utils.learn.config import cpu_computes_bf16
 
     monkeypatch.delenv("AUDIOSPEC_CPU_BF16", raising=False)  # the suite's float32 (conftest) lifted
     if not cpu_computes_bf16():

@@ -26,7 +26,6 @@ _WHERE = {
     "stats_feature_names": "baselines",
     "clip_features": "baselines",
     "GBMBaseline": "baselines",
-    "small_cnn": "baselines",
     "ROWS": "compare",
     "ROW_GROUPS": "compare",
     "COLUMNS": "compare",

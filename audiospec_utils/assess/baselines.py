@@ -25,7 +25,7 @@ from ..fileio import atomic_path
 from ..learn.inference import clip_predictions
 from ..progress import show_progress
 
-__all__ = ["STATS", "logmel_stats", "stats_feature_names", "clip_features", "GBMBaseline", "small_cnn"]
+__all__ = ["STATS", "logmel_stats", "stats_feature_names", "clip_features", "GBMBaseline"]
 
 logger = logging.getLogger(__name__)
 
@@ -266,40 +266,3 @@ class GBMBaseline:
 
 # ----------------------------------------------------------------------------------------------
 # Image classifiers: a small CNN from scratch, and ResNet-34
-
-
-def small_cnn(n_classes: int, *, n_in: int = 3, widths=(16, 32, 64, 128), p_drop: float = 0.25):
-    """A small CNN from scratch: conv-batchnorm-ReLU-maxpool blocks, global pooling, one linear layer.
-
-    The network of the TensorFlow "simple audio recognition" and Keras audio tutorials, with batch
-    normalisation: each block is a 3x3 convolution (padding 1, no bias), ``BatchNorm2d``,
-    ``ReLU`` and a 2x2 max-pooling that halves height and width; then ``AdaptiveAvgPool2d(1)``,
-    dropout and a linear classifier. With the default widths: about 100 k weights (ResNet-34:
-    21 M).
-
-    Parameters
-    ----------
-    n_classes : int
-        Outputs (logits).
-    n_in : int
-        Input channels (3: the DataLoaders give RGB images).
-    widths : sequence of int
-        Channels of each block; one block per entry.
-    p_drop : float
-        Dropout before the linear layer.
-
-    Returns
-    -------
-    torch.nn.Sequential
-        Input ``(bs, n_in, H, W)`` float with ``H, W >= 2 ** len(widths)``; output
-        ``(bs, n_classes)`` logits.
-    """
-    from torch import nn
-
-    layers, c = [], n_in
-    for w in widths:
-        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                   nn.MaxPool2d(2)]
-        c = w
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(p_drop), nn.Linear(c, n_classes)]
-    return nn.Sequential(*layers)

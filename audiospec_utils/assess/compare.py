@@ -59,13 +59,14 @@ from ..audio.splits import Split, split_clips
 from ..exceptions import AudiospecError, DatasetError, ParameterError, WeightsUnavailableError
 from ..features.params import SpectrogramParams, with_fixed_rate
 from ..fileio import read_finished_result, write_csv_atomic, write_json_atomic
-from ..learn.learner import load_imagenet_weights
+from ..learn.config import TrainingConfig
+from ..learn.estimator import load_imagenet_weights
 from ..learn.metrics import clip_scores
 from ..learn.run import Run
 from .baselines import GBMBaseline
 from .image_classifier import ImageClassifier, check_positive_ints
 
-__all__ = ["ROWS", "ROW_GROUPS", "COLUMNS", "COMPARISON_TABLE", "COMPARISON_CHART", "ROW_RESULT",
+__all__ = ["COMPARE_CONFIG", "ROWS", "ROW_GROUPS", "COLUMNS", "COMPARISON_TABLE", "COMPARISON_CHART", "ROW_RESULT",
            "score_clip_predictions", "evaluate", "compare", "plot_comparison", "select_rows"]
 
 logger = logging.getLogger(__name__)
@@ -389,6 +390,11 @@ def _run_rows(rows: list[str], models: dict, errors: dict, split: Split, factory
         results.append(res)
         _write_table(results, factory.out_dir)
     return _write_table(results, factory.out_dir)
+
+
+#: The training of ``audiospec compare``'s image rows by default (``--epochs`` and the rest): short, small
+#: images; ``pretrained`` unset: ImageNet weights when they can be had (or ``weights``), else from scratch.
+COMPARE_CONFIG = TrainingConfig(epochs=3, img_size=64, bs=32, pretrained=None)
 
 
 def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 64, bs: int = 32,

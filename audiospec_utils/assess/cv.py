@@ -30,10 +30,9 @@ from ..exceptions import AudiospecError, DatasetError, ParameterError, TrainingI
 from ..features.folders import RenderFolder
 from ..features.render import render_spectrograms
 from ..fileio import read_finished_result, write_csv_atomic, write_json_atomic
-from ..learn.inference import clip_predictions, image_probabilities, valid_clip_predictions
-from ..learn.learner import create_learner
+from ..learn.config import TrainingConfig
+from ..learn.estimator import SpectrogramClassifier
 from ..learn.metrics import clip_scores
-from ..learn.recipes import auto_normalize
 from ..learn.run import Run
 from . import evaluate
 
@@ -154,8 +153,9 @@ def _run_fold(folder: RenderFolder, fold: str, fold_dir: Path, made_folds, *, se
             "valid_accuracy": m["accuracy"], "seconds": round(time.time() - start, 1), "error": ""}
 
 
-def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, params=None, n_jobs: int = -1,
-                   progress: bool = True, force: bool = False, **train_options) -> pd.DataFrame:
+def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int | None = None, params=None, n_jobs: int = -1,
+                   progress: bool = True, force: bool = False, config: TrainingConfig | None = None,
+                   **train_options) -> pd.DataFrame:
     """Train and test one model per fold; write ``cv.csv`` (with mean and std) and ``cv.png``.
 
     Parameters
@@ -171,8 +171,9 @@ def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, p
         The folds to hold out, e.g. ``"1,2,3"`` (default: every fold).
     k : int
         Number of grouped, stratified folds to make when the data has no ``fold`` column.
-    seed : int
-        Seed of the folds made here, of the validation split inside each fold and of training.
+    seed : int or None
+        Seed of the folds made here, of the validation split inside each fold and of training
+        (default: the configuration's, 42).
     params : SpectrogramParams or None
         How audio is rendered (ignored for a render folder).
     n_jobs : int
@@ -181,9 +182,12 @@ def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, p
         Progress bars.
     force : bool
         Train again folds that already have a result.
+    config : TrainingConfig or None
+        The training of every fold (:class:`~audiospec_utils.learn.config.TrainingConfig`).
     **train_options
-        Passed to :func:`audiospec_utils.learn.train.train_classifier` (``recipe``, ``epochs``,
-        ``img_size``, ``pretrained``, ``weights``, ``spec_augment``, ``mixup``...).
+        Fields of the configuration that replace its own (``recipe``, ``epochs``, ``img_size``,
+        ``pretrained``, ``weights``, ``spec_augment``, ``mixup``...), passed to
+        :func:`audiospec_utils.learn.train.train_classifier`.
 
     Returns
     -------
@@ -202,8 +206,13 @@ def cross_validate(source, out_dir, *, folds=None, k: int = 5, seed: int = 42, p
         A fold that the data does not have, `k` < 2, or a training option out of range.
     """
     for bad in ("test_fold", "valid_fold", "folds", "spec_dir", "out_dir"):
-        if bad in train_options:
+        if bad in train_options or (config is not None and getattr(config, bad, None) is not None):
             raise ParameterError(f"{bad} is set by cross_validate itself; remove it from the training options")
+    if config is not None:  # the options it sets, as keywords (a finished fold is known by them)
+        default = TrainingConfig()
+        train_options = {**{f: getattr(config, f) for f in default.to_dict() if getattr(config, f) != getattr(default, f)},
+                         **train_options}
+    seed = int(train_options.pop("seed", 42) if seed is None else seed)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     folder = _render_folder_of(source, out, params, n_jobs=n_jobs, progress=progress)
@@ -290,9 +299,12 @@ def plot_cv(table: pd.DataFrame, save_to=None):
     return fig
 
 
-def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32, valid_pct: float = 0.2,
-                  seed: int = 42, max_slices_per_clip: int | None = None, pretrained: bool = False, weights=None,
-                  progress: bool = False) -> pd.DataFrame:
+#: What :func:`split_leakage` trains by default: small and short, from scratch (a lesson, not a model).
+LEAKAGE_CONFIG = TrainingConfig(arch="resnet34", epochs=4, img_size=32, bs=32, pretrained=False)
+
+
+def split_leakage(spec_dir, config: TrainingConfig | None = None, *, max_slices_per_clip: int | None = None,
+                  progress: bool = False, **options) -> pd.DataFrame:
     """Why a per-clip split lies: the same model validated per slice, then by source recording.
 
     Each window image of a render folder made with ``clip_policy="windows"`` is taken as a clip of
@@ -307,17 +319,17 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     spec_dir : str or os.PathLike
         A render folder with ``clip_policy="windows"`` (several images per clip) and a ``test``
         split (FSDKaggle2018, the mini dataset, a folder with ``test/``).
-    epochs, img_size, bs, valid_pct, seed :
-        Training settings, the same for both models (``fit_one_cycle`` from scratch unless
-        `pretrained`).
+    config : TrainingConfig or None
+        The training, the same for both models (default :data:`LEAKAGE_CONFIG`: ResNet-34 from
+        scratch, 4 epochs at 32 px); its ``valid_pct`` and ``seed`` make both validation splits.
     max_slices_per_clip : int or None
         Train and validate on at most the first this many slices of each clip (a 30 s clip gives
         thirty 1 s slices: the long clips would otherwise make most of the data and the time).
         Test clips are always scored on all their windows.
-    pretrained, weights :
-        ImageNet weights (see :func:`audiospec_utils.learn.train.create_learner`).
     progress : bool
         Progress bars.
+    **options
+        Fields of :class:`~audiospec_utils.learn.config.TrainingConfig` that replace the configuration's.
 
     Returns
     -------
@@ -336,12 +348,7 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     ParameterError
         `max_slices_per_clip` below 2 (a clip needs two slices to be on both sides).
     """
-    from fastai.vision.all import set_seed
-
-    from ..learn.callbacks import silence
-    from ..learn.dataloaders import spectrogram_dataloaders
-    from ..learn.schedules import fit
-
+    config = (config or LEAKAGE_CONFIG).replace(**options)
     folder = RenderFolder(spec_dir)
     images = folder.training_images()
     if images.groupby("clip_id").size().max() < 2:
@@ -361,20 +368,12 @@ def split_leakage(spec_dir, *, epochs: int = 4, img_size: int = 32, bs: int = 32
     rows = []
     for name, table in (("per slice (groups ignored)", slices.assign(group="")),
                         ("by recording (grouped)", slices)):
-        set_seed(seed, reproducible=True)
-        split = split_clips(table, valid_pct=valid_pct, seed=seed, warn=False)
-        dls = spectrogram_dataloaders(folder.path, table=table, split=split, img_size=img_size, bs=bs,
-                                      normalize=auto_normalize(bool(pretrained or weights)))
-        learn = create_learner(dls, "resnet34", pretrained=pretrained, weights=weights)
-        if not progress:
-            silence(learn)
-        fit(learn, epochs, pretrained=pretrained or weights is not None, save_best=False, history=False,
-            checkpoint=False)  # an experiment: no resume state written into the render folder
-        vocab = list(dls.vocab)
-        valid = valid_clip_predictions(learn, dls)
-        cache = folder.cache(img_size, progress=False)
-        known = test[test["label"].isin(vocab)].reset_index(drop=True)
-        test_preds = clip_predictions(image_probabilities(learn, cache, cache.rows(known["image"])), known, vocab)
+        split = split_clips(table, valid_pct=config.valid_pct, seed=config.seed, warn=False)
+        # an experiment: no resume state nor history written into the render folder
+        clf = SpectrogramClassifier(config).fit(folder, table=table, split=split, progress=progress)
+        vocab = clf.classes_
+        valid = clf.predict_proba()
+        test_preds = clf.predict_proba(test[test["label"].isin(vocab)])
         v_acc = clip_scores(valid, vocab)["accuracy"]  # every validation label is in the vocabulary
         t_acc = clip_scores(test_preds, vocab)["accuracy"]
         rows.append({"validation split": name, "valid_accuracy": round(v_acc, 3), "test_accuracy": round(t_acc, 3),

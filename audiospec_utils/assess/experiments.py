@@ -31,10 +31,9 @@ from ..audio.splits import split_clips
 from ..exceptions import ParameterError
 from ..features.folders import RenderFolder
 from ..features.render import render_spectrograms
-from ..learn.inference import valid_clip_predictions
-from ..learn.learner import create_learner
+from ..learn.config import TrainingConfig
+from ..learn.estimator import SpectrogramClassifier
 from ..learn.metrics import clip_scores, grouped_bootstrap_interval
-from ..learn.recipes import auto_normalize
 
 __all__ = ["experiment_split", "render_squished", "train_variant", "experiment_table", "paired_difference",
            "verdict"]
@@ -104,29 +103,22 @@ def render_squished(spec_dir, out_dir, width: int, *, clip_ids=None, progress: b
     return Path(out_dir)
 
 
-def train_variant(spec_dir, split, *, epochs: int, img_size: int, bs: int, crop_seconds: float | None = None,
-                  pretrained: bool = False, weights=None, spec_augment: bool = False, mixup: float = 0.0,
-                  label_smoothing: float = 0.0, lr: float | None = None, seed: int = 42) -> dict:
+def train_variant(spec_dir, split, config: TrainingConfig | None = None, **options) -> dict:
     """Train one variant on `split` and score its validation clips (windows averaged).
 
     Parameters
     ----------
-    spec_dir : str or os.PathLike
+    spec_dir : RenderFolder or str or os.PathLike
         Render folder holding every clip of `split`.
     split : audiospec_utils.audio.splits.Split
         The shared split (:func:`experiment_split`).
-    epochs, img_size, bs : int
-        Training size (``course_config().experiments``).
-    crop_seconds : float or None
-        Crop and window length; a render with a fixed ``width`` has none (the whole image).
-    pretrained, weights :
-        ImageNet weights (``fine_tune``) or from scratch (``fit_one_cycle``); see
-        :func:`audiospec_utils.learn.learner.create_learner`.
-    spec_augment, mixup, label_smoothing :
-        Augmentation and loss (see :func:`audiospec_utils.learn.train.train_classifier`).
-    lr : float or None
-        Peak learning rate (None: :func:`audiospec_utils.learn.train.fit`'s default).
-    seed : int
+    config : TrainingConfig or None
+        The variant's training (:class:`~audiospec_utils.learn.config.TrainingConfig`; the course
+        passes ``cfg.training_config()`` at ``cfg.experiments``' sizes). A render with a fixed
+        ``width`` is trained on whole images, whatever ``crop_seconds`` says.
+    **options
+        Fields of the configuration that replace its own (``crop_seconds=0.5``,
+        ``spec_augment=True``, ``seed=1``...).
 
     Returns
     -------
@@ -135,26 +127,13 @@ def train_variant(spec_dir, split, *, epochs: int, img_size: int, bs: int, crop_
         ``map_at_3``, ``n_valid`` (clips), ``seconds`` (training and scoring), and ``correct``: a
         pandas Series, clip id -> 1.0 or 0.0, for :func:`paired_difference`.
     """
-    from fastai.vision.all import set_seed
-
-    from ..learn.callbacks import silence
-    from ..learn.dataloaders import spectrogram_dataloaders
-    from ..learn.schedules import fit
-
     start = time.time()
-    set_seed(seed, reproducible=True)
+    config = (config or TrainingConfig()).replace(**options)
     images = RenderFolder(spec_dir).training_images()
     images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
-    use_pretrained = bool(pretrained or weights is not None)
-    dls = spectrogram_dataloaders(spec_dir, table=images, split=split, img_size=int(img_size), bs=int(bs),
-                                  crop_seconds=crop_seconds, spec_augment=spec_augment, seed=seed,
-                                  normalize=auto_normalize(use_pretrained))
-    learn = silence(create_learner(dls, "resnet34", pretrained=use_pretrained, weights=weights,
-                                   label_smoothing=label_smoothing))
-    fit(learn, int(epochs), pretrained=use_pretrained, lr=lr, mixup=mixup, checkpoint=False, history=False)
-    vocab = list(dls.vocab)
-    preds = valid_clip_predictions(learn, dls)
-    scores = clip_scores(preds, vocab)  # every validation label is in the vocabulary: every clip is scored
+    clf = SpectrogramClassifier(config).fit(spec_dir, table=images, split=split)
+    preds = clf.predict_proba()
+    scores = clip_scores(preds, clf.classes_)  # every validation label is in the vocabulary: every clip is scored
     correct = pd.Series((preds["pred"] == preds["label"]).astype(float).to_numpy(), index=preds["clip_id"])
     low, high = grouped_bootstrap_interval(correct.to_numpy(), _groups_of(correct.index, split))
     return {"accuracy": scores["accuracy"], "low": low, "high": high, "map_at_3": scores["map_at_3"],

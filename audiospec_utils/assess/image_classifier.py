@@ -1,8 +1,7 @@
 """The image rows of a comparison: a CNN trained with fastai on one kind of spectrogram image.
 
 :class:`ImageClassifier` renders the clips of one spectrogram kind, trains a small CNN from scratch
-(:func:`audiospec_utils.assess.baselines.small_cnn`) or a ResNet on them with the course's DataLoaders and
-``fit``, and predicts the validation clips of the comparison's split, windows of a clip averaged.
+(:func:`audiospec_utils.learn.estimator.small_cnn`) or a ResNet on them with the toolkit's estimator, and predicts the validation clips of the comparison's split, windows of a clip averaged.
 It has the interface of :class:`audiospec_utils.assess.baselines.GBMBaseline` (``prepare``, ``fit``,
 ``predict``, and the row's ``method``, ``feature``, ``pretrained``), so that
 :func:`audiospec_utils.assess.compare.compare` runs both alike.
@@ -20,11 +19,8 @@ from ..exceptions import AudiospecError, ParameterError
 from ..features.folders import RenderFolder
 from ..features.params import SpectrogramParams
 from ..features.render import render_spectrograms
-from ..learn.inference import valid_clip_predictions
-from ..learn.learner import ARCHS, create_learner
-from ..learn.metrics import map_at_3
-from ..learn.recipes import auto_normalize, device_name
-from .baselines import small_cnn
+from ..learn.config import ARCHS, TrainingConfig
+from ..learn.estimator import SpectrogramClassifier
 
 __all__ = ["ImageClassifier", "check_positive_ints"]
 
@@ -50,12 +46,12 @@ def check_positive_ints(**values) -> None:
 class ImageClassifier:
     """A CNN on spectrogram images, trained with fastai on the course's DataLoaders.
 
-    :func:`audiospec_utils.learn.dataloaders.spectrogram_dataloaders` (given the split's clips, so that its
-    validation split is the comparison's), then a learner (:func:`~audiospec_utils.assess.baselines.small_cnn`
-    in a fastai ``Learner``, or :func:`audiospec_utils.learn.learner.create_learner` for a ResNet), trained with
-    :func:`audiospec_utils.learn.train.fit`: ``fine_tune`` (one frozen epoch, then `epochs`) from
-    ImageNet weights, else ``fit_one_cycle(epochs)``. The last epoch is kept (no best-epoch
-    selection on the validation clips, which are the ones scored).
+    The toolkit's estimator (:class:`audiospec_utils.learn.estimator.SpectrogramClassifier`, built from
+    :attr:`config`) on the split's clips, so that its validation split is the comparison's: the
+    ResNet or the small CNN (:func:`~audiospec_utils.learn.estimator.small_cnn`) trained as
+    ``audiospec train`` trains (``fine_tune`` from ImageNet weights, else ``fit_one_cycle``, the
+    recipe's augmentation). The last epoch is kept (no best-epoch selection on the validation
+    clips, which are the ones scored).
 
     Parameters
     ----------
@@ -72,7 +68,7 @@ class ImageClassifier:
     pretrained : bool
         ImageNet weights (ResNets only).
     weights : str or os.PathLike or None
-        Local ImageNet weights file (see :func:`audiospec_utils.learn.learner.load_imagenet_weights`).
+        Local ImageNet weights file (see :func:`audiospec_utils.learn.estimator.load_imagenet_weights`).
     lr : float or None
         Peak learning rate; default that of :func:`audiospec_utils.learn.train.fit`.
     path : str or os.PathLike or None
@@ -103,6 +99,10 @@ class ImageClassifier:
         self.crop_seconds = None if crop_seconds is None else float(crop_seconds)
         self.weights, self.n_jobs, self.progress = weights, n_jobs, progress
         self.path = Path(path) if path is not None else self.spec_dir / f"run_{arch}"
+        #: The training, as every other path of the toolkit takes it (seeded with the split's seed at fit).
+        self.config = TrainingConfig(arch=arch, epochs=self.epochs, img_size=self.img_size, bs=self.bs,
+                                     crop_seconds=self.crop_seconds, pretrained=self.pretrained,
+                                     weights=None if weights is None else str(weights), lr=lr)
 
     def prepare(self, table: pd.DataFrame) -> set:
         """Render the clips into :attr:`spec_dir` (only what is missing); return the rendered ids.
@@ -141,36 +141,19 @@ class ImageClassifier:
         WeightsUnavailableError
             `pretrained` and no ImageNet weights can be had.
         """
-        from fastai.vision.all import CrossEntropyLossFlat, Learner, accuracy, set_seed
-
-        from ..learn.callbacks import silence
-        from ..learn.dataloaders import spectrogram_dataloaders
-        from ..learn.schedules import fit
-
-        set_seed(split.seed, reproducible=True)
         images = RenderFolder(self.spec_dir).training_images()
         images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
-        dls = spectrogram_dataloaders(self.spec_dir, table=images, img_size=self.img_size, bs=self.bs,
-                                      crop_seconds=self.crop_seconds, split=split, seed=split.seed,
-                                      normalize=auto_normalize(self.pretrained))
-        got = sorted(set(dls.valid_table["clip_id"]))
+        self.path.mkdir(parents=True, exist_ok=True)
+        clf = SpectrogramClassifier(self.config.replace(seed=split.seed)).build(self.spec_dir, table=images, split=split, path=self.path,
+                                                       progress=self.progress)
+        got = sorted(set(clf.dls_.valid_table["clip_id"]))
         if got != sorted(split.valid_ids):
             raise AudiospecError(f"{self.spec_dir}: {len(got)} of the split's {len(split.valid_ids)} validation "
                                  f"clips have images; clips are missing from this render")
-        if list(dls.vocab) != list(split.vocab):
+        if clf.classes_ != list(split.vocab):
             raise AudiospecError(f"{self.spec_dir}: labels differ from the split's")
-        self.path.mkdir(parents=True, exist_ok=True)
-        if self.arch == "small_cnn":
-            learn = Learner(dls, small_cnn(len(dls.vocab)), loss_func=CrossEntropyLossFlat(),
-                            metrics=[accuracy, map_at_3], path=self.path)
-            if device_name() == "cuda":
-                learn = learn.to_fp16()
-        else:
-            learn = create_learner(dls, self.arch, pretrained=self.pretrained, weights=self.weights, path=self.path)
-        if not self.progress:
-            silence(learn)  # no bar, no per-epoch lines either
-        fit(learn, self.epochs, pretrained=self.pretrained, lr=self.lr, save_best=False, checkpoint=False)
-        self.learn_, self.dls_ = learn, dls
+        self.estimator_ = clf.train(history=True)
+        self.learn_, self.dls_ = clf.learn_, clf.dls_
         return self
 
     def predict(self, split: Split) -> pd.DataFrame:
@@ -187,4 +170,4 @@ class ImageClassifier:
             As :func:`audiospec_utils.learn.inference.clip_predictions`: ``clip_id``, ``label``, one column
             per class, ``pred``.
         """
-        return valid_clip_predictions(self.learn_, self.dls_)
+        return self.estimator_.predict_proba()

@@ -64,7 +64,7 @@ from pathlib import Path
 from ..audio.fsdkaggle2018 import AUDIO_FOLDERS, DEFAULT_PARTS, KAGGLE_COMPETITION, find_fsdkaggle2018
 from ..exceptions import DatasetError, ParameterError
 from ..features.params import SpectrogramParams
-from ..learn.recipes import auto_normalize, resolve_recipe
+from ..learn.config import TrainingConfig, auto_normalize, resolve_recipe
 
 __all__ = ["CourseConfig", "course_config", "project_root", "detect_platform", "platform_dirs",
            "find_fsdkaggle2018_root", "find_weights_file", "check_runtime", "get_dataset", "course_table",
@@ -284,7 +284,7 @@ class CourseConfig:
         Training settings (see :func:`audiospec_utils.learn.train.train_classifier`).
     arch : str
         The network every notebook trains (``"resnet34"``, the course's model, in both modes; see
-        :data:`audiospec_utils.learn.learner.ARCHS`): notebook 03 builds it, :func:`train_course_model`
+        :data:`audiospec_utils.learn.estimator.ARCHS`): notebook 03 builds it, :func:`train_course_model`
         trains it (so notebook 04 run alone trains what 03 trains), 05 compares it and 06 trains it
         on your own sounds.
     pretrained : bool
@@ -307,7 +307,7 @@ class CourseConfig:
         img_size, bs, crop_seconds, n_per_label, params, pretrained, weights): the same size
         overrides apply.
     recipe : str
-        The training recipe (:mod:`audiospec_utils.learn.recipes`) whose settings fill `epochs`,
+        The training recipe (:mod:`audiospec_utils.learn.config`) whose settings fill `epochs`,
         `img_size`, `bs` and the fields below: ``"full"`` for the real course (a GPU is advised),
         ``"quick"`` for the mini dataset.
     crop_seconds : float or None
@@ -362,7 +362,7 @@ class CourseConfig:
     own: dict = field(default_factory=dict)
 
     def apply_recipe(self, name: str) -> None:
-        """Fill the training settings from a recipe (:func:`audiospec_utils.learn.recipes.resolve_recipe`).
+        """Fill the training settings from a recipe (:func:`audiospec_utils.learn.config.resolve_recipe`).
 
         The network is the recipe's for the starting point (``pretrained_arch`` with ImageNet
         weights, else ``arch``); the course configuration then sets the one the course teaches.
@@ -373,6 +373,23 @@ class CourseConfig:
         for key in ("epochs", "img_size", "bs", "crop_seconds", "spec_augment", "time_shift", "mixup",
                     "label_smoothing"):
             setattr(self, key, r[key])
+
+    def training_config(self) -> TrainingConfig:
+        """The course's training as a :class:`~audiospec_utils.learn.config.TrainingConfig`: what
+        notebooks 03 to 06 train (``train_course_model``, the experiments, the leakage demo, your
+        own sounds), each changing only the sizes it needs (``.replace(epochs=...)``).
+
+        Returns
+        -------
+        TrainingConfig
+            The recipe, network (``arch``), sizes, crop, augmentation and weights of this
+            configuration (``weights`` only when ``pretrained``).
+        """
+        return TrainingConfig(recipe=self.recipe, arch=self.arch, epochs=self.epochs, img_size=self.img_size,
+                              bs=self.bs, crop_seconds=self.crop_seconds, spec_augment=self.spec_augment,
+                              time_shift=self.time_shift, mixup=self.mixup, label_smoothing=self.label_smoothing,
+                              pretrained=self.pretrained,
+                              weights=str(self.weights) if self.pretrained and self.weights is not None else None)
 
     @property
     def normalize(self) -> str:
@@ -578,11 +595,7 @@ def train_course_model(cfg: CourseConfig, *, force: bool = False, progress: bool
     from ..learn.train import train_classifier
 
     render_course_spectrograms(cfg, progress=progress)
-    _, metrics = train_classifier(cfg.spec_dir, cfg.run_dir, recipe=cfg.recipe, arch=cfg.arch, epochs=cfg.epochs,
-                                  img_size=cfg.img_size, bs=cfg.bs, crop_seconds=cfg.crop_seconds,
-                                  spec_augment=cfg.spec_augment, time_shift=cfg.time_shift, mixup=cfg.mixup,
-                                  label_smoothing=cfg.label_smoothing, pretrained=cfg.pretrained,
-                                  weights=cfg.weights if cfg.pretrained else None, progress=progress)
+    _, metrics = train_classifier(cfg.spec_dir, cfg.run_dir, cfg.training_config(), progress=progress)
     return metrics
 
 
@@ -609,10 +622,11 @@ def split_leakage_demo(cfg: CourseConfig, *, progress: bool = False):
     spec = cfg.data_root / f"spectrograms_{cfg.dataset}_slices"
     params = dataclasses.replace(cfg.params, clip_policy="windows", duration=float(leak["slice_seconds"]))
     render_spectrograms(table, spec, params, progress=progress)
-    return split_leakage(spec, epochs=int(leak["epochs"]), img_size=int(leak["img_size"]), bs=cfg.bs,
-                         max_slices_per_clip=leak.get("max_slices_per_clip"),
-                         pretrained=cfg.pretrained, weights=cfg.weights if cfg.pretrained else None,
-                         progress=progress)
+    # the course's network and weights; one whole slice per crop, no augmentation: only the split differs
+    config = cfg.training_config().replace(epochs=int(leak["epochs"]), img_size=int(leak["img_size"]),
+                                           crop_seconds=float(leak["slice_seconds"]), spec_augment=False,
+                                           time_shift=0.0, mixup=0.0, label_smoothing=0.0)
+    return split_leakage(spec, config, max_slices_per_clip=leak.get("max_slices_per_clip"), progress=progress)
 
 
 def own_sounds_folder(cfg: CourseConfig, *, progress: bool = False) -> Path:

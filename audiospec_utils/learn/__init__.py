@@ -5,13 +5,13 @@ Modules
 -------
 * :mod:`~audiospec_utils.learn.augment`: The augmentations of spectrogram batches, as functions on tensors: SpecAugment masks and time shift.
 * :mod:`~audiospec_utils.learn.callbacks`: The toolkit's fastai callbacks, each a small module-level class, and what a Learner shows while it trains.
+* :mod:`~audiospec_utils.learn.config`: The training configuration: every option of a training, said once, and the recipes as instances of it.
 * :mod:`~audiospec_utils.learn.crops`: Where crops and windows fall in a spectrogram image: the time geometry of training and prediction, in frames.
 * :mod:`~audiospec_utils.learn.dataloaders`: Where the data meets the model: fixed-length time crops of spectrograms, batched on the device.
 * :mod:`~audiospec_utils.learn.distributed`: Training on several GPUs or machines: processes started by Hugging Face Accelerate, fastai's ``distrib_ctx``.
+* :mod:`~audiospec_utils.learn.estimator`: The estimator: a spectrogram classifier built from a :class:`~audiospec_utils.learn.config.TrainingConfig`.
 * :mod:`~audiospec_utils.learn.inference`: Clip inference, written once: windows -> class probabilities -> one prediction per clip.
-* :mod:`~audiospec_utils.learn.learner`: The model: an ImageNet CNN with a new head for spectrogram crops, its weights and its precision.
 * :mod:`~audiospec_utils.learn.metrics`: Evaluation metrics, MAP@3 (the FSDKaggle2018 competition metric) first among them.
-* :mod:`~audiospec_utils.learn.recipes`: Training recipes: documented sets of defaults that every explicit option still overrides.
 * :mod:`~audiospec_utils.learn.resume`: Training that survives a disconnect: a checkpoint after every epoch, and a resume that matches.
 * :mod:`~audiospec_utils.learn.run`: The run folder: what training writes, and what evaluation, prediction and interpretation read.
 * :mod:`~audiospec_utils.learn.schedules`: The training schedules of fastai, as stages of ``fit_one_cycle``, with checkpoints, history and resume.
@@ -42,6 +42,17 @@ _WHERE = {
     "remove_progress_bar": "callbacks",
     "recorder_state": "callbacks",
     "restore_recorder": "callbacks",
+    "TrainingConfig": "config",
+    "RECIPES": "config",
+    "DEFAULT_LR": "config",
+    "ARCHS": "config",
+    "resolve_recipe": "config",
+    "add_config_options": "config",
+    "config_from_args": "config",
+    "option_help": "config",
+    "device_name": "config",
+    "auto_normalize": "config",
+    "cpu_computes_bf16": "config",
     "window_starts": "crops",
     "window_layout": "crops",
     "random_crop_starts": "crops",
@@ -67,6 +78,14 @@ _WHERE = {
     "main_process_first": "distributed",
     "distrib_ctx": "distributed",
     "revert_sync_batchnorm": "distributed",
+    "SpectrogramClassifier": "estimator",
+    "save_run": "estimator",
+    "params_for_run": "estimator",
+    "load_imagenet_weights": "estimator",
+    "create_learner": "estimator",
+    "to_device_precision": "estimator",
+    "adamw": "estimator",
+    "small_cnn": "estimator",
     "window_probabilities": "inference",
     "mean_per_image": "inference",
     "image_probabilities": "inference",
@@ -74,21 +93,11 @@ _WHERE = {
     "valid_clip_predictions": "inference",
     "FileWindows": "inference",
     "predict_windows": "inference",
-    "ARCHS": "learner",
-    "load_imagenet_weights": "learner",
-    "create_learner": "learner",
-    "to_device_precision": "learner",
-    "adamw": "learner",
     "map_at_k": "metrics",
     "map_at_3": "metrics",
     "clip_scores": "metrics",
     "grouped_bootstrap_interval": "metrics",
     "clip_score_intervals": "metrics",
-    "RECIPES": "recipes",
-    "device_name": "recipes",
-    "resolve_recipe": "recipes",
-    "auto_normalize": "recipes",
-    "cpu_computes_bf16": "recipes",
     "load_training_state": "resume",
     "settings_difference": "resume",
     "describe_difference": "resume",
@@ -105,8 +114,6 @@ _WHERE = {
     "format_estimate": "time_estimate",
     "VALID_BATCH_SHARE": "time_estimate",
     "training_table": "train",
-    "save_run": "train",
-    "params_for_run": "train",
     "train_classifier": "train",
     "read_history": "train",
     "RESUME_VERSION": "training_state",

@@ -125,7 +125,7 @@ class CpuBfloat16(Callback):
     loss stay float32 (the predictions are cast back before the loss). fastai's ``MixedPrecision``
     does this on a GPU only. Validation, ``get_preds``, prediction and an exported model compute in
     float32, so a clip gives the same probabilities whether or not the model was trained with it.
-    Worth it only on a CPU with bf16 instructions (:func:`audiospec_utils.learn.recipes.cpu_computes_bf16`):
+    Worth it only on a CPU with bf16 instructions (:func:`audiospec_utils.learn.config.cpu_computes_bf16`):
     elsewhere torch emulates them, slower than float32.
     """
     order = 10  # as fastai's MixedPrecision: after the batch is on the device, before the model

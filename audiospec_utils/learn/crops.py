@@ -134,7 +134,7 @@ def default_crop_seconds(durations, max_seconds: float = 4.0) -> float:
     max_seconds : float >= 1
         Upper bound (s). The ``quick`` recipe uses 1 s: a crop's cost grows with its length, and on
         a CPU the epochs a shorter crop saves bought more accuracy than a longer crop
-        (:mod:`audiospec_utils.learn.recipes`).
+        (:mod:`audiospec_utils.learn.config`).
 
     Returns
     -------

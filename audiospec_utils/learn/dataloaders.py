@@ -50,8 +50,8 @@ from ..exceptions import DatasetError, ParameterError
 from ..features.folders import RenderFolder
 from ..features.params import warn_rate_dependent
 from .augment import circular_time_shift, mask_bands
+from .config import device_name
 from .crops import crop_geometry, random_crop_starts, window_layout
-from .recipes import device_name
 
 __all__ = ["SpecAugment", "TimeShift", "spectrogram_augmentations", "SpectrogramBatch", "CropItems",
            "SpectrogramDL", "SpectrogramDataLoaders", "spectrogram_dataloaders", "IMAGENET_STATS", "NORMALIZE"]

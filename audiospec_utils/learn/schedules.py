@@ -29,6 +29,7 @@ import pandas as pd
 from ..exceptions import ParameterError
 from ..fileio import write_csv_atomic
 from .callbacks import EpochCheckpoint, EpochHistory, InterruptGuard, SkipFinishedEpochs, restore_recorder
+from .config import DEFAULT_LR
 from .distributed import is_main_process
 from .resume import load_training_state, restore_training_state
 from .run import Run
@@ -51,7 +52,7 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
     Parameters
     ----------
     learn : fastai.learner.Learner
-        From :func:`audiospec_utils.learn.learner.create_learner`.
+        From :func:`audiospec_utils.learn.estimator.create_learner`.
     epochs : int
         One-cycle epochs (after `freeze_epochs` frozen ones for ``"fine_tune"``/``"unfreeze"``).
     pretrained : bool
@@ -119,7 +120,7 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
 
     schedule = _checked_schedule(epochs, freeze_epochs=freeze_epochs, lr=lr, schedule=schedule, mixup=mixup,
                                  unfrozen_lr=unfrozen_lr, pretrained=pretrained)
-    lr = lr or (2e-3 if pretrained else 3e-3)
+    lr = lr or DEFAULT_LR["pretrained" if pretrained else "scratch"]
     Path(learn.path).mkdir(parents=True, exist_ok=True)
     run = Run(learn.path)
     cbs = [InterruptGuard()]
@@ -236,7 +237,7 @@ def find_learning_rate(learn, *, num_it: int = 100, start_lr: float = 1e-7, end_
     Parameters
     ----------
     learn : fastai.learner.Learner
-        From :func:`audiospec_utils.learn.learner.create_learner`; its weights are unchanged afterwards.
+        From :func:`audiospec_utils.learn.estimator.create_learner`; its weights are unchanged afterwards.
     num_it : int >= 10
         Mini-batches of the mock training (fastai's default 100; 20-30 is enough for a CPU check
         on the mini dataset).
