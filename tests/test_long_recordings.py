@@ -55,7 +55,7 @@ def test_segment_seconds_is_checked():
 
 
 def _render(y, sr, params, tmp_path, name):
-    from audiospec_utils.features.clip_images import render_clip
+    from audiospec_utils.features.images import render_clip
 
     path = tmp_path / name
     sf.write(path, y, sr, subtype="FLOAT")

@@ -26,6 +26,7 @@ _WHERE = {
     "stats_feature_names": "baselines",
     "clip_features": "baselines",
     "GBMBaseline": "baselines",
+    "COMPARE_CONFIG": "compare",
     "ROWS": "compare",
     "ROW_GROUPS": "compare",
     "COLUMNS": "compare",

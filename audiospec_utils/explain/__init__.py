@@ -6,7 +6,6 @@ Modules
 * :mod:`~audiospec_utils.explain.blend`: Window maps into one map of an image: each window weighted by its own evidence, blended without seams.
 * :mod:`~audiospec_utils.explain.display`: Labelled plots for the course: waveform and spectrogram (any kind) with real axes and a colour bar.
 * :mod:`~audiospec_utils.explain.explanation`: See and hear what a trained model listens to: class activation maps of whole clips.
-* :mod:`~audiospec_utils.explain.figures`: Figures of maps: one clip's spectrogram with its map over it, and the mean map of each label.
 * :mod:`~audiospec_utils.explain.interpret`: Reading what a trained classifier learned: confusion matrix, top losses, t-SNE, per-class report.
 * :mod:`~audiospec_utils.explain.maps`: Maps on a clip's spectrogram grid: where they can be made, where they lie, and how they sound.
 * :mod:`~audiospec_utils.explain.methods`: The two ways of making a map of a batch of windows for one class: Grad-CAM and occlusion.
@@ -34,14 +33,14 @@ _WHERE = {
     "show_image": "display",
     "plot_crop_windows": "display",
     "image_frequencies": "display",
+    "plot_explanation": "explanation",
+    "plot_mean_maps": "explanation",
     "EXPLAIN_JSON": "explanation",
     "Explanation": "explanation",
     "explain_clip": "explanation",
     "explain_files": "explanation",
     "save_explanation": "explanation",
     "explain_validation": "explanation",
-    "plot_explanation": "figures",
-    "plot_mean_maps": "figures",
     "load_run": "interpret",
     "predict_with_embeddings": "interpret",
     "clip_embeddings": "interpret",

@@ -231,7 +231,7 @@ def image_maps_to_clip(image_maps, images, params, y, sr, n_clip_frames: int, co
         One per image of the clip (:func:`place_windows`), at the model's image height; row 0 is
         the highest frequency, as in the images.
     images : sequence of np.ndarray
-        The clip's images as rendered (:func:`audiospec_utils.features.clip_images.render_clip` without
+        The clip's images as rendered (:func:`audiospec_utils.features.images.render_clip` without
         paths): their height is the spectrogram's number of rows.
     params : SpectrogramParams
         The render's parameters (clip-length policy, hop length, fixed ``width``).

@@ -39,7 +39,6 @@ How the arrays become pixels (per kind), the image size, and the PNG encoding ar
 
 Modules
 -------
-* :mod:`~audiospec_utils.features.clip_images`: One audio file to its spectrogram image(s): decode, clip-length policy, spectrogram, pixels, PNG.
 * :mod:`~audiospec_utils.features.folders`: The two folders the toolkit writes, each with one home: a render folder and a run folder.
 * :mod:`~audiospec_utils.features.image_cache`: A render folder's images decoded once into one compact uint8 array, for fast training on crops.
 * :mod:`~audiospec_utils.features.images`: Spectrogram images: how an array of any kind becomes 8-bit pixels, and how pixels become a PNG file.
@@ -58,7 +57,6 @@ import importlib
 
 #: Each public name and the module (of this subpackage) that defines it.
 _WHERE = {
-    "render_clip": "clip_images",
     "RenderFolder": "folders",
     "MANIFEST": "folders",
     "PARAMS": "folders",
@@ -68,6 +66,7 @@ _WHERE = {
     "SpectrogramCache": "image_cache",
     "resize_height": "image_cache",
     "as_frames": "image_cache",
+    "render_clip": "images",
     "spectrogram_to_image": "images",
     "spectrogram_image": "images",
     "encode_png": "images",

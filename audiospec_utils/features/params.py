@@ -12,7 +12,7 @@ mel settings for a sample rate. Two policies go with them:
 
 This is the lowest module of the images layer: :mod:`audiospec_utils.stft`,
 :mod:`audiospec_utils.features.kinds`, :mod:`audiospec_utils.features.images` and
-:mod:`audiospec_utils.features.clip_images` take their parameters from here, and
+:mod:`audiospec_utils.features.images` take their parameters from here, and
 :mod:`audiospec_utils.features` re-exports every public name.
 """
 

@@ -42,8 +42,8 @@ from ..audio.clip_table import COLUMNS
 from ..audio.datasets import load_source
 from ..exceptions import AudioLoadError, AudiospecError, DatasetError, ParameterError
 from ..progress import show_progress
-from .clip_images import render_clip
 from .folders import IMAGES, RenderFolder
+from .images import render_clip
 from .params import AUTO_RATE, SpectrogramParams, warn_rate_dependent, with_fixed_rate
 
 __all__ = ["render_spectrograms", "read_manifest", "image_name", "connect_scheduler", "RenderError",

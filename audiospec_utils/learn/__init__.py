@@ -17,7 +17,6 @@ Modules
 * :mod:`~audiospec_utils.learn.schedules`: The training schedules of fastai, as stages of ``fit_one_cycle``, with checkpoints, history and resume.
 * :mod:`~audiospec_utils.learn.time_estimate`: Say the cost first: how long a training will take on this machine, from its first batches.
 * :mod:`~audiospec_utils.learn.train`: Fine-tune an ImageNet CNN on spectrogram crops with fastai: one call from a render folder to a run folder.
-* :mod:`~audiospec_utils.learn.training_state`: The state a training checkpoint captures: the random states, written to disk whole or not at all.
 
 Every public name below is importable from here (``from audiospec_utils.learn import ...``); it is
 imported from its module when first asked for, so that importing one module of the subpackage never
@@ -33,6 +32,10 @@ _WHERE = {
     "band_mask": "augment",
     "mask_bands": "augment",
     "circular_time_shift": "augment",
+    "RESUME_VERSION": "callbacks",
+    "save_atomic": "callbacks",
+    "random_states": "callbacks",
+    "restore_random_states": "callbacks",
     "InterruptGuard": "callbacks",
     "EpochHistory": "callbacks",
     "EpochCheckpoint": "callbacks",
@@ -116,10 +119,6 @@ _WHERE = {
     "training_table": "train",
     "train_classifier": "train",
     "read_history": "train",
-    "RESUME_VERSION": "training_state",
-    "save_atomic": "training_state",
-    "random_states": "training_state",
-    "restore_random_states": "training_state",
 }
 
 __all__ = list(_WHERE)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..features.clip_images import render_clip
 from ..features.image_cache import SpectrogramCache
+from ..features.images import render_clip
 
 __all__ = ["window_probabilities", "mean_per_image", "image_probabilities", "clip_predictions",
            "valid_clip_predictions", "FileWindows", "predict_windows"]

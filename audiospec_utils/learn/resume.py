@@ -24,7 +24,7 @@ Face's Trainer, ``ckpt_path`` in Lightning).
 This module decides whether and from what a training resumes (:func:`resumable_state`,
 :func:`load_training_state`, :func:`restore_training_state`); the callbacks that write the state are
 in :mod:`audiospec_utils.learn.callbacks`, the random states and the atomic save in
-:mod:`audiospec_utils.learn.training_state` (both re-exported here).
+:mod:`audiospec_utils.learn.callbacks` (both re-exported here).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from pathlib import Path
 import torch
 
 from ..exceptions import DatasetError, ParameterError
+from .callbacks import RESUME_VERSION, restore_random_states
 from .run import Run
-from .training_state import RESUME_VERSION, restore_random_states
 
 __all__ = ["load_training_state", "settings_difference", "describe_difference", "restore_training_state",
            "resumable_state"]
