@@ -69,7 +69,7 @@ def run_demo(out_dir="runs/demo", config: TrainingConfig | None = None, *, data_
         config = config.replace(weights=None)
     print(f"3/4 training {config.arch} ({'ImageNet-pretrained' if config.uses_pretrained else 'from scratch'}, "
           f"{config.epochs} epochs, CPU is fine)")
-    _, metrics = train_classifier(out_dir / "spectrograms", out_dir, config, progress=progress)
+    _, metrics = train_classifier(manifest.attrs["render_folder"], out_dir, config, progress=progress)
     print("4/4 interpreting: confusion matrix, top losses, t-SNE, per-class report")
     interp = interpret_run(out_dir)
     total = time.time() - start

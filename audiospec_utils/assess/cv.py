@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..audio.splits import assign_folds, clip_table, split_clips
 from ..exceptions import AudiospecError, DatasetError, ParameterError, TrainingInterrupted
-from ..features.folders import RenderFolder
+from ..features.folders import RenderFolder, as_render_folder
 from ..features.render import render_spectrograms
 from ..fileio import read_finished_result, write_csv_atomic, write_json_atomic
 from ..learn.config import TrainingConfig
@@ -349,7 +349,7 @@ def split_leakage(spec_dir, config: TrainingConfig | None = None, *, max_slices_
         `max_slices_per_clip` below 2 (a clip needs two slices to be on both sides).
     """
     config = (config or LEAKAGE_CONFIG).replace(**options)
-    folder = RenderFolder(spec_dir)
+    folder = as_render_folder(spec_dir)
     images = folder.training_images()
     if images.groupby("clip_id").size().max() < 2:
         raise DatasetError(f"{folder.path}: one image per clip; render it with clip_policy='windows' (e.g. "

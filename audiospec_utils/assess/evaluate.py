@@ -32,7 +32,7 @@ from ..audio.datasets import load_source
 from ..audio.fsdkaggle2018 import SCORED_USAGES
 from ..exceptions import DatasetError
 from ..explain.interpret import per_class_report
-from ..features.folders import MANIFEST, RenderFolder
+from ..features.folders import MANIFEST, RenderFolder, as_render_folder
 from ..features.params import warn_rate_dependent
 from ..features.render import render_spectrograms
 from ..fileio import write_csv_atomic, write_json_atomic
@@ -138,7 +138,7 @@ def _render_test_clips(source: Path, run: Run, params, test_fold, *, spec_out, n
     spec_dir = Path(spec_out) if spec_out else run.path.parent / f"{run.path.name}_test_spectrograms" / (
         source.resolve().stem or "source")
     man = render_spectrograms(test.reset_index(drop=True), spec_dir, params, n_jobs=n_jobs, progress=progress)
-    return man, selected, RenderFolder(spec_dir)
+    return man, selected, man.attrs["render_folder"]
 
 
 def _test_manifest(source, run: Run, *, spec_out=None, n_jobs: int = -1,
@@ -147,7 +147,7 @@ def _test_manifest(source, run: Run, *, spec_out=None, n_jobs: int = -1,
     params = run.spec_params
     warn_rate_dependent(params, run.path)
     test_fold = run.test_fold
-    folder = source if isinstance(source, RenderFolder) else RenderFolder(source)
+    folder = as_render_folder(source)
     if folder.exists():
         man, selected = _rendered_test_rows(folder, run, params, test_fold)
     else:

@@ -29,7 +29,7 @@ import pandas as pd
 from ..audio.clip_table import COLUMNS, sample_per_label
 from ..audio.splits import split_clips
 from ..exceptions import ParameterError
-from ..features.folders import RenderFolder
+from ..features.folders import as_render_folder
 from ..features.render import render_spectrograms
 from ..learn.config import TrainingConfig
 from ..learn.estimator import SpectrogramClassifier
@@ -59,7 +59,7 @@ def experiment_split(spec_dir, *, n_per_label: int | None = None, valid_pct: flo
         Grouped by source recording when the manifest has groups (see
         :func:`audiospec_utils.audio.splits.split_clips`).
     """
-    images = RenderFolder(spec_dir).training_images()
+    images = as_render_folder(spec_dir).training_images()
     clips = images.drop_duplicates("clip_id")
     if n_per_label is not None:
         keep = set(sample_per_label(clips, int(n_per_label), seed=seed)["clip_id"])
@@ -92,7 +92,7 @@ def render_squished(spec_dir, out_dir, width: int, *, clip_ids=None, progress: b
     """
     if not isinstance(width, (int, np.integer)) or width < 8:
         raise ParameterError(f"width must be an integer of at least 8 pixels, got {width!r}")
-    folder = RenderFolder(spec_dir)
+    folder = as_render_folder(spec_dir)
     table = folder.training_images().drop_duplicates("clip_id")
     if clip_ids is not None:
         table = table[table["clip_id"].isin(set(clip_ids))]
@@ -129,7 +129,7 @@ def train_variant(spec_dir, split, config: TrainingConfig | None = None, **optio
     """
     start = time.time()
     config = (config or TrainingConfig()).replace(**options)
-    images = RenderFolder(spec_dir).training_images()
+    images = as_render_folder(spec_dir).training_images()
     images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
     clf = SpectrogramClassifier(config).fit(spec_dir, table=images, split=split)
     preds = clf.predict_proba()

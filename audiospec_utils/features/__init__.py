@@ -58,6 +58,7 @@ import importlib
 #: Each public name and the module (of this subpackage) that defines it.
 _WHERE = {
     "RenderFolder": "folders",
+    "as_render_folder": "folders",
     "MANIFEST": "folders",
     "PARAMS": "folders",
     "PARTIAL": "folders",

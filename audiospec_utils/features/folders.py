@@ -30,7 +30,7 @@ from ..fileio import write_csv_atomic, write_json_atomic, write_text_atomic
 from .image_cache import SpectrogramCache
 from .params import SpectrogramParams
 
-__all__ = ["RenderFolder", "MANIFEST", "PARAMS", "PARTIAL", "IMAGES", "write_json"]
+__all__ = ["RenderFolder", "as_render_folder", "MANIFEST", "PARAMS", "PARTIAL", "IMAGES", "write_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -287,3 +287,17 @@ class RenderFolder:
         names = sorted(self.images()["image"].unique().tolist())
         return SpectrogramCache.for_folder(self.path, names, int(height), params_file=self.params_file,
                                            progress=progress)
+
+
+def as_render_folder(folder) -> RenderFolder:
+    """`folder` as a :class:`RenderFolder`: the object itself when it is one, else a new one for the path.
+
+    Parameters
+    ----------
+    folder : RenderFolder or str or os.PathLike
+
+    Returns
+    -------
+    RenderFolder
+    """
+    return folder if isinstance(folder, RenderFolder) else RenderFolder(folder)

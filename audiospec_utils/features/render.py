@@ -42,7 +42,7 @@ from ..audio.clip_table import COLUMNS
 from ..audio.datasets import load_source
 from ..exceptions import AudioLoadError, AudiospecError, DatasetError, ParameterError
 from ..progress import show_progress
-from .folders import IMAGES, RenderFolder
+from .folders import IMAGES, RenderFolder, as_render_folder
 from .images import render_clip
 from .params import AUTO_RATE, SpectrogramParams, warn_rate_dependent, with_fixed_rate
 
@@ -504,7 +504,8 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         rate is below the folder's: its top bands are empty), ``silent``, and ``error`` (reason;
         empty when rendered). Its ``attrs``
         hold a ``summary`` dict: ``n_clips``, ``rendered``, ``already_done``, ``failed``,
-        ``silent``.
+        ``silent``, and ``render_folder``: the :class:`~audiospec_utils.features.folders.RenderFolder`
+        written (pass it along to training rather than its path).
 
     Raises
     ------
@@ -546,7 +547,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     dup = table["clip_id"][table["clip_id"].duplicated()]
     if len(dup):
         raise DatasetError(f"{len(dup)} clip id(s) occur twice, e.g. {dup.iloc[0]!r}: file names must be unique")
-    folder = RenderFolder(out_dir)
+    folder = as_render_folder(out_dir)
     out_dir = folder.path
     params = _concrete_params(params, table, folder)
     folder.claim(params)  # ParameterError when it was rendered with other parameters
@@ -584,6 +585,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
                "already_done": n_done_before, "failed": len(failed), "silent": int(clips["silent"].sum()),
                "n_images": int(manifest["image"].astype(bool).sum())}
     manifest.attrs["summary"] = summary
+    manifest.attrs["render_folder"] = folder
     if len(failed):
         logger.warning("%d of %d clips skipped: see %s (column 'error'), e.g. %s: %s", len(failed), len(clips),
                        folder.manifest_file, failed.iloc[0]["path"], failed.iloc[0]["error"])

@@ -47,7 +47,7 @@ from fastai.vision.all import DisplayedTransform
 
 from ..audio.splits import split_clips
 from ..exceptions import DatasetError, ParameterError
-from ..features.folders import RenderFolder
+from ..features.folders import as_render_folder
 from ..features.params import warn_rate_dependent
 from .augment import circular_time_shift, mask_bands
 from .config import device_name
@@ -534,7 +534,7 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
         No usable images, fewer than two labels, or too few groups to split.
     """
     _check_loader_settings(img_size, crop_seconds, verified_weight, normalize)
-    folder = spec_dir if isinstance(spec_dir, RenderFolder) else RenderFolder(spec_dir)
+    folder = as_render_folder(spec_dir)
     df = folder.training_images(manually_verified_only=manually_verified_only) if table is None else table.copy()
     if split is None:
         split = split_clips(df.reset_index(drop=True), valid_pct=valid_pct, seed=seed, test_fold=test_fold,

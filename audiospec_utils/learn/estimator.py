@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..exceptions import ParameterError, WeightsUnavailableError
-from ..features.folders import RenderFolder
+from ..features.folders import RenderFolder, as_render_folder
 from ..fileio import atomic_path, write_csv_atomic, write_text_atomic
 from .config import ARCHS, TrainingConfig, cpu_computes_bf16, device_name
 from .inference import valid_clip_predictions
@@ -323,7 +323,7 @@ def params_for_run(folder: RenderFolder):
     return dataclasses.replace(params, segment_seconds=float(durations.max()))
 
 
-def save_run(learn, dls, out_dir, **settings) -> dict:
+def save_run(learn, dls, out_dir, *, folder=None, **settings) -> dict:
     """Score the validation clips and save the run: metrics, split, predictions, exported learner.
 
     Parameters
@@ -334,6 +334,9 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
         From :func:`spectrogram_dataloaders` (its ``valid_table``, ``train_table`` and ``split``).
     out_dir : audiospec_utils.learn.run.Run or str or os.PathLike
         Run folder.
+    folder : RenderFolder or None
+        The render folder trained on (default: the ``spec_dir`` setting's), whose parameters the
+        run keeps.
     **settings
         Recorded in ``metrics.json`` as they are (epochs, seconds, arch...). A ``spec_dir``
         setting (the render folder) also has its parameters written to the run's ``params.json``
@@ -380,9 +383,10 @@ def save_run(learn, dls, out_dir, **settings) -> dict:
     run.write_metrics(metrics)
     if split is not None:
         write_csv_atomic(split.clips[["clip_id", "label", "group", "fold", "side"]], run.file(Run.SPLIT))
-    spec_dir = settings.get("spec_dir")
-    if spec_dir:
-        run_params = params_for_run(RenderFolder(spec_dir))
+    if folder is None and settings.get("spec_dir"):
+        folder = RenderFolder(settings["spec_dir"])
+    if folder is not None:
+        run_params = params_for_run(as_render_folder(folder))
         if run_params is not None:
             write_text_atomic(run.file(Run.PARAMS), run_params.to_json())
     write_csv_atomic(dls.valid_table, run.file(Run.VALID_ITEMS))
@@ -479,7 +483,7 @@ class SpectrogramClassifier:
         from .dataloaders import spectrogram_dataloaders
 
         set_seed(self.config.seed if seed is None else seed, reproducible=True)
-        cfg = self.config.resolve()
+        cfg, folder = self.config.resolve(), as_render_folder(folder)
         dls = spectrogram_dataloaders(folder, table=table, split=split, img_size=cfg.img_size,
                                       crop_seconds=cfg.crop_seconds, max_crop_seconds=cfg.max_crop_seconds,
                                       valid_pct=cfg.valid_pct, seed=cfg.seed, bs=cfg.bs,
@@ -491,7 +495,7 @@ class SpectrogramClassifier:
                                label_smoothing=cfg.label_smoothing, cpu_bf16=cfg.cpu_bf16)
         if (not progress) if silent is None else silent:
             silence(learn)  # no bar, no per-epoch lines either
-        self.config_, self.dls_, self.learn_, self.folder_ = cfg, dls, learn, RenderFolder(folder)
+        self.config_, self.dls_, self.learn_, self.folder_ = cfg, dls, learn, folder
         return self
 
     def fit(self, folder, *, table=None, split=None, path=None, progress: bool = False, checkpoint: bool = False,
@@ -564,7 +568,7 @@ class SpectrogramClassifier:
 
         if images is None:
             return valid_clip_predictions(self.learn_, self.dls_)
-        folder = RenderFolder(folder) if folder is not None else self.folder_
+        folder = as_render_folder(folder) if folder is not None else self.folder_
         cache = folder.cache(self.config_.img_size, progress=False)
         images = images.reset_index(drop=True)
         probs = image_probabilities(self.learn_, cache, cache.rows(images["image"]))
@@ -584,7 +588,8 @@ class SpectrogramClassifier:
         dict
             What ``metrics.json`` holds (:func:`audiospec_utils.learn.train.save_run`).
         """
-        return save_run(self.learn_, self.dls_, run, config=self.config_.to_dict(), **extra)
+        return save_run(self.learn_, self.dls_, run, folder=self.folder_, spec_dir=str(self.folder_.path),
+                        config=self.config_.to_dict(), **extra)
 
     @classmethod
     def load(cls, run) -> "SpectrogramClassifier":

@@ -80,6 +80,7 @@ class Run:
         self.path = Path(path).resolve()
         self._spec_dir = Path(spec_dir).resolve() if spec_dir is not None else None
         self._learn = None
+        self._render_folder = None
         self._metrics = None  # (stat signature of metrics.json, its parsed content)
 
     def __repr__(self) -> str:
@@ -150,12 +151,12 @@ class Run:
         DatasetError
             The run names no render folder.
         """
-        if self._spec_dir is not None:
-            return RenderFolder(self._spec_dir)
-        spec = self.metrics.get("spec_dir")
-        if not spec:
-            raise DatasetError(f"{self.path / self.METRICS} names no spec_dir (render folder)")
-        return RenderFolder(spec)
+        if self._render_folder is None:
+            spec = self._spec_dir if self._spec_dir is not None else self.metrics.get("spec_dir")
+            if not spec:
+                raise DatasetError(f"{self.path / self.METRICS} names no spec_dir (render folder)")
+            self._render_folder = RenderFolder(spec)  # built once: a Run is passed along, not its path
+        return self._render_folder
 
     @property
     def spec_params(self):

@@ -29,7 +29,7 @@ from fastai.learner import Recorder, noop  # noop: the one fastai's no_logging()
 
 from ..audio.datasets import groups_from_pattern
 from ..exceptions import DatasetError, ParameterError, TrainingInterrupted
-from ..features.folders import MANIFEST, RenderFolder
+from ..features.folders import MANIFEST, RenderFolder, as_render_folder
 from ..progress import show_progress
 from .callbacks import CpuBfloat16, remove_progress_bar
 from .config import TrainingConfig
@@ -75,7 +75,7 @@ def training_table(spec_dir, *, split: str = "train", manually_verified_only: bo
     DatasetError
         No usable images, or fewer than two labels.
     """
-    folder = RenderFolder(spec_dir)
+    folder = as_render_folder(spec_dir)
     if split == "train":
         return folder.training_images(manually_verified_only=manually_verified_only)
     df = folder.images(split=split)
@@ -207,7 +207,7 @@ def train_classifier(spec_dir, out_dir, config: TrainingConfig | None = None, *,
         raise ParameterError("lr_find runs in one process: find the rate without accelerate launch (--lr-find), "
                              "then pass it as --lr / lr= to the distributed training")
     start = time.time()
-    folder, run = spec_dir if isinstance(spec_dir, RenderFolder) else RenderFolder(spec_dir), Run(out_dir)
+    folder, run = as_render_folder(spec_dir), Run(out_dir)
     table = _training_images(folder, manually_verified_only=config.manually_verified_only,
                              group_pattern=config.group_pattern, folds=folds)
     device = _join_processes(folder, int(config.resolve().img_size), progress=progress)
@@ -241,7 +241,7 @@ def train_classifier(spec_dir, out_dir, config: TrainingConfig | None = None, *,
                                                                       "n_train")},
                 "seconds": round(time.time() - start, 1), "lr": used_lr, "lr_find": lr_found,
                 "world_size": world_size(), "config": cfg.replace(lr=used_lr).to_dict()}
-    return learn, save_run(learn, dls, run, **settings)
+    return learn, save_run(learn, dls, run, folder=folder, **settings)
 
 
 def _training_images(folder: RenderFolder, *, manually_verified_only: bool, group_pattern: str | None,
