@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiospec_utils.explain.display import image_frequencies, plot_crop_windows, show_image
-from audiospec_utils.exceptions import ParameterError
 from audiospec_utils.assess.experiments import experiment_table, paired_difference, verdict
+from audiospec_utils.exceptions import ParameterError
+from audiospec_utils.explain.display import plot_crop_windows, show_image
 from audiospec_utils.explain.interpret import plot_tsne, tsne_style
-from audiospec_utils.features import SpectrogramParams
+from audiospec_utils.features import SpectrogramParams, image_frequencies
 
 
 def _run(correct, ids=None):

@@ -14,11 +14,10 @@ import numpy as np
 from ..audio.decode import load_audio
 from ..exceptions import AudiospecError
 from ..features.images import spectrogram_image
-from ..features.kinds import band_frequencies, spectrogram
+from ..features.kinds import image_frequencies, spectrogram
 from ..features.params import SpectrogramParams
 
-__all__ = ["plot_clip", "plot_examples", "plot_kinds", "show_spectrogram", "show_image", "plot_crop_windows",
-           "image_frequencies"]
+__all__ = ["plot_clip", "plot_examples", "plot_kinds", "show_spectrogram", "show_image", "plot_crop_windows"]
 
 #: Axis label and colour-bar label of each kind.
 _LABELS = {
@@ -232,29 +231,6 @@ def plot_examples(table, params: SpectrogramParams | None = None, *, n_cols: int
         fmt = "%+.0f dB" if params.kind in ("logmel", "stft") else None
         fig.colorbar(img, ax=axes, format=fmt, shrink=0.6, label=cbar_label)
     return fig
-
-
-def image_frequencies(params: SpectrogramParams, sr: int, height: int) -> np.ndarray:
-    """The frequency (Hz) of each pixel row of a rendered image, bottom row first.
-
-    Parameters
-    ----------
-    params : SpectrogramParams
-        The render's parameters (``"logmel"``: mel bands; ``"stft"``: FFT bins).
-    sr : int
-        Sample rate of the rendered audio in Hz.
-    height : int
-        Rows of the image (``n_mels`` as rendered, or the height it was resized to).
-
-    Returns
-    -------
-    np.ndarray, shape (height,), float
-        Centre frequency of each row: the rows of a resized image are spread evenly over the bands
-        (mel bands are evenly spaced in mels, not in Hz).
-    """
-    bins = band_frequencies(params, sr)  # the rows of the spectrogram as rendered, lowest first
-    pos = (np.arange(height) + 0.5) * len(bins) / height - 0.5
-    return np.interp(pos, np.arange(len(bins)), bins)
 
 
 def show_image(pixels: np.ndarray, sr: int, params: SpectrogramParams | None = None, *, ax=None,

@@ -24,7 +24,7 @@ import numpy as np
 from ..exceptions import ParameterError
 from .params import SpectrogramParams
 
-__all__ = [
+__all__ = ["image_frequencies", 
     "stft_db",
     "logmel",
     "mfcc",
@@ -365,6 +365,29 @@ def band_frequencies(params: SpectrogramParams, sr: int) -> np.ndarray:
     if params.kind == "stft":
         return np.arange(stft_rows_kept(sr, r["n_fft"], r["fmax"]), dtype=np.float64) * sr / r["n_fft"]
     return librosa.mel_frequencies(n_mels=r["n_mels"] + 2, fmin=r["fmin"], fmax=r["fmax"])[1:-1].astype(np.float64)
+
+
+def image_frequencies(params: SpectrogramParams, sr: int, height: int) -> np.ndarray:
+    """The frequency (Hz) of each pixel row of a rendered image, bottom row first.
+
+    Parameters
+    ----------
+    params : SpectrogramParams
+        The render's parameters (``"logmel"``: mel bands; ``"stft"``: FFT bins).
+    sr : int
+        Sample rate of the rendered audio in Hz.
+    height : int
+        Rows of the image (``n_mels`` as rendered, or the height it was resized to).
+
+    Returns
+    -------
+    np.ndarray, shape (height,), float
+        Centre frequency of each row: the rows of a resized image are spread evenly over the bands
+        (mel bands are evenly spaced in mels, not in Hz).
+    """
+    bins = band_frequencies(params, sr)  # the rows of the spectrogram as rendered, lowest first
+    pos = (np.arange(height) + 0.5) * len(bins) / height - 0.5
+    return np.interp(pos, np.arange(len(bins)), bins)
 
 
 def stft_db(y: np.ndarray, sr: int, params: SpectrogramParams | None = None) -> np.ndarray:

@@ -5,7 +5,10 @@ which no real sound does. What is done instead, on whole batches on the device:
 
 * :func:`mask_bands`: SpecAugment's frequency and time masking (Park et al., 2019, "SpecAugment: A
   Simple Data Augmentation Method for Automatic Speech Recognition", Interspeech);
-* :func:`circular_time_shift`: a random circular shift along time.
+* :func:`circular_time_shift`: a random circular shift along time;
+* :func:`low_pass_rows`: a random low-pass, every row above a random cut-off frequency set to
+  silence, as a recording made at a lower sample rate (a phone's 16 kHz, a web clip's 22.05 kHz)
+  looks once resampled to the folder's rate: its top bands empty.
 
 The fastai transforms that apply them to training batches, :class:`~audiospec_utils.learn.dataloaders.SpecAugment`
 and :class:`~audiospec_utils.learn.dataloaders.TimeShift`, live in :mod:`audiospec_utils.learn.dataloaders`
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["band_mask", "mask_bands", "circular_time_shift"]
+__all__ = ["band_mask", "mask_bands", "circular_time_shift", "low_pass_rows"]
 
 
 def band_mask(bs: int, size: int, n: int, width: float, device) -> torch.Tensor:
@@ -97,3 +100,39 @@ def circular_time_shift(x: torch.Tensor, max_shift: float) -> torch.Tensor:
     shift = ((torch.rand(bs, device=x.device) * 2 - 1) * max_shift * w).round().long()
     idx = (torch.arange(w, device=x.device)[None] - shift[:, None]) % w
     return x.gather(3, idx[:, None, None, :].expand(bs, c, h, w))
+
+
+def low_pass_rows(x: torch.Tensor, row_hz: torch.Tensor, floor: torch.Tensor, p: float, low_hz: float,
+                  high_hz: float) -> torch.Tensor:
+    """Low-pass some images of a batch: every row above a random cut-off frequency set to `floor`.
+
+    A clip recorded at a lower sample rate and resampled to the folder's has nothing above its
+    Nyquist frequency: in the image those rows are silence (pixel 0, ``top_db`` below the clip's
+    loudest band). Shown such images while training, a network learns not to need the top bands,
+    and a band-limited recording is classified as its full-band copy would be.
+
+    Parameters
+    ----------
+    x : torch.Tensor, float, shape (bs, channels, height, width)
+        Normalised images, row 0 the highest frequency.
+    row_hz : torch.Tensor, float, shape (height,)
+        Centre frequency of each row in Hz, row 0 first (the highest).
+    floor : torch.Tensor, float, shape (channels,)
+        The value of silence in each channel after normalisation (``-mean / std``).
+    p : float in [0, 1]
+        Probability that an image is low-passed.
+    low_hz, high_hz : float
+        The cut-off of a low-passed image is drawn uniformly in ``[low_hz, high_hz]`` Hz.
+
+    Returns
+    -------
+    torch.Tensor
+        Of the shape, dtype and device of `x`; `x` itself is unchanged.
+    """
+    bs, c, h, _ = x.shape
+    if p == 0 or h != len(row_hz):
+        return x
+    on = torch.rand(bs, device=x.device) < p
+    cut = low_hz + torch.rand(bs, device=x.device) * (high_hz - low_hz)
+    hide = on[:, None] & (row_hz.to(x.device)[None, :] > cut[:, None])  # (bs, height)
+    return torch.where(hide[:, None, :, None], floor.to(x.device, x.dtype).view(1, c, 1, 1), x)

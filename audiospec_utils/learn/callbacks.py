@@ -35,7 +35,7 @@ from fastai.learner import Recorder
 
 from ..fileio import atomic_path, write_csv_atomic
 
-__all__ = ["RESUME_VERSION", "save_atomic", "random_states", "restore_random_states", "InterruptGuard", "EpochHistory", "EpochCheckpoint", "SkipFinishedEpochs", "CpuBfloat16", "silence",
+__all__ = ["RESUME_VERSION", "save_atomic", "random_states", "restore_random_states", "InterruptGuard", "EpochValidation", "EpochHistory", "EpochCheckpoint", "SkipFinishedEpochs", "CpuBfloat16", "silence",
            "remove_progress_bar", "recorder_state", "restore_recorder"]
 
 
@@ -116,6 +116,31 @@ class InterruptGuard(Callback):
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
             self.previous = None
+
+
+class EpochValidation(Callback):
+    """Score each epoch of a fit on one window per validation image (``dls.valid_epoch``), not all of them.
+
+    The toolkit's reported score averages every window of a validation clip, and a 4 s clip in
+    1 s crops has seven windows: scoring them all after every epoch cost more than the epoch's
+    training on a CPU. The per-epoch line (and ``history.csv``) reads the middle window of each
+    image instead; the every-window, clip-averaged score is computed once, after the fit. Only the
+    validation of a fit is changed: ``get_preds`` and ``validate`` outside one still read every
+    window.
+    """
+
+    order = 0
+
+    def before_fit(self):
+        self._in_fit = True
+
+    def after_fit(self):
+        self._in_fit = False
+
+    def before_validate(self):
+        cheap = getattr(self.dls, "valid_epoch", None)
+        if getattr(self, "_in_fit", False) and cheap is not None and self.learn.dl is self.dls.valid:
+            self.learn.dl = cheap
 
 
 class CpuBfloat16(Callback):

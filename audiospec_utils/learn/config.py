@@ -112,6 +112,9 @@ class TrainingConfig:
                                         type=bool)
     time_shift: float | None = _option(None, "largest random circular time shift, a fraction of the crop (0: none)",
                                        type=float)
+    low_pass: float | None = _option(None, "probability that a training crop is low-passed at a random cut-off of "
+                                     "4 to 11 kHz, so that recordings at 8 to 22 kHz are read as full-band ones "
+                                     "(0: never)", type=float, metavar="P")
     cpu_bf16: bool | None = _option(None, "on a CPU with bf16 instructions (AVX512-BF16, AMX), train in bf16 "
                                     "autocast; evaluation and prediction stay float32", type=bool)
     normalize: str = _option("auto", "image statistics: auto = ImageNet's with pretrained weights, the data's own "
@@ -142,6 +145,8 @@ class TrainingConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < (
                     0 if name == "freeze_epochs" else 1)):
                 raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        if self.low_pass is not None and not 0 <= self.low_pass <= 1:
+            raise ParameterError(f"low_pass must be a probability in [0, 1], got {self.low_pass!r}")
         if self.label_smoothing is not None and not 0 <= self.label_smoothing < 1:
             raise ParameterError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if not 0 < self.valid_pct < 1:
@@ -216,7 +221,7 @@ def _parameters_section() -> str:
     return "\n".join(lines) + "\n"
 #: The options a recipe sets (the rest are the user's to give).
 _RECIPE_OPTIONS = ("arch", "pretrained_arch", "img_size", "epochs", "bs", "crop_seconds", "max_crop_seconds",
-                   "spec_augment", "time_shift", "mixup", "label_smoothing", "lr", "cpu_bf16")
+                   "spec_augment", "time_shift", "low_pass", "mixup", "label_smoothing", "lr", "cpu_bf16")
 
 TrainingConfig.__doc__ = TrainingConfig.__doc__.rstrip() + "\n" + _parameters_section()
 
@@ -224,11 +229,11 @@ TrainingConfig.__doc__ = TrainingConfig.__doc__.rstrip() + "\n" + _parameters_se
 #: ``crop_seconds`` None: :data:`DEFAULT_LR` and the crop from the clips' durations).
 RECIPES = {
     "quick": TrainingConfig(recipe="quick", arch="resnet18", pretrained_arch="resnet34", img_size=48, epochs=15, bs=64,
-                            max_crop_seconds=1.0, spec_augment=False, time_shift=0.0, mixup=0.0, label_smoothing=0.0,
-                            cpu_bf16=True),
+                            max_crop_seconds=1.0, spec_augment=False, time_shift=0.0, low_pass=0.0, mixup=0.0,
+                            label_smoothing=0.0, cpu_bf16=True),
     "full": TrainingConfig(recipe="full", arch="resnet34", pretrained_arch="resnet34", img_size=128, epochs=30, bs=64,
-                           max_crop_seconds=4.0, spec_augment=True, time_shift=0.0, mixup=0.4, label_smoothing=0.1,
-                           cpu_bf16=False),
+                           max_crop_seconds=4.0, spec_augment=True, time_shift=0.0, low_pass=0.0, mixup=0.4,
+                           label_smoothing=0.1, cpu_bf16=False),
 }
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..exceptions import ParameterError
 
-__all__ = ["window_starts", "window_layout", "random_crop_starts", "frames_per_second", "default_crop_seconds",
+__all__ = ["middle_windows", "window_starts", "window_layout", "random_crop_starts", "frames_per_second", "default_crop_seconds",
            "crop_geometry"]
 
 
@@ -83,6 +83,30 @@ def window_layout(widths, length: int, overlap: float = 0.5) -> tuple[np.ndarray
     image_of_window = np.repeat(np.arange(len(per_image)), [len(s) for s in per_image]).astype(np.int64)
     starts = np.concatenate(per_image) if per_image else np.zeros(0, np.int64)
     return starts, image_of_window
+
+
+def middle_windows(starts, image_of_window, widths, length: int) -> np.ndarray:
+    """The window of each image nearest its middle: one per image, for a cheap score during training.
+
+    Parameters
+    ----------
+    starts, image_of_window : np.ndarray, int64, shape (n_windows,)
+        From :func:`window_layout`.
+    widths : array-like of int, shape (n_images,)
+        Frames of each image.
+    length : int
+        Frames per window.
+
+    Returns
+    -------
+    np.ndarray, int64, shape (n_images,)
+        Positions (into `starts`) of the chosen windows, image by image.
+    """
+    starts, of = np.asarray(starts, np.int64), np.asarray(image_of_window, np.int64)
+    centre = (np.asarray(widths, np.float64)[of] - length) / 2.0
+    order = np.lexsort((np.abs(starts - centre), of))  # by image, then by distance to its middle
+    first = np.r_[True, of[order][1:] != of[order][:-1]]
+    return order[first]
 
 
 def random_crop_starts(widths, length: int, rng: np.random.Generator) -> np.ndarray:

@@ -48,12 +48,13 @@ from fastai.vision.all import DisplayedTransform
 from ..audio.splits import split_clips
 from ..exceptions import DatasetError, ParameterError
 from ..features.folders import as_render_folder
+from ..features.kinds import image_frequencies
 from ..features.params import warn_rate_dependent
-from .augment import circular_time_shift, mask_bands
+from .augment import circular_time_shift, low_pass_rows, mask_bands
 from .config import device_name
-from .crops import crop_geometry, random_crop_starts, window_layout
+from .crops import crop_geometry, middle_windows, random_crop_starts, window_layout
 
-__all__ = ["SpecAugment", "TimeShift", "spectrogram_augmentations", "SpectrogramBatch", "CropItems",
+__all__ = ["SpecAugment", "TimeShift", "LowPass", "LOW_PASS_HZ", "spectrogram_augmentations", "SpectrogramBatch", "CropItems",
            "SpectrogramDL", "SpectrogramDataLoaders", "spectrogram_dataloaders", "IMAGENET_STATS", "NORMALIZE"]
 
 logger = logging.getLogger(__name__)
@@ -140,8 +141,59 @@ class TimeShift(DisplayedTransform):
         return circular_time_shift(x, self.max_shift)
 
 
+#: The cut-offs of :class:`LowPass`, Hz: from the Nyquist frequency of 8 kHz recordings to that of 22.05 kHz ones.
+LOW_PASS_HZ = (4000.0, 11000.0)
+
+
+class LowPass(DisplayedTransform):
+    """Random low-pass of training images: the rows above a random cut-off frequency set to silence.
+
+    A recording made at 16 kHz (a phone, a web form) and resampled to a 44.1 kHz folder's rate has
+    nothing above 8 kHz: its image's top rows are silence. A network trained only on full-band
+    clips leans on those bands and misreads such a recording; shown low-passed crops (with
+    probability `p`, cut-off uniform in `low_hz`..`high_hz`), it learns to do without them.
+    Applied to training batches only, after normalisation (silence is then ``-mean / std``).
+
+    Parameters
+    ----------
+    row_hz : sequence of float, shape (height,)
+        Centre frequency of each image row in Hz, top row (highest) first
+        (:func:`audiospec_utils.features.kinds.image_frequencies`, reversed).
+    mean, std : sequence of float
+        The batch's normalisation, per channel (1 or 3 values).
+    p : float in [0, 1]
+        Probability that an image is low-passed.
+    low_hz, high_hz : float
+        Range of the cut-off, Hz (default :data:`LOW_PASS_HZ`).
+
+    Notes
+    -----
+    Input and output: a float tensor of shape ``(bs, channels, height, width)``. An image of
+    another height than `row_hz` is left as it is.
+    """
+
+    split_idx = 0
+    order = 99  # before SpecAugment's masks
+
+    def __init__(self, row_hz, mean, std, p: float = 0.5, low_hz: float = LOW_PASS_HZ[0],
+                 high_hz: float = LOW_PASS_HZ[1]):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ParameterError(f"low_pass must be a probability in [0, 1], got {p!r}")
+        if not 0 < low_hz <= high_hz:
+            raise ParameterError(f"the low-pass cut-offs must be 0 < low_hz <= high_hz, got {low_hz!r}, {high_hz!r}")
+        mean, std = np.broadcast_to(np.asarray(mean, float), 3), np.broadcast_to(np.asarray(std, float), 3)
+        self.row_hz = torch.as_tensor(np.asarray(row_hz, dtype=np.float32))
+        self.floor = torch.as_tensor((-mean / std).astype(np.float32))
+        self.p, self.low_hz, self.high_hz = float(p), float(low_hz), float(high_hz)
+
+    def encodes(self, x: torch.Tensor):
+        return low_pass_rows(x, self.row_hz, self.floor, self.p, self.low_hz, self.high_hz)
+
+
 def spectrogram_augmentations(spec_augment: bool = True, time_shift: float = 0.5, *, freq_masks: int = 2,
-                              freq_width: float = 0.1, time_masks: int = 2, time_width: float = 0.1) -> list:
+                              freq_width: float = 0.1, time_masks: int = 2, time_width: float = 0.1,
+                              low_pass: float = 0.0, row_hz=None, mean=(0.0,), std=(1.0,)) -> list:
     """The batch augmentations for spectrogram images: SpecAugment masking and time shift.
 
     No flips, rotations, zooms or warps: flipping a spectrogram turns time backwards or puts low
@@ -155,6 +207,10 @@ def spectrogram_augmentations(spec_augment: bool = True, time_shift: float = 0.5
         Largest circular time shift as a fraction of the width (:class:`TimeShift`); 0 = none.
     freq_masks, freq_width, time_masks, time_width :
         See :class:`SpecAugment`.
+    low_pass : float in [0, 1]
+        Probability of a random low-pass (:class:`LowPass`); needs `row_hz`, `mean` and `std`.
+    row_hz, mean, std :
+        See :class:`LowPass`.
 
     Returns
     -------
@@ -162,6 +218,8 @@ def spectrogram_augmentations(spec_augment: bool = True, time_shift: float = 0.5
         Applied to training batches after normalisation (:class:`SpectrogramBatch`).
     """
     tfms = []
+    if low_pass and row_hz is not None:
+        tfms.append(LowPass(row_hz, mean, std, low_pass))
     if spec_augment:
         tfms.append(SpecAugment(freq_masks, freq_width, time_masks, time_width))
     if time_shift:
@@ -360,6 +418,10 @@ class SpectrogramDataLoaders(DataLoaders):
         One row per validation window: the image's manifest row plus ``window_start`` (frame).
     split : audiospec_utils.audio.splits.Split or None
         How the clips were split.
+    valid_epoch : SpectrogramDL or None
+        One window per validation image (the middle one), what training scores after each epoch
+        (:class:`audiospec_utils.learn.callbacks.EpochValidation`); ``valid`` holds every window, the
+        clip-averaged score reported at the end. Not part of an exported learner.
     """
 
     def __init__(self, *loaders, path=".", device=None, vocab=(), config=None):
@@ -369,6 +431,8 @@ class SpectrogramDataLoaders(DataLoaders):
         self.config = dict(config or {})
         self.train_table = self.valid_table = None
         self.split = None
+        #: One window per validation image, scored after each epoch (None: every window, ``valid``).
+        self.valid_epoch = None
 
     def new_empty(self) -> "SpectrogramDataLoaders":
         """A copy without data (no cache, no items), for ``learn.export``."""
@@ -470,7 +534,8 @@ class SpectrogramDataLoaders(DataLoaders):
 def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float | None = None, valid_pct: float = 0.2,
                             seed: int = 42, bs: int = 32, num_workers: int | None = None,
                             manually_verified_only: bool = False, table: pd.DataFrame | None = None,
-                            spec_augment: bool = False, time_shift: float = 0.0, verified_weight: float | None = None,
+                            spec_augment: bool = False, time_shift: float = 0.0, low_pass: float = 0.0,
+                            verified_weight: float | None = None,
                             split=None, test_fold=None, valid_fold=None, normalize: str = "dataset",
                             max_crop_seconds: float = 4.0, device=None,
                             progress: bool = False) -> SpectrogramDataLoaders:
@@ -500,8 +565,9 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
         FSDKaggle2018: train only on clips whose label a person checked.
     table : pandas.DataFrame or None
         Image rows to use instead of the folder's labelled training images (advanced).
-    spec_augment, time_shift :
-        Augmentation of training batches (:func:`spectrogram_augmentations`).
+    spec_augment, time_shift, low_pass :
+        Augmentation of training batches (:func:`spectrogram_augmentations`; `low_pass` the
+        probability of a random low-pass, :class:`LowPass`, for log-mel and STFT images).
     verified_weight : float or None
         FSDKaggle2018: manually verified clips are drawn `verified_weight` times as often as the
         others (weighted sampling with replacement, as many items per epoch as there are).
@@ -553,13 +619,19 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
                             _sampling_weights(train_df, verified_weight))
     starts, of_window = window_layout(cache.widths[valid_rows], length, 0.5)
     valid_items = CropItems(valid_rows[of_window], starts, valid_df["label"].map(idx).to_numpy()[of_window])
+    augment = spectrogram_augmentations(spec_augment, time_shift, low_pass=low_pass, mean=mean, std=std,
+                                        row_hz=_row_frequencies(params, train_df, int(img_size)) if low_pass else None)
     train_dl, valid_dl = _crop_loaders(train_items, valid_items, cache.for_device(dev), length=length,
-                                       mean=mean, std=std, augment=spectrogram_augmentations(spec_augment, time_shift),
-                                       bs=int(bs), device=dev, num_workers=num_workers or 0)
+                                       mean=mean, std=std, augment=augment, bs=int(bs), device=dev,
+                                       num_workers=num_workers or 0)
     config = {"height": int(img_size), "length": int(length), "crop_seconds": float(crop_seconds),
               "frames_per_second": float(fps), "channels": int(cache.channels), "mean": list(map(float, mean)),
               "std": list(map(float, std)), "normalize": normalize, "overlap": 0.5}
     dls = SpectrogramDataLoaders(train_dl, valid_dl, path=str(folder.path), device=dev, vocab=vocab, config=config)
+    # during training, each epoch is scored on one window per validation image (the middle one): the
+    # every-window, clip-averaged score is computed once, at the end (valid_clip_predictions)
+    one = middle_windows(starts, of_window, cache.widths[valid_rows], length)
+    dls.valid_epoch = valid_dl.new(CropItems(valid_items.rows[one], valid_items.starts[one], valid_items.y[one]))
     dls.train_table = train_df
     vt = valid_df.iloc[of_window].reset_index(drop=True)
     vt["window_start"] = valid_items.starts
@@ -567,6 +639,17 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     dls.split = split
     dls.cache = cache
     return dls
+
+
+def _row_frequencies(params, table: pd.DataFrame, height: int):
+    """Centre frequency (Hz) of each row of the training images, top row first; None where the rows are no
+    frequency axis of one kind (MFCC, chroma, stacked kinds: a low-pass has no meaning there)."""
+    if params.kind not in ("logmel", "stft"):
+        logger.warning("low_pass ignored: %s images have no frequency axis to low-pass", params.kind)
+        return None
+    srs = pd.to_numeric(table["sr"], errors="coerce").dropna()
+    sr = int(srs.median()) if len(srs) else 22050
+    return image_frequencies(params, sr, height)[::-1].copy()
 
 
 def _check_loader_settings(img_size, crop_seconds, verified_weight, normalize) -> None:

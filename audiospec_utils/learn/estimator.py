@@ -488,6 +488,7 @@ class SpectrogramClassifier:
                                       crop_seconds=cfg.crop_seconds, max_crop_seconds=cfg.max_crop_seconds,
                                       valid_pct=cfg.valid_pct, seed=cfg.seed, bs=cfg.bs,
                                       spec_augment=cfg.spec_augment, time_shift=cfg.time_shift,
+                                      low_pass=cfg.low_pass,
                                       verified_weight=cfg.verified_weight, test_fold=cfg.test_fold,
                                       valid_fold=cfg.valid_fold, normalize=cfg.normalize,
                                       num_workers=cfg.num_workers, progress=progress, device=device)

@@ -28,7 +28,14 @@ import pandas as pd
 
 from ..exceptions import ParameterError
 from ..fileio import write_csv_atomic
-from .callbacks import EpochCheckpoint, EpochHistory, InterruptGuard, SkipFinishedEpochs, restore_recorder
+from .callbacks import (
+    EpochCheckpoint,
+    EpochHistory,
+    EpochValidation,
+    InterruptGuard,
+    SkipFinishedEpochs,
+    restore_recorder,
+)
 from .config import DEFAULT_LR
 from .distributed import is_main_process
 from .resume import load_training_state, restore_training_state
@@ -123,7 +130,7 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
     lr = lr or DEFAULT_LR["pretrained" if pretrained else "scratch"]
     Path(learn.path).mkdir(parents=True, exist_ok=True)
     run = Run(learn.path)
-    cbs = [InterruptGuard()]
+    cbs = [InterruptGuard(), EpochValidation()]
     if save_best:
         cbs.append(SaveModelCallback(monitor="valid_loss", fname="best", with_opt=False))
     if mixup:

@@ -122,8 +122,9 @@ class TimeEstimate(Callback):
     def _report(self):
         times = self._times[1:] or self._times  # the first batch warms up
         batch_seconds = sum(times) / len(times)
-        n_train, n_valid = len(self.dls.train), len(self.dls.valid) if self.dls.valid is not None else 0
-        valid_size = self.dls.valid.bs / self.dls.train.bs if n_valid else 1.0
+        valid = getattr(self.dls, "valid_epoch", None) or self.dls.valid  # what each epoch scores
+        n_train, n_valid = len(self.dls.train), len(valid) if valid is not None else 0
+        valid_size = valid.bs / self.dls.train.bs if n_valid else 1.0
         self.seconds = expected_seconds(batch_seconds, n_train, n_valid, self.epochs, valid_size=valid_size)
         line = format_estimate(self.seconds, epochs=self.epochs, train_batches=n_train, valid_batches=n_valid,
                                bs=self.dls.train.bs, batch_seconds=batch_seconds, device=_device(self.learn))
