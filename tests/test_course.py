@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from audiospec_utils import course
+from audiospec_utils.course import config as course
 from audiospec_utils.exceptions import DatasetError, DownloadError, ParameterError
 
 from helpers import tone, write_wav
@@ -254,8 +254,8 @@ def test_train_course_model_trains_the_configured_network(clean_env, monkeypatch
 
     seen = {}
 
-    def fake_train(spec_dir, run_dir, **kwargs):
-        seen.update(kwargs)
+    def fake_train(spec_dir, run_dir, config=None, progress=True, **kwargs):
+        seen.update(config.replace(**kwargs).to_dict())
         return None, {"accuracy": 1.0}
 
     monkeypatch.setattr(train, "train_classifier", fake_train)
