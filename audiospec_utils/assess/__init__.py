@@ -11,66 +11,21 @@ Modules
 * :mod:`~audiospec_utils.assess.image_classifier`: The image rows of a comparison: a CNN trained with fastai on one kind of spectrogram image.
 
 Every public name below is importable from here (``from audiospec_utils.assess import ...``); it is
-imported from its module when first asked for, so that importing one module of the subpackage never
-loads the heavy libraries (torch, fastai) another needs.
+imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing
+one module of the subpackage never loads the heavy libraries (torch, fastai) another needs.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-
-#: Each public name and the module (of this subpackage) that defines it.
-_WHERE = {
-    "STATS": "baselines",
-    "logmel_stats": "baselines",
-    "stats_feature_names": "baselines",
-    "clip_features": "baselines",
-    "GBMBaseline": "baselines",
-    "COMPARE_CONFIG": "compare",
-    "ROWS": "compare",
-    "ROW_GROUPS": "compare",
-    "COLUMNS": "compare",
-    "COMPARISON_TABLE": "compare",
-    "COMPARISON_CHART": "compare",
-    "ROW_RESULT": "compare",
-    "score_clip_predictions": "compare",
-    "evaluate": "compare",
-    "compare": "compare",
-    "plot_comparison": "compare",
-    "select_rows": "compare",
-    "cross_validate": "cv",
-    "CV_COLUMNS": "cv",
-    "CV_TABLE": "cv",
-    "CV_CHART": "cv",
-    "FOLDS_TABLE": "cv",
-    "FOLD_RESULT": "cv",
-    "plot_cv": "cv",
-    "split_leakage": "cv",
-    "load_test_split": "evaluate",
-    "fallback_labels": "evaluate",
-    "evaluate_run": "evaluate",
-    "write_submission": "evaluate",
-    "format_test_score": "evaluate",
-    "format_interval": "evaluate",
-    "per_class_table": "evaluate",
-    "experiment_split": "experiments",
-    "render_squished": "experiments",
-    "train_variant": "experiments",
-    "experiment_table": "experiments",
-    "paired_difference": "experiments",
-    "verdict": "experiments",
-    "ImageClassifier": "image_classifier",
-    "check_positive_ints": "image_classifier",
-}
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "baselines": ["STATS", "logmel_stats", "stats_feature_names", "clip_features", "GBMBaseline"],
+    "compare": ["COMPARE_CONFIG", "ROWS", "ROW_GROUPS", "COLUMNS", "COMPARISON_TABLE", "COMPARISON_CHART",
+                "ROW_RESULT", "score_clip_predictions", "evaluate", "compare", "plot_comparison", "select_rows"],
+    "cv": ["cross_validate", "CV_COLUMNS", "CV_TABLE", "CV_CHART", "FOLDS_TABLE", "FOLD_RESULT", "plot_cv",
+           "split_leakage"],
+    "evaluate": ["load_test_split", "fallback_labels", "evaluate_run", "write_submission", "format_test_score",
+                 "format_interval", "per_class_table"],
+    "experiments": ["experiment_split", "render_squished", "train_variant", "experiment_table", "paired_difference",
+                    "verdict"],
+    "image_classifier": ["ImageClassifier", "check_positive_ints"],
+})

@@ -11,75 +11,22 @@ Modules
 * :mod:`~audiospec_utils.explain.methods`: The two ways of making a map of a batch of windows for one class: Grad-CAM and occlusion.
 
 Every public name below is importable from here (``from audiospec_utils.explain import ...``); it is
-imported from its module when first asked for, so that importing one module of the subpackage never
-loads the heavy libraries (torch, fastai) another needs.
+imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing
+one module of the subpackage never loads the heavy libraries (torch, fastai) another needs.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-
-#: Each public name and the module (of this subpackage) that defines it.
-_WHERE = {
-    "EVIDENCE": "blend",
-    "TAPERS": "blend",
-    "window_evidence": "blend",
-    "window_taper": "blend",
-    "blend_windows": "blend",
-    "plot_clip": "display",
-    "plot_examples": "display",
-    "plot_kinds": "display",
-    "show_spectrogram": "display",
-    "show_image": "display",
-    "plot_crop_windows": "display",
-    "image_frequencies": "display",
-    "plot_explanation": "explanation",
-    "plot_mean_maps": "explanation",
-    "EXPLAIN_JSON": "explanation",
-    "Explanation": "explanation",
-    "explain_clip": "explanation",
-    "explain_files": "explanation",
-    "save_explanation": "explanation",
-    "explain_validation": "explanation",
-    "load_run": "interpret",
-    "predict_with_embeddings": "interpret",
-    "clip_embeddings": "interpret",
-    "confusion_table": "interpret",
-    "plot_confusion_matrix": "interpret",
-    "most_confused": "interpret",
-    "per_class_report": "interpret",
-    "plot_per_class": "interpret",
-    "plot_top_losses": "interpret",
-    "top_losses": "interpret",
-    "plot_tsne": "interpret",
-    "tsne_style": "interpret",
-    "windows_dataloader": "interpret",
-    "interpret_run": "interpret",
-    "check_explainable": "maps",
-    "map_frequencies": "maps",
-    "map_stats": "maps",
-    "mean_map": "maps",
-    "place_windows": "maps",
-    "image_maps_to_clip": "maps",
-    "explained_audio": "maps",
-    "METHODS": "methods",
-    "WEIGHTINGS": "methods",
-    "AUTO_ROWS": "methods",
-    "gradcam": "methods",
-    "occlusion": "methods",
-    "stages": "methods",
-    "resolve_layer": "methods",
-    "auto_stage": "methods",
-}
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "blend": ["EVIDENCE", "TAPERS", "window_evidence", "window_taper", "blend_windows"],
+    "display": ["plot_clip", "plot_examples", "plot_kinds", "show_spectrogram", "show_image", "plot_crop_windows"],
+    "explanation": ["plot_explanation", "plot_mean_maps", "EXPLAIN_JSON", "Explanation", "explain_clip",
+                    "explain_files", "save_explanation", "explain_validation"],
+    "interpret": ["load_run", "predict_with_embeddings", "clip_embeddings", "confusion_table",
+                  "plot_confusion_matrix", "most_confused", "per_class_report", "plot_per_class", "plot_top_losses",
+                  "top_losses", "plot_tsne", "tsne_style", "windows_dataloader", "interpret_run"],
+    "maps": ["check_explainable", "map_frequencies", "map_stats", "mean_map", "place_windows", "image_maps_to_clip",
+             "explained_audio"],
+    "methods": ["METHODS", "WEIGHTINGS", "AUTO_ROWS", "gradcam", "occlusion", "stages", "resolve_layer",
+                "auto_stage"],
+})

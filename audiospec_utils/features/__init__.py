@@ -47,76 +47,23 @@ Modules
 * :mod:`~audiospec_utils.features.render`: Render a whole dataset to spectrogram images: parallel, resumable, never stopped by one bad clip.
 
 Every public name below is importable from here (``from audiospec_utils.features import ...``); it is
-imported from its module when first asked for, so that importing one module of the subpackage never
-loads the heavy libraries (torch, fastai) another needs.
+imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing
+one module of the subpackage never loads the heavy libraries (torch, fastai) another needs.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-
-#: Each public name and the module (of this subpackage) that defines it.
-_WHERE = {
-    "RenderFolder": "folders",
-    "as_render_folder": "folders",
-    "MANIFEST": "folders",
-    "PARAMS": "folders",
-    "PARTIAL": "folders",
-    "IMAGES": "folders",
-    "write_json": "folders",
-    "SpectrogramCache": "image_cache",
-    "resize_height": "image_cache",
-    "as_frames": "image_cache",
-    "render_clip": "images",
-    "spectrogram_to_image": "images",
-    "spectrogram_image": "images",
-    "encode_png": "images",
-    "write_png": "images",
-    "read_image": "images",
-    "colour_lut": "images",
-    "stft_db": "kinds",
-    "logmel": "kinds",
-    "mfcc": "kinds",
-    "chroma": "kinds",
-    "stack": "kinds",
-    "spectrogram": "kinds",
-    "band_frequencies": "kinds",
-    "hann_window": "kinds",
-    "mel_basis": "kinds",
-    "squared_pair_blocks": "kinds",
-    "frame_count": "kinds",
-    "stft_rows_kept": "kinds",
-    "resize_rows": "kinds",
-    "SILENCE_POWER": "kinds",
-    "N_CHROMA": "kinds",
-    "SpectrogramParams": "params",
-    "AUTO_RATE": "params",
-    "CLIP_POLICIES": "params",
-    "KINDS": "params",
-    "STACK_CHANNELS": "params",
-    "default_n_fft": "params",
-    "fit_length": "params",
-    "clip_segments": "params",
-    "segment_starts": "params",
-    "with_fixed_rate": "params",
-    "warn_rate_dependent": "params",
-    "RateDependentWarning": "params",
-    "render_spectrograms": "render",
-    "read_manifest": "render",
-    "image_name": "render",
-    "connect_scheduler": "render",
-    "RenderError": "render",
-    "MANIFEST_COLUMNS": "render",
-}
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "folders": ["RenderFolder", "as_render_folder", "MANIFEST", "PARAMS", "PARTIAL", "IMAGES", "write_json"],
+    "image_cache": ["SpectrogramCache", "resize_height", "as_frames"],
+    "images": ["render_clip", "spectrogram_to_image", "spectrogram_image", "encode_png", "write_png", "read_image",
+               "colour_lut"],
+    "kinds": ["image_frequencies", "stft_db", "logmel", "mfcc", "chroma", "stack", "spectrogram",
+              "band_frequencies", "hann_window", "mel_basis", "squared_pair_blocks", "frame_count",
+              "stft_rows_kept", "resize_rows", "SILENCE_POWER", "N_CHROMA"],
+    "params": ["SpectrogramParams", "AUTO_RATE", "CLIP_POLICIES", "KINDS", "STACK_CHANNELS", "default_n_fft",
+               "fit_length", "clip_segments", "segment_starts", "with_fixed_rate", "warn_rate_dependent",
+               "RateDependentWarning"],
+    "render": ["render_spectrograms", "read_manifest", "image_name", "connect_scheduler", "RenderError",
+               "MANIFEST_COLUMNS"],
+})

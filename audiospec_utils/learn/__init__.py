@@ -19,116 +19,35 @@ Modules
 * :mod:`~audiospec_utils.learn.train`: Fine-tune an ImageNet CNN on spectrogram crops with fastai: one call from a render folder to a run folder.
 
 Every public name below is importable from here (``from audiospec_utils.learn import ...``); it is
-imported from its module when first asked for, so that importing one module of the subpackage never
-loads the heavy libraries (torch, fastai) another needs.
+imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing
+one module of the subpackage never loads the heavy libraries (torch, fastai) another needs.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-
-#: Each public name and the module (of this subpackage) that defines it.
-_WHERE = {
-    "band_mask": "augment",
-    "mask_bands": "augment",
-    "circular_time_shift": "augment",
-    "RESUME_VERSION": "callbacks",
-    "save_atomic": "callbacks",
-    "random_states": "callbacks",
-    "restore_random_states": "callbacks",
-    "InterruptGuard": "callbacks",
-    "EpochHistory": "callbacks",
-    "EpochCheckpoint": "callbacks",
-    "SkipFinishedEpochs": "callbacks",
-    "CpuBfloat16": "callbacks",
-    "silence": "callbacks",
-    "remove_progress_bar": "callbacks",
-    "recorder_state": "callbacks",
-    "restore_recorder": "callbacks",
-    "TrainingConfig": "config",
-    "RECIPES": "config",
-    "DEFAULT_LR": "config",
-    "ARCHS": "config",
-    "resolve_recipe": "config",
-    "add_config_options": "config",
-    "config_from_args": "config",
-    "option_help": "config",
-    "device_name": "config",
-    "auto_normalize": "config",
-    "cpu_computes_bf16": "config",
-    "window_starts": "crops",
-    "window_layout": "crops",
-    "random_crop_starts": "crops",
-    "frames_per_second": "crops",
-    "default_crop_seconds": "crops",
-    "crop_geometry": "crops",
-    "SpecAugment": "dataloaders",
-    "TimeShift": "dataloaders",
-    "spectrogram_augmentations": "dataloaders",
-    "SpectrogramBatch": "dataloaders",
-    "CropItems": "dataloaders",
-    "SpectrogramDL": "dataloaders",
-    "SpectrogramDataLoaders": "dataloaders",
-    "spectrogram_dataloaders": "dataloaders",
-    "IMAGENET_STATS": "dataloaders",
-    "NORMALIZE": "dataloaders",
-    "world_size": "distributed",
-    "rank": "distributed",
-    "is_distributed": "distributed",
-    "is_main_process": "distributed",
-    "check_launch": "distributed",
-    "init_process": "distributed",
-    "main_process_first": "distributed",
-    "distrib_ctx": "distributed",
-    "revert_sync_batchnorm": "distributed",
-    "SpectrogramClassifier": "estimator",
-    "save_run": "estimator",
-    "params_for_run": "estimator",
-    "load_imagenet_weights": "estimator",
-    "create_learner": "estimator",
-    "to_device_precision": "estimator",
-    "adamw": "estimator",
-    "small_cnn": "estimator",
-    "window_probabilities": "inference",
-    "mean_per_image": "inference",
-    "image_probabilities": "inference",
-    "clip_predictions": "inference",
-    "valid_clip_predictions": "inference",
-    "FileWindows": "inference",
-    "predict_windows": "inference",
-    "map_at_k": "metrics",
-    "map_at_3": "metrics",
-    "clip_scores": "metrics",
-    "grouped_bootstrap_interval": "metrics",
-    "clip_score_intervals": "metrics",
-    "load_training_state": "resume",
-    "settings_difference": "resume",
-    "describe_difference": "resume",
-    "restore_training_state": "resume",
-    "resumable_state": "resume",
-    "Run": "run",
-    "as_run": "run",
-    "SCHEDULES": "schedules",
-    "fit": "schedules",
-    "schedule_stages": "schedules",
-    "find_learning_rate": "schedules",
-    "TimeEstimate": "time_estimate",
-    "expected_seconds": "time_estimate",
-    "format_estimate": "time_estimate",
-    "VALID_BATCH_SHARE": "time_estimate",
-    "training_table": "train",
-    "train_classifier": "train",
-    "read_history": "train",
-}
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "augment": ["band_mask", "mask_bands", "circular_time_shift", "low_pass_rows"],
+    "callbacks": ["RESUME_VERSION", "save_atomic", "random_states", "restore_random_states", "InterruptGuard",
+                  "EpochValidation", "EpochHistory", "EpochCheckpoint", "SkipFinishedEpochs", "CpuBfloat16",
+                  "silence", "remove_progress_bar", "recorder_state", "restore_recorder"],
+    "config": ["TrainingConfig", "RECIPES", "DEFAULT_LR", "ARCHS", "resolve_recipe", "add_config_options",
+               "config_from_args", "option_help", "device_name", "auto_normalize", "cpu_computes_bf16"],
+    "crops": ["middle_windows", "window_starts", "window_layout", "random_crop_starts", "frames_per_second",
+              "default_crop_seconds", "crop_geometry"],
+    "dataloaders": ["SpecAugment", "TimeShift", "LowPass", "LOW_PASS_HZ", "spectrogram_augmentations",
+                    "SpectrogramBatch", "CropItems", "SpectrogramDL", "SpectrogramDataLoaders",
+                    "spectrogram_dataloaders", "IMAGENET_STATS", "NORMALIZE"],
+    "distributed": ["world_size", "rank", "is_distributed", "is_main_process", "check_launch", "init_process",
+                    "main_process_first", "distrib_ctx", "revert_sync_batchnorm"],
+    "estimator": ["SpectrogramClassifier", "save_run", "params_for_run", "load_imagenet_weights", "create_learner",
+                  "to_device_precision", "adamw", "small_cnn"],
+    "inference": ["window_probabilities", "mean_per_image", "image_probabilities", "clip_predictions",
+                  "valid_clip_predictions", "FileWindows", "predict_windows"],
+    "metrics": ["map_at_k", "map_at_3", "clip_scores", "grouped_bootstrap_interval", "clip_score_intervals"],
+    "resume": ["load_training_state", "settings_difference", "describe_difference", "restore_training_state",
+               "resumable_state"],
+    "run": ["Run", "as_run"],
+    "schedules": ["SCHEDULES", "fit", "schedule_stages", "find_learning_rate"],
+    "time_estimate": ["TimeEstimate", "expected_seconds", "format_estimate", "VALID_BATCH_SHARE"],
+    "train": ["training_table", "train_classifier", "read_history"],
+})

@@ -9,64 +9,20 @@ Modules
 * :mod:`~audiospec_utils.share.space`: A folder that runs a model's web page as a Hugging Face Space, as it is (``audiospec space``).
 
 Every public name below is importable from here (``from audiospec_utils.share import ...``); it is
-imported from its module when first asked for, so that importing one module of the subpackage never
-loads the heavy libraries (torch, fastai) another needs.
+imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing
+one module of the subpackage never loads the heavy libraries (torch, fastai) another needs.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-
-#: Each public name and the module (of this subpackage) that defines it.
-_WHERE = {
-    "AppModel": "app",
-    "build_app": "app",
-    "launch_app": "app",
-    "serve_folder": "app",
-    "card_markdown": "app",
-    "spectrogram_figure": "app",
-    "timeline_figure": "app",
-    "example_files": "app",
-    "DEFAULT_MAX_SECONDS": "app",
-    "DEFAULT_EXPLAIN_WINDOWS": "app",
-    "SILENCE_PEAK": "app",
-    "MAX_UPLOAD": "app",
-    "log_odds": "app_explain",
-    "clip_windows": "app_explain",
-    "window_tensor": "app_explain",
-    "occlusion_map": "app_explain",
-    "window_weights": "app_explain",
-    "blend_window_maps": "app_explain",
-    "explain_analysis": "app_explain",
-    "row_frequencies": "app_explain",
-    "hz_to_mel": "app_explain",
-    "mel_to_hz": "app_explain",
-    "PATCH_FRACTION": "app_explain",
-    "STRIDE_FRACTION": "app_explain",
-    "export_window_network": "export_app",
-    "model_card": "export_app",
-    "basic_card": "export_app",
-    "prepare_model": "export_app",
-    "window_network_path": "export_app",
-    "card_path": "export_app",
-    "CARD_KEY": "export_app",
-    "WINDOWS_KEY": "export_app",
-    "APP_CACHE": "export_app",
-    "write_space": "space",
-    "vendored_modules": "space",
-    "SPACE_PACKAGE": "space",
-    "SPACE_REQUIREMENTS": "space",
-    "ENTRY_MODULE": "space",
-}
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "app": ["AppModel", "build_app", "launch_app", "serve_folder", "card_markdown", "spectrogram_figure",
+            "timeline_figure", "example_files", "DEFAULT_MAX_SECONDS", "DEFAULT_EXPLAIN_WINDOWS", "SILENCE_PEAK",
+            "MAX_UPLOAD"],
+    "app_explain": ["log_odds", "clip_windows", "window_tensor", "occlusion_map", "window_weights",
+                    "blend_window_maps", "explain_analysis", "row_frequencies", "hz_to_mel", "mel_to_hz",
+                    "PATCH_FRACTION", "STRIDE_FRACTION"],
+    "export_app": ["export_window_network", "model_card", "basic_card", "prepare_model", "window_network_path",
+                   "card_path", "CARD_KEY", "WINDOWS_KEY", "APP_CACHE"],
+    "space": ["write_space", "vendored_modules", "SPACE_PACKAGE", "SPACE_REQUIREMENTS", "ENTRY_MODULE"],
+})
