@@ -444,9 +444,9 @@ def _run_dask(todo, out_dir: Path, params: SpectrogramParams, client, partial: P
     return fatal
 
 
-def _remove_stale_tmp(out_dir: Path) -> None:
+def _remove_stale_tmp(folder: RenderFolder) -> None:
     """Delete hidden temporary images left by a killed or aborted run (never taken as images)."""
-    for stale in RenderFolder(out_dir).images_dir.glob("**/.*.tmp"):
+    for stale in folder.images_dir.glob("**/.*.tmp"):
         stale.unlink(missing_ok=True)
 
 
@@ -552,7 +552,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
     params = _concrete_params(params, table, folder)
     folder.claim(params)  # ParameterError when it was rendered with other parameters
     warn_rate_dependent(params, out_dir)
-    _remove_stale_tmp(out_dir)  # left by a killed run
+    _remove_stale_tmp(folder)  # left by a killed run
     recs = _previous_records(folder)
     todo = [row for row in table.itertuples(index=False)
             if not _is_done(recs.get(row.clip_id), row, out_dir, retry_failed)]
@@ -573,7 +573,7 @@ def render_spectrograms(source, out_dir, params: SpectrogramParams | None = None
         with blas_limit:
             fatal = _run(todo, out_dir, params, n_jobs, partial, recs, progress)
     if fatal is not None:
-        _remove_stale_tmp(out_dir)  # workers stopped half way through writing an image
+        _remove_stale_tmp(folder)  # workers stopped half way through writing an image
         raise RenderError(f"{out_dir}: {fatal['error']} (while writing the image of {fatal['path']}). "
                           f"Free some space and run again: the {len(recs)} clips done so far are kept.")
     manifest = _manifest_rows(table, recs)

@@ -25,7 +25,7 @@ from ..fileio import atomic_path, write_csv_atomic, write_text_atomic
 from .config import ARCHS, TrainingConfig, cpu_computes_bf16, device_name
 from .inference import valid_clip_predictions
 from .metrics import clip_score_intervals, clip_scores, map_at_3
-from .run import Run
+from .run import Run, as_run
 
 __all__ = ["SpectrogramClassifier", "save_run", "params_for_run", "load_imagenet_weights", "create_learner", "to_device_precision", "adamw",
            "small_cnn"]
@@ -358,7 +358,7 @@ def save_run(learn, dls, out_dir, *, folder=None, **settings) -> dict:
     """
     import torch
 
-    run = Run(out_dir)
+    run = as_run(out_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     vocab = list(dls.vocab)
     clip_preds = valid_clip_predictions(learn, dls)
