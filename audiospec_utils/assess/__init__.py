@@ -3,12 +3,18 @@ compared, and the course's paired experiments.
 
 Modules
 -------
-* :mod:`~audiospec_utils.assess.baselines`: The baselines the image approach is compared with: gradient boosting on log-mel statistics, a small CNN.
-* :mod:`~audiospec_utils.assess.compare`: Does the image approach earn its cost? Baselines and spectrogram kinds on the same clips and split.
-* :mod:`~audiospec_utils.assess.cv`: Cross-validation: one model per fold, each fold held out once; the field's way to compare recipes.
-* :mod:`~audiospec_utils.assess.evaluate`: Score a trained run on a test split, per clip, and write a Kaggle submission.
-* :mod:`~audiospec_utils.assess.experiments`: Small controlled experiments behind the course's claims: one split, one change at a time, intervals.
-* :mod:`~audiospec_utils.assess.image_classifier`: The image rows of a comparison: a CNN trained with fastai on one kind of spectrogram image.
+* :mod:`~audiospec_utils.assess.baselines`: The baselines the image approach is compared with: gradient
+  boosting on log-mel statistics, a small CNN.
+* :mod:`~audiospec_utils.assess.compare`: Does the image approach earn its cost? Baselines and
+  spectrogram kinds on the same clips and split.
+* :mod:`~audiospec_utils.assess.cv`: Cross-validation: one model per fold, each fold held out once; the
+  field's way to compare recipes.
+* :mod:`~audiospec_utils.assess.evaluate`: Score a trained run on a test split, per clip, and write a
+  Kaggle submission.
+* :mod:`~audiospec_utils.assess.experiments`: Small controlled experiments behind the course's claims:
+  one split, one change at a time, intervals.
+* :mod:`~audiospec_utils.assess.image_classifier`: The image rows of a comparison: a CNN trained with
+  fastai on one kind of spectrogram image.
 
 Every public name below is importable from here (``from audiospec_utils.assess import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing

@@ -1,7 +1,8 @@
 """The image rows of a comparison: a CNN trained with fastai on one kind of spectrogram image.
 
 :class:`ImageClassifier` renders the clips of one spectrogram kind, trains a small CNN from scratch
-(:func:`audiospec_utils.learn.estimator.small_cnn`) or a ResNet on them with the toolkit's estimator, and predicts the validation clips of the comparison's split, windows of a clip averaged.
+(:func:`audiospec_utils.learn.estimator.small_cnn`) or a ResNet on them with the toolkit's estimator,
+and predicts the validation clips of the comparison's split, windows of a clip averaged.
 It has the interface of :class:`audiospec_utils.assess.baselines.GBMBaseline` (``prepare``, ``fit``,
 ``predict``, and the row's ``method``, ``feature``, ``pretrained``), so that
 :func:`audiospec_utils.assess.compare.compare` runs both alike.
@@ -102,7 +103,7 @@ class ImageClassifier:
         #: The training, as every other path of the toolkit takes it (seeded with the split's seed at fit).
         self.config = TrainingConfig(arch=arch, epochs=self.epochs, img_size=self.img_size, bs=self.bs,
                                      crop_seconds=self.crop_seconds, pretrained=self.pretrained,
-                                     weights=None if weights is None else str(weights), lr=lr)
+                                     weights=str(weights) if self.pretrained and weights is not None else None, lr=lr)
 
     def prepare(self, table: pd.DataFrame) -> set:
         """Render the clips into :attr:`spec_dir` (only what is missing); return the rendered ids.
@@ -144,8 +145,8 @@ class ImageClassifier:
         images = RenderFolder(self.spec_dir).training_images()
         images = images[images["clip_id"].isin(set(split.clips["clip_id"]))].reset_index(drop=True)
         self.path.mkdir(parents=True, exist_ok=True)
-        clf = SpectrogramClassifier(self.config.replace(seed=split.seed)).build(self.spec_dir, table=images, split=split, path=self.path,
-                                                       progress=self.progress)
+        clf = SpectrogramClassifier(self.config.replace(seed=split.seed))
+        clf.build(self.spec_dir, table=images, split=split, path=self.path, progress=self.progress)
         got = sorted(set(clf.dls_.valid_table["clip_id"]))
         if got != sorted(split.valid_ids):
             raise AudiospecError(f"{self.spec_dir}: {len(got)} of the split's {len(split.valid_ids)} validation "

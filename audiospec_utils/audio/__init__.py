@@ -3,17 +3,27 @@ download, the synthetic mini dataset, and splits that never cut a recording in t
 
 Modules
 -------
-* :mod:`~audiospec_utils.audio.benchmarks`: The public benchmark datasets, read in the layouts their archives extract to.
-* :mod:`~audiospec_utils.audio.clip_table`: The common clip table: its columns, and the steps every loader of a source shares.
+* :mod:`~audiospec_utils.audio.benchmarks`: The public benchmark datasets, read in the layouts their
+  archives extract to.
+* :mod:`~audiospec_utils.audio.clip_table`: The common clip table: its columns, and the steps every
+  loader of a source shares.
 * :mod:`~audiospec_utils.audio.datasets`: Sources of labelled audio, all loaded into one table.
-* :mod:`~audiospec_utils.audio.decode`: Reading audio files into NumPy arrays, with one clear error per kind of bad file.
-* :mod:`~audiospec_utils.audio.download`: Download, verify and extract the FSDKaggle2018 dataset from Zenodo (or a mirror).
-* :mod:`~audiospec_utils.audio.fsdkaggle2018`: FSDKaggle2018's published layout, described once: archives, folders, CSVs, columns, usages, labels.
-* :mod:`~audiospec_utils.audio.http_download`: Download one file over HTTP, resuming after an interruption, and verify it (size, MD5).
-* :mod:`~audiospec_utils.audio.mini`: A small built-in dataset of **synthetic** sounds, in FSDKaggle2018's on-disk layout.
-* :mod:`~audiospec_utils.audio.splits`: Train / validation / test splits that never cut a source recording in two.
-* :mod:`~audiospec_utils.audio.synthesis`: Synthetic sounds of eight FSDKaggle2018 labels: one recipe per label, all from noise and oscillators.
-* :mod:`~audiospec_utils.audio.unzip`: Extract a zip archive safely ("zip slip" refused) and atomically per top-level entry.
+* :mod:`~audiospec_utils.audio.decode`: Reading audio files into NumPy arrays, with one clear error per
+  kind of bad file.
+* :mod:`~audiospec_utils.audio.download`: Download, verify and extract the FSDKaggle2018 dataset from
+  Zenodo (or a mirror).
+* :mod:`~audiospec_utils.audio.fsdkaggle2018`: FSDKaggle2018's published layout, described once:
+  archives, folders, CSVs, columns, usages, labels.
+* :mod:`~audiospec_utils.audio.http_download`: Download one file over HTTP, resuming after an
+  interruption, and verify it (size, MD5).
+* :mod:`~audiospec_utils.audio.mini`: A small built-in dataset of **synthetic** sounds, in
+  FSDKaggle2018's on-disk layout.
+* :mod:`~audiospec_utils.audio.splits`: Train / validation / test splits that never cut a source
+  recording in two.
+* :mod:`~audiospec_utils.audio.synthesis`: Synthetic sounds of eight FSDKaggle2018 labels: one recipe
+  per label, all from noise and oscillators.
+* :mod:`~audiospec_utils.audio.unzip`: Extract a zip archive safely ("zip slip" refused) and atomically
+  per top-level entry.
 
 Every public name below is importable from here (``from audiospec_utils.audio import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing

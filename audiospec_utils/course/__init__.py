@@ -3,9 +3,12 @@ spectrogram explorer.
 
 Modules
 -------
-* :mod:`~audiospec_utils.course.config`: Settings shared by the course notebooks, and idempotent steps they call.
-* :mod:`~audiospec_utils.course.explorer`: An interactive spectrogram explorer for the course (ipywidgets).
-* :mod:`~audiospec_utils.course.widgets`: Jupyter widgets of the course: upload a clip and see what the model hears; browse top losses.
+* :mod:`~audiospec_utils.course.config`: Settings shared by the course notebooks, and idempotent steps
+  they call.
+* :mod:`~audiospec_utils.course.explorer`: An interactive spectrogram explorer for the course
+  (ipywidgets).
+* :mod:`~audiospec_utils.course.widgets`: Jupyter widgets of the course: upload a clip and see what the
+  model hears; browse top losses.
 
 Every public name below is importable from here (``from audiospec_utils.course import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing

@@ -3,12 +3,18 @@
 
 Modules
 -------
-* :mod:`~audiospec_utils.explain.blend`: Window maps into one map of an image: each window weighted by its own evidence, blended without seams.
-* :mod:`~audiospec_utils.explain.display`: Labelled plots for the course: waveform and spectrogram (any kind) with real axes and a colour bar.
-* :mod:`~audiospec_utils.explain.explanation`: See and hear what a trained model listens to: class activation maps of whole clips.
-* :mod:`~audiospec_utils.explain.interpret`: Reading what a trained classifier learned: confusion matrix, top losses, t-SNE, per-class report.
-* :mod:`~audiospec_utils.explain.maps`: Maps on a clip's spectrogram grid: where they can be made, where they lie, and how they sound.
-* :mod:`~audiospec_utils.explain.methods`: The two ways of making a map of a batch of windows for one class: Grad-CAM and occlusion.
+* :mod:`~audiospec_utils.explain.blend`: Window maps into one map of an image: each window weighted by
+  its own evidence, blended without seams.
+* :mod:`~audiospec_utils.explain.display`: Labelled plots for the course: waveform and spectrogram (any
+  kind) with real axes and a colour bar.
+* :mod:`~audiospec_utils.explain.explanation`: See and hear what a trained model listens to: class
+  activation maps of whole clips.
+* :mod:`~audiospec_utils.explain.interpret`: Reading what a trained classifier learned: confusion
+  matrix, top losses, t-SNE, per-class report.
+* :mod:`~audiospec_utils.explain.maps`: Maps on a clip's spectrogram grid: where they can be made, where
+  they lie, and how they sound.
+* :mod:`~audiospec_utils.explain.methods`: The two ways of making a map of a batch of windows for one
+  class: Grad-CAM and occlusion.
 
 Every public name below is importable from here (``from audiospec_utils.explain import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing

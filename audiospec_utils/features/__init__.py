@@ -39,12 +39,18 @@ How the arrays become pixels (per kind), the image size, and the PNG encoding ar
 
 Modules
 -------
-* :mod:`~audiospec_utils.features.folders`: The two folders the toolkit writes, each with one home: a render folder and a run folder.
-* :mod:`~audiospec_utils.features.image_cache`: A render folder's images decoded once into one compact uint8 array, for fast training on crops.
-* :mod:`~audiospec_utils.features.images`: Spectrogram images: how an array of any kind becomes 8-bit pixels, and how pixels become a PNG file.
-* :mod:`~audiospec_utils.features.kinds`: The spectrogram arrays of every kind, computed from one shared short-time Fourier transform.
-* :mod:`~audiospec_utils.features.params`: Spectrogram parameters, and the two policies they state: one sample rate, and each clip's length.
-* :mod:`~audiospec_utils.features.render`: Render a whole dataset to spectrogram images: parallel, resumable, never stopped by one bad clip.
+* :mod:`~audiospec_utils.features.folders`: The two folders the toolkit writes, each with one home: a
+  render folder and a run folder.
+* :mod:`~audiospec_utils.features.image_cache`: A render folder's images decoded once into one compact
+  uint8 array, for fast training on crops.
+* :mod:`~audiospec_utils.features.images`: Spectrogram images: how an array of any kind becomes 8-bit
+  pixels, and how pixels become a PNG file.
+* :mod:`~audiospec_utils.features.kinds`: The spectrogram arrays of every kind, computed from one shared
+  short-time Fourier transform.
+* :mod:`~audiospec_utils.features.params`: Spectrogram parameters, and the two policies they state: one
+  sample rate, and each clip's length.
+* :mod:`~audiospec_utils.features.render`: Render a whole dataset to spectrogram images: parallel,
+  resumable, never stopped by one bad clip.
 
 Every public name below is importable from here (``from audiospec_utils.features import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing

@@ -3,10 +3,13 @@ its light runtime (NumPy, soundfile, soxr, onnxruntime).
 
 Modules
 -------
-* :mod:`~audiospec_utils.infer.export_onnx`: Export a trained run as one ONNX model that takes raw audio and gives class probabilities.
-* :mod:`~audiospec_utils.infer.onnx_predict`: Predict with an exported ONNX model: NumPy, soundfile, soxr and onnxruntime only.
+* :mod:`~audiospec_utils.infer.export_onnx`: Export a trained run as one ONNX model that takes raw audio
+  and gives class probabilities.
+* :mod:`~audiospec_utils.infer.onnx_predict`: Predict with an exported ONNX model: NumPy, soundfile,
+  soxr and onnxruntime only.
 * :mod:`~audiospec_utils.infer.predict`: Predict the labels of new audio files with a trained run.
-* :mod:`~audiospec_utils.infer.predict_batch`: Prediction at the scale users bring: folders of clips, a CSV written as it goes, timelines of long recordings.
+* :mod:`~audiospec_utils.infer.predict_batch`: Prediction at the scale users bring: folders of clips, a
+  CSV written as it goes, timelines of long recordings.
 
 Every public name below is importable from here (``from audiospec_utils.infer import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing

@@ -3,20 +3,34 @@ callbacks, resume, the window-averaged clip scores, and the run folder that trai
 
 Modules
 -------
-* :mod:`~audiospec_utils.learn.augment`: The augmentations of spectrogram batches, as functions on tensors: SpecAugment masks and time shift.
-* :mod:`~audiospec_utils.learn.callbacks`: The toolkit's fastai callbacks, each a small module-level class, and what a Learner shows while it trains.
-* :mod:`~audiospec_utils.learn.config`: The training configuration: every option of a training, said once, and the recipes as instances of it.
-* :mod:`~audiospec_utils.learn.crops`: Where crops and windows fall in a spectrogram image: the time geometry of training and prediction, in frames.
-* :mod:`~audiospec_utils.learn.dataloaders`: Where the data meets the model: fixed-length time crops of spectrograms, batched on the device.
-* :mod:`~audiospec_utils.learn.distributed`: Training on several GPUs or machines: processes started by Hugging Face Accelerate, fastai's ``distrib_ctx``.
-* :mod:`~audiospec_utils.learn.estimator`: The estimator: a spectrogram classifier built from a :class:`~audiospec_utils.learn.config.TrainingConfig`.
-* :mod:`~audiospec_utils.learn.inference`: Clip inference, written once: windows -> class probabilities -> one prediction per clip.
-* :mod:`~audiospec_utils.learn.metrics`: Evaluation metrics, MAP@3 (the FSDKaggle2018 competition metric) first among them.
-* :mod:`~audiospec_utils.learn.resume`: Training that survives a disconnect: a checkpoint after every epoch, and a resume that matches.
-* :mod:`~audiospec_utils.learn.run`: The run folder: what training writes, and what evaluation, prediction and interpretation read.
-* :mod:`~audiospec_utils.learn.schedules`: The training schedules of fastai, as stages of ``fit_one_cycle``, with checkpoints, history and resume.
-* :mod:`~audiospec_utils.learn.time_estimate`: Say the cost first: how long a training will take on this machine, from its first batches.
-* :mod:`~audiospec_utils.learn.train`: Fine-tune an ImageNet CNN on spectrogram crops with fastai: one call from a render folder to a run folder.
+* :mod:`~audiospec_utils.learn.augment`: The augmentations of spectrogram batches, as functions on
+  tensors: SpecAugment masks and time shift.
+* :mod:`~audiospec_utils.learn.callbacks`: The toolkit's fastai callbacks, each a small module-level
+  class, and what a Learner shows while it trains.
+* :mod:`~audiospec_utils.learn.config`: The training configuration: every option of a training, said
+  once, and the recipes as instances of it.
+* :mod:`~audiospec_utils.learn.crops`: Where crops and windows fall in a spectrogram image: the time
+  geometry of training and prediction, in frames.
+* :mod:`~audiospec_utils.learn.dataloaders`: Where the data meets the model: fixed-length time crops of
+  spectrograms, batched on the device.
+* :mod:`~audiospec_utils.learn.distributed`: Training on several GPUs or machines: processes started by
+  Hugging Face Accelerate, fastai's ``distrib_ctx``.
+* :mod:`~audiospec_utils.learn.estimator`: The estimator: a spectrogram classifier built from a
+  :class:`~audiospec_utils.learn.config.TrainingConfig`.
+* :mod:`~audiospec_utils.learn.inference`: Clip inference, written once: windows -> class probabilities
+  -> one prediction per clip.
+* :mod:`~audiospec_utils.learn.metrics`: Evaluation metrics, MAP@3 (the FSDKaggle2018 competition
+  metric) first among them.
+* :mod:`~audiospec_utils.learn.resume`: Training that survives a disconnect: a checkpoint after every
+  epoch, and a resume that matches.
+* :mod:`~audiospec_utils.learn.run`: The run folder: what training writes, and what evaluation,
+  prediction and interpretation read.
+* :mod:`~audiospec_utils.learn.schedules`: The training schedules of fastai, as stages of
+  ``fit_one_cycle``, with checkpoints, history and resume.
+* :mod:`~audiospec_utils.learn.time_estimate`: Say the cost first: how long a training will take on this
+  machine, from its first batches.
+* :mod:`~audiospec_utils.learn.train`: Fine-tune an ImageNet CNN on spectrogram crops with fastai: one
+  call from a render folder to a run folder.
 
 Every public name below is importable from here (``from audiospec_utils.learn import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing

@@ -3,10 +3,14 @@ written from a run.
 
 Modules
 -------
-* :mod:`~audiospec_utils.share.app`: A web page for an exported model: drop a sound, read its labels, see where the model heard them.
-* :mod:`~audiospec_utils.share.app_explain`: Where the model heard its label: occlusion maps with NumPy and any window network (no torch).
-* :mod:`~audiospec_utils.share.export_app`: What the web app and a Hugging Face Space need beside the exported model: its window network and its card.
-* :mod:`~audiospec_utils.share.space`: A folder that runs a model's web page as a Hugging Face Space, as it is (``audiospec space``).
+* :mod:`~audiospec_utils.share.app`: A web page for an exported model: drop a sound, read its labels,
+  see where the model heard them.
+* :mod:`~audiospec_utils.share.app_explain`: Where the model heard its label: occlusion maps with NumPy
+  and any window network (no torch).
+* :mod:`~audiospec_utils.share.export_app`: What the web app and a Hugging Face Space need beside the
+  exported model: its window network and its card.
+* :mod:`~audiospec_utils.share.space`: A folder that runs a model's web page as a Hugging Face Space, as
+  it is (``audiospec space``).
 
 Every public name below is importable from here (``from audiospec_utils.share import ...``); it is
 imported from its module when first asked for (``lazy_loader``, as librosa does), so that importing
