@@ -26,7 +26,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "baselines": ["STATS", "logmel_stats", "stats_feature_names", "clip_features", "GBMBaseline"],
     "compare": ["COMPARE_CONFIG", "ROWS", "ROW_GROUPS", "COLUMNS", "COMPARISON_TABLE", "COMPARISON_CHART",
-                "ROW_RESULT", "score_clip_predictions", "evaluate", "compare", "plot_comparison", "select_rows"],
+                "ROW_RESULT", "score_clip_predictions", "plot_comparison", "select_rows"],
     "cv": ["cross_validate", "CV_COLUMNS", "CV_TABLE", "CV_CHART", "FOLDS_TABLE", "FOLD_RESULT", "plot_cv",
            "split_leakage"],
     "evaluate": ["load_test_split", "fallback_labels", "evaluate_run", "write_submission", "format_test_score",

@@ -48,7 +48,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "http_download": ["RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "download_file", "read_md5sums",
                       "check_transfer_settings", "http_session", "content_length", "partial_path", "tell"],
     "mini": ["MINI_LICENSE", "make_mini_dataset"],
-    "splits": ["SPLIT_BY", "Split", "split_clips", "assign_folds", "clip_table", "PER_CLIP_WARNING"],
+    "splits": ["SPLIT_BY", "Split", "split_clips", "assign_folds", "PER_CLIP_WARNING"],
     "synthesis": ["MINI_LABELS", "MINI_SR", "SYNTH_VERSION", "PEAK_LIMIT", "synthesize_clip", "check_int"],
     "unzip": ["EXTRACT_PREFIX", "extract_zip", "member_parts"],
 })

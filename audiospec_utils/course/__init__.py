@@ -22,6 +22,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
                "find_fsdkaggle2018_root", "find_weights_file", "check_runtime", "get_dataset", "course_table",
                "render_course_spectrograms", "train_course_model", "split_leakage_demo", "own_sounds_folder",
                "EXAMPLE_GROUP_PATTERN"],
-    "explorer": ["explorer", "SpectrogramExplorer", "StaticExplorer", "STATIC_NOTE"],
+    "explorer": ["SpectrogramExplorer", "StaticExplorer", "STATIC_NOTE"],
     "widgets": ["PredictWidget", "predict_widget", "spectrogram_png", "bar_chart_png", "top_losses_widget"],
 })

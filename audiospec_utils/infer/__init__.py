@@ -19,7 +19,7 @@ one module of the subpackage never loads the heavy libraries (torch, fastai) ano
 import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
-    "export_onnx": ["export_onnx", "OPSET", "SUPPORTED_KINDS", "resize_matrix"],
+    "export_onnx": ["OPSET", "SUPPORTED_KINDS", "resize_matrix"],
     "onnx_predict": ["OnnxClassifier", "resample", "fit_length", "METADATA_KEY"],
     "predict": ["run_learner", "load_model", "run_spectrogram_params", "run_metrics", "predict_images",
                 "error_reason", "predict_files", "format_predictions"],

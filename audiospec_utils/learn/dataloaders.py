@@ -424,6 +424,9 @@ class SpectrogramDataLoaders(DataLoaders):
         clip-averaged score reported at the end. Not part of an exported learner.
     """
 
+    #: One window per validation image, scored after each epoch (None: every window, ``valid``).
+    valid_epoch = None
+
     def __init__(self, *loaders, path=".", device=None, vocab=(), config=None):
         super().__init__(*loaders, path=path, device=device)
         self.vocab = list(vocab)
@@ -431,8 +434,6 @@ class SpectrogramDataLoaders(DataLoaders):
         self.config = dict(config or {})
         self.train_table = self.valid_table = None
         self.split = None
-        #: One window per validation image, scored after each epoch (None: every window, ``valid``).
-        self.valid_epoch = None
 
     def new_empty(self) -> "SpectrogramDataLoaders":
         """A copy without data (no cache, no items), for ``learn.export``."""
