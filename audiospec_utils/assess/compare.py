@@ -397,9 +397,11 @@ def _run_rows(rows: list[str], models: dict, errors: dict, split: Split, factory
 COMPARE_CONFIG = TrainingConfig(epochs=3, img_size=64, bs=32, pretrained=None)
 
 
-def compare(source, out_dir, *, methods=None, epochs: int = 3, img_size: int = 64, bs: int = 32,
-            crop_seconds: float | None = None, seed: int = 42, valid_pct: float = 0.2, n_per_label: int | None = None,
-            params=None, pretrained: bool | None = None, weights=None, n_jobs: int = -1, force: bool = False,
+def compare(source, out_dir, *, methods=None, epochs: int = COMPARE_CONFIG.epochs,
+            img_size: int = COMPARE_CONFIG.img_size, bs: int = COMPARE_CONFIG.bs,
+            crop_seconds: float | None = COMPARE_CONFIG.crop_seconds, seed: int = COMPARE_CONFIG.seed,
+            valid_pct: float = COMPARE_CONFIG.valid_pct, n_per_label: int | None = None, params=None,
+            pretrained: bool | None = COMPARE_CONFIG.pretrained, weights=None, n_jobs: int = -1, force: bool = False,
             progress: bool = True) -> pd.DataFrame:
     """Fit every baseline and spectrogram kind on the same clips and split; write the table and chart.
 
