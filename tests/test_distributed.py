@@ -87,14 +87,15 @@ def test_two_processes_write_the_same_run_files_as_one(mini_specs, mini_root, tm
     preds = predict_files(run, wavs)
     assert len(preds) == 2 and all(p["top"][0]["label"] in m2["classes"] for p in preds), preds
 
-    # the per-epoch validation figures were gathered from both processes: they are those of all the
-    # windows, the first (world_size - 1) counted twice (fastai's DistributedDL pads to a multiple of 2)
+    # the per-epoch validation figures were gathered from both processes: they are those of the windows
+    # each epoch scores (one per validation image, dls.valid_epoch), the first (world_size - 1) counted
+    # twice (fastai's DistributedDL pads to a multiple of 2)
     dls = spectrogram_dataloaders(mini_specs, img_size=32, seed=42, bs=32, normalize="dataset", device="cpu",
                                   crop_seconds=m2["crop_seconds"])
     assert (dls.valid_table["window_start"].to_numpy() == pd.read_csv(two / "valid_items.csv")["window_start"]).all()
     model = learn.model.eval()
     with torch.no_grad():
-        out = [(model(xb), yb) for xb, yb in dls.valid]
+        out = [(model(xb), yb) for xb, yb in dls.valid_epoch]
     logits, y = torch.cat([o for o, _ in out]), torch.cat([t for _, t in out])
     pad = (-len(y)) % 2
     keep = torch.cat([torch.arange(len(y)), torch.arange(pad)])
