@@ -184,8 +184,8 @@ class TrainingConfig:
             (``lr``: None still means :data:`DEFAULT_LR`; ``crop_seconds``: None still means "from
             the clips' durations").
         """
-        name = ("full" if device_name() == "cuda" else "quick") if self.recipe == "auto" else self.recipe
-        recipe = RECIPES[name]
+        recipe = _recipe(self.recipe)
+        name = recipe.recipe
         values = {f: getattr(recipe, f) if getattr(self, f) is None else getattr(self, f) for f in _RECIPE_OPTIONS}
         if self.arch is None and self.uses_pretrained:  # the ImageNet weights a learner attaches are ResNet-34's
             values["arch"] = recipe.pretrained_arch
@@ -235,6 +235,11 @@ RECIPES = {
                            max_crop_seconds=4.0, spec_augment=True, time_shift=0.0, low_pass=0.0, mixup=0.4,
                            label_smoothing=0.1, cpu_bf16=False),
 }
+
+
+def _recipe(name: str) -> TrainingConfig:
+    """The recipe called `name`; ``"auto"``: ``full`` when a GPU is usable, ``quick`` on a CPU."""
+    return RECIPES[("full" if device_name() == "cuda" else "quick") if name == "auto" else name]
 
 
 def option_help(name: str, defaults: TrainingConfig | None = None) -> str:
@@ -416,8 +421,8 @@ def resolve_recipe(recipe: str = "auto", **overrides) -> dict:
     unknown = set(overrides) - set(_RECIPE_OPTIONS)
     if unknown:
         raise ParameterError(f"unknown recipe setting(s): {', '.join(sorted(unknown))}")
-    name = ("full" if device_name() == "cuda" else "quick") if recipe == "auto" else recipe
-    out = {k: getattr(RECIPES[name], k) for k in _RECIPE_OPTIONS}
+    chosen = _recipe(recipe)
+    out = {k: getattr(chosen, k) for k in _RECIPE_OPTIONS}
     out.update({k: v for k, v in overrides.items() if v is not None})
-    out["recipe"] = name
+    out["recipe"] = chosen.recipe
     return out
