@@ -19,6 +19,12 @@ Examples::
     python bench/recipes.py /tmp/fsd_slices_specs --out /tmp/recipes_slices --test-fold 5 \\
         --configs quick quick_aug quick_imagenet_norm
     python bench/recipes.py /tmp/fsd_slices_specs --out /tmp/recipes_slices_cv --cv --configs quick
+    # recordings of events (bench/make_event_scenes.py): the default crop against 1 s crops, folds 1 and 3
+    # held out, three seeds, paired by fold and seed
+    python bench/make_event_scenes.py --out /tmp/fsd_events
+    audiospec render /tmp/fsd_events --out /tmp/fsd_events_specs
+    python bench/recipes.py /tmp/fsd_events_specs --out /tmp/cv_events --test-fold 1 3 --seeds 1 2 3 \
+        --configs quick quick_crop1s
 
 Finished configurations are read back when the command runs again (delete a folder to redo it).
 The table goes to ``OUT/recipes.csv`` and to stdout.
@@ -52,6 +58,9 @@ CONFIGS = {
     "quick_crop2s": {"recipe": "quick", "crop_seconds": 2.0},
     "quick_crop3s": {"recipe": "quick", "crop_seconds": 3.0},
     "quick_crop4s": {"recipe": "quick", "crop_seconds": 4.0},
+    "quick_crop4s_8ep": {"recipe": "quick", "crop_seconds": 4.0, "epochs": 8},
+    "quick_crop4s_10ep": {"recipe": "quick", "crop_seconds": 4.0, "epochs": 10},
+    "quick_crop2s_10ep": {"recipe": "quick", "crop_seconds": 2.0, "epochs": 10},
     "quick_128px": {"recipe": "quick", "img_size": 128},
     "quick_resnet18": {"recipe": "quick", "arch": "resnet18"},
     "full": {"recipe": "full"},
@@ -186,12 +195,45 @@ def run_config(name: str, spec_dir, out: Path, *, test_fold=None, cv: bool = Fal
     return row
 
 
+def held_out_folds(spec_dir, out: Path, configs, folds, seeds, weights=None) -> pd.DataFrame:
+    """Every configuration trained once per held-out fold and seed; the mean, the spread and the paired difference.
+
+    One model per (fold, seed, configuration) in ``OUT/f<fold>_s<seed>/<config>/`` (read back when
+    done), scored on its held-out fold. Prints one line per configuration: the mean held-out
+    accuracy ± its standard deviation over the models, MAP@3, the mean minutes per model, and the
+    mean and standard deviation of its difference to the first configuration on the same fold and
+    seed (the paired comparison). The rows go to ``OUT/held_out_folds.csv``.
+    """
+    rows = []
+    for seed in seeds:
+        for fold in folds:
+            for name in configs:
+                r = run_config(name, spec_dir, out / f"f{fold}_s{seed}", test_fold=fold, seed=seed, weights=weights)
+                rows.append({"config": name, "fold": fold, "seed": seed, "accuracy": r["accuracy"],
+                             "map_at_3": r["map_at_3"], "minutes": r["minutes"], "crop_seconds": r["crop_seconds"]})
+                pd.DataFrame(rows).to_csv(out / "held_out_folds.csv", index=False)
+    table = pd.DataFrame(rows)
+    first = table[table["config"] == configs[0]].set_index(["fold", "seed"])["accuracy"]
+    for name in configs:
+        t = table[table["config"] == name]
+        diff = t.set_index(["fold", "seed"])["accuracy"] - first
+        print(f"{name}: held-out accuracy {t['accuracy'].mean():.3f} +/- {t['accuracy'].std(ddof=1):.3f} "
+              f"({len(t)} models: folds {' '.join(map(str, folds))} x seeds {' '.join(map(str, seeds))}), "
+              f"MAP@3 {t['map_at_3'].mean():.3f}, {t['minutes'].mean():.1f} min per model, crop "
+              f"{t['crop_seconds'].median():g} s; minus {configs[0]}: {diff.mean():+.3f} +/- {diff.std(ddof=1):.3f}")
+    print(f"machine: {_machine()}")
+    return table
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("spec_dir", help="render folder (audiospec render)")
     p.add_argument("--out", required=True)
     p.add_argument("--configs", nargs="+", default=["quick"], choices=sorted(CONFIGS))
-    p.add_argument("--test-fold", default=None, help="held-out fold (default: the data's test split)")
+    p.add_argument("--test-fold", nargs="+", default=None,
+                   help="held-out fold(s) (default: the data's test split); with several folds or --seeds, one "
+                        "model per fold and seed (OUT/f<fold>_s<seed>/<config>), and the mean over them with the "
+                        "paired difference to the first configuration")
     p.add_argument("--cv", action="store_true", help="cross-validate every configuration instead")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -200,6 +242,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.test_fold and not args.cv and (len(args.test_fold) > 1 or args.seeds):
+        held_out_folds(args.spec_dir, out, args.configs, args.test_fold, args.seeds or [args.seed], args.weights)
+        return
+    args.test_fold = args.test_fold[0] if args.test_fold else None
     rows = []
     for name in args.configs:
         rows.append(run_config(name, args.spec_dir, out, test_fold=args.test_fold, cv=args.cv, seed=args.seed,

@@ -81,3 +81,79 @@ def test_low_pass_reaches_the_training_batches_of_a_log_mel_render(mini_specs):
         from audiospec_utils.learn import TrainingConfig
 
         TrainingConfig(low_pass=1.5)
+
+
+def test_crop_coverage_tells_a_steady_sound_from_one_short_event():
+    from audiospec_utils.learn.crops import EVENT_COVERAGE, crop_coverage
+
+    rng = np.random.default_rng(0)
+    steady = 1.0 + 0.2 * rng.random(344)  # 4 s at 86 frames/s, power within 1 dB
+    event = np.full(344, 0.01)
+    event[150:193] = 1.0  # 0.5 s at 20 dB over the background
+    length = 86  # 1 s crops
+    assert crop_coverage(steady, length) > 0.9
+    assert crop_coverage(event, length) < EVENT_COVERAGE
+    assert crop_coverage(event[:80], length) == 1.0  # no longer than a crop
+    assert crop_coverage(np.roll(event, 100), length) < EVENT_COVERAGE  # near the end: fewer crops hold it
+    long_event = np.full(344, 0.01)
+    long_event[50:300] = 1.0
+    assert crop_coverage(long_event, length) > EVENT_COVERAGE
+
+
+def test_the_default_crop_is_the_whole_clip_for_events_and_short_for_steady_sounds():
+    from audiospec_utils.learn.crops import WHOLE_CLIP_MAX_SECONDS, default_crop_seconds
+
+    four = [4.0] * 20
+    assert default_crop_seconds(four, 1.0) == 1.0  # the durations alone
+    assert default_crop_seconds(four, 1.0, coverage=0.9) == 1.0  # steady
+    assert default_crop_seconds(four, 1.0, coverage=0.4) == 4.0  # events: the whole clip
+    assert default_crop_seconds([9.0] * 5, 1.0, coverage=0.4) == WHOLE_CLIP_MAX_SECONDS
+    assert default_crop_seconds([0.6] * 5, 1.0, coverage=0.2) == 0.6  # never longer than the clips
+
+
+def test_events_get_whole_clip_crops_averaged_in_time_inside_the_network(tmp_path):
+    """Clips of one short burst in quiet noise: the automatic crop is the whole clip, its frames averaged
+    by ceil(crop / max_crop_seconds) inside the model, and the ONNX export agrees with it."""
+    from helpers import write_wav
+
+    from audiospec_utils.audio.datasets import load_folder_per_class
+    from audiospec_utils.features.render import render_spectrograms
+    from audiospec_utils.infer.export_onnx import export_onnx
+    from audiospec_utils.infer.onnx_predict import OnnxClassifier
+    from audiospec_utils.infer.predict import predict_files
+    from audiospec_utils.learn import TrainingConfig
+    from audiospec_utils.learn.train import train_classifier
+
+    sr, rng = 16000, np.random.default_rng(0)
+    for label, f0 in (("low", 300.0), ("high", 2500.0)):
+        for i in range(8):
+            y = 0.003 * rng.standard_normal(3 * sr)
+            at = rng.integers(0, 2 * sr)
+            t = np.arange(int(0.3 * sr)) / sr
+            y[at:at + len(t)] += 0.5 * np.sin(2 * np.pi * f0 * t) * np.hanning(len(t))
+            write_wav(tmp_path / "clips" / label / f"rec{i}.wav", y.astype(np.float32), sr)
+    render_spectrograms(load_folder_per_class(tmp_path / "clips"), tmp_path / "specs", progress=False)
+    config = TrainingConfig(recipe="quick", pretrained=False, epochs=1, img_size=32, bs=8)
+    learn, metrics = train_classifier(tmp_path / "specs", tmp_path / "run", config=config, progress=False)
+    assert learn.dls.config["crop_seconds"] == pytest.approx(3.0, abs=0.05)  # the whole clip, not quick's 1 s
+    assert learn.dls.config["time_pool"] == 3
+    pool = learn.model[0][0][0]
+    assert isinstance(pool, torch.nn.AvgPool2d) and pool.kernel_size == (1, 3)
+    x = torch.zeros(1, 3, 32, learn.dls.config["length"])
+    assert pool(x).shape[-1] == learn.dls.config["length"] // 3  # the first conv sees a third of the columns
+    # a crop asked for is taken at every frame
+    from audiospec_utils.learn.dataloaders import spectrogram_dataloaders
+
+    assert spectrogram_dataloaders(tmp_path / "specs", img_size=32, crop_seconds=3.0, max_crop_seconds=1.0,
+                                   bs=8).config["time_pool"] == 1
+    export_onnx(tmp_path / "run", tmp_path / "events.onnx")  # 8-bit pixels, as the render folder holds
+    files = sorted((tmp_path / "clips").rglob("*.wav"))[:4]
+    ref = predict_files(tmp_path / "run", files, learn=learn, return_probs=True)
+    clf = OnnxClassifier(tmp_path / "events.onnx")
+    for f, r in zip(files, ref):  # the exported model pools the same columns
+        import soundfile as sf
+
+        y, rate = sf.read(f, dtype="float32")
+        a = clf.analyse(y, rate)
+        assert a["n_windows"] == r["n_windows"]
+        assert np.abs(a["probs"] - r["probs"]).max() < 1e-3

@@ -92,8 +92,12 @@ class TrainingConfig:
     crop_seconds: float | None = _option(None, "length in seconds of the training crops and of the windows "
                                          "averaged at validation and prediction", type=float, unit="seconds",
                                          unset="from the clips' durations, at most the recipe's max_crop_seconds")
-    max_crop_seconds: float | None = _option(None, "longest crop chosen from the clips' durations", type=float,
-                                             unit="seconds", cli=False)
+    max_crop_seconds: float | None = _option(None, "longest crop chosen from the clips' durations for steady "
+                                             "sounds", type=float, unit="seconds", cli=False)
+    time_pool: int | None = _option(None, "average every N frames of a crop into one column, the network's first "
+                                    "layer, so that a long crop costs what a crop N times shorter does", type=int, metavar="N",
+                                    unset="for a crop chosen from the data, its length over the recipe's max_crop_seconds, "
+                                    "rounded up; 1 when --crop-seconds is given")
     bs: int | None = _option(None, "batch size", type=int)
     lr: float | None = _option(None, "peak learning rate", type=float,
                                unset=f"{DEFAULT_LR['pretrained']:g} pretrained, {DEFAULT_LR['scratch']:g} from scratch")
@@ -140,7 +144,7 @@ class TrainingConfig:
             value, choices = getattr(self, name), _FIELDS[name].metadata["choices"]
             if value is not None and value not in choices:
                 raise ParameterError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        for name in ("epochs", "img_size", "bs", "freeze_epochs", "lr_find_iters"):
+        for name in ("epochs", "img_size", "bs", "freeze_epochs", "lr_find_iters", "time_pool"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < (
                     0 if name == "freeze_epochs" else 1)):

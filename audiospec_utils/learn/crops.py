@@ -19,7 +19,13 @@ import pandas as pd
 from ..exceptions import ParameterError
 
 __all__ = ["middle_windows", "window_starts", "window_layout", "random_crop_starts", "frames_per_second", "default_crop_seconds",
-           "crop_geometry"]
+           "crop_geometry", "crop_coverage", "WHOLE_CLIP_MAX_SECONDS", "EVENT_COVERAGE"]
+
+#: Longest crop (s) taken when the clips hold intermittent events: the whole clip, up to this.
+WHOLE_CLIP_MAX_SECONDS = 4.0
+#: Below this median :func:`crop_coverage` the clips are taken for intermittent events (a bark, a
+#: shot in seconds of background), whose short crops would often hold only the background.
+EVENT_COVERAGE = 0.55
 
 
 def window_starts(width: int, length: int, overlap: float = 0.5) -> np.ndarray:
@@ -148,17 +154,50 @@ def frames_per_second(params, sr) -> float:
     return float(sr) / params.resolve(int(sr))["hop_length"]
 
 
-def default_crop_seconds(durations, max_seconds: float = 4.0) -> float:
-    """The crop length used when none is given: the median clip duration, kept within 1 s and `max_seconds`.
+def crop_coverage(frame_power, length: int) -> float:
+    """How much of a clip's loudest stretch a crop at a random place holds: 1 for a steady sound.
+
+    Parameters
+    ----------
+    frame_power : array-like of float, shape (n_frames,)
+        Power of each frame (linear, any unit: only ratios count).
+    length : int
+        Frames per crop.
+
+    Returns
+    -------
+    float in (0, 1]
+        The mean, over every start of a crop of `length` frames, of the crop's energy divided by the
+        energy of the loudest crop. About 1 for a steady sound (an engine, a held note); near
+        ``(event + crop) / clip`` for one short event in a quiet background (0.4 for an event of
+        0.5 s in 4 s, 1 s crops). 1 when the clip is no longer than a crop.
+    """
+    p = np.asarray(frame_power, dtype=np.float64)
+    if len(p) <= length:
+        return 1.0
+    energy = np.convolve(p, np.ones(int(length)), mode="valid")
+    best = float(energy.max())
+    return float(energy.mean() / best) if best > 0 else 1.0
+
+
+def default_crop_seconds(durations, max_seconds: float = 4.0, coverage: float | None = None) -> float:
+    """The crop length used when none is given: the median clip duration within 1 s and `max_seconds`,
+    or the whole clip when the clips hold intermittent events.
 
     Parameters
     ----------
     durations : array-like of float
         Durations (s) of the training clips.
     max_seconds : float >= 1
-        Upper bound (s). The ``quick`` recipe uses 1 s: a crop's cost grows with its length, and on
-        a CPU the epochs a shorter crop saves bought more accuracy than a longer crop
-        (:mod:`audiospec_utils.learn.config`).
+        Upper bound (s) for steady sounds. The ``quick`` recipe uses 1 s: a crop's cost grows with
+        its length, and on a CPU the epochs a shorter crop saves bought more accuracy than a longer
+        crop on tonal sounds (:mod:`audiospec_utils.learn.config`).
+    coverage : float or None
+        The median :func:`crop_coverage` of the training clips for crops of the length chosen from
+        the durations (None: unknown, the durations decide alone). Below :data:`EVENT_COVERAGE` the
+        crop is the clips' median duration, up to :data:`WHOLE_CLIP_MAX_SECONDS`: a short crop of
+        a bark in 4 s of street noise often holds only the noise (issue 29: on recordings of
+        events, crops of the whole 4 s scored 0.64 where 1 s crops scored 0.57).
 
     Returns
     -------
@@ -182,11 +221,14 @@ def default_crop_seconds(durations, max_seconds: float = 4.0) -> float:
         return float(min(float(max_seconds), 2.0))
     med = float(np.median(d))
     floor = min(1.0, np.ceil(round(float(np.percentile(d, 95)) * 10, 6)) / 10)
-    return float(min(float(max_seconds), max(floor, round(med, 1))))
+    chosen = float(min(float(max_seconds), max(floor, round(med, 1))))
+    if coverage is not None and coverage < EVENT_COVERAGE:
+        chosen = max(chosen, float(min(WHOLE_CLIP_MAX_SECONDS, round(med, 1))))
+    return chosen
 
 
 def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
-                  max_crop_seconds: float) -> tuple[int, float, float]:
+                  max_crop_seconds: float, frame_power=None) -> tuple[int, float, float]:
     """The crop of a training: its length in frames and seconds, and the frame rate between them.
 
     Parameters
@@ -199,7 +241,11 @@ def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
         The crop asked for; None: :func:`default_crop_seconds` of the training clips' durations,
         at most `max_crop_seconds`.
     max_crop_seconds : float
-        Upper bound of the default.
+        Upper bound of the default for steady sounds.
+    frame_power : callable or None
+        ``frame_power(i)``: the power of each frame (linear, shape ``(n_frames,)``) of the `i`-th
+        row of `train_table`, to tell intermittent events from steady sounds
+        (:func:`crop_coverage`, measured on at most 400 clips); None: the durations decide alone.
 
     Returns
     -------
@@ -216,6 +262,11 @@ def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
     fps = float(np.median([frames_per_second(params, sr) for sr in srs.unique()])) if len(srs) else \
         frames_per_second(params, 22050)
     if crop_seconds is None:
-        crop_seconds = default_crop_seconds(pd.to_numeric(train_table.drop_duplicates("clip_id")["duration"],
-                                                          errors="coerce"), max_crop_seconds)
+        durations = pd.to_numeric(train_table.drop_duplicates("clip_id")["duration"], errors="coerce")
+        crop_seconds = default_crop_seconds(durations, max_crop_seconds)
+        if frame_power is not None and len(train_table):
+            length = max(8, int(round(crop_seconds * fps)))
+            picked = np.random.default_rng(0).permutation(len(train_table))[:400]
+            coverage = float(np.median([crop_coverage(frame_power(int(i)), length) for i in picked]))
+            crop_seconds = default_crop_seconds(durations, max_crop_seconds, coverage)
     return max(8, int(round(crop_seconds * fps))), crop_seconds, fps

@@ -538,7 +538,7 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
                             spec_augment: bool = False, time_shift: float = 0.0, low_pass: float = 0.0,
                             verified_weight: float | None = None,
                             split=None, test_fold=None, valid_fold=None, normalize: str = "dataset",
-                            max_crop_seconds: float = 4.0, device=None,
+                            max_crop_seconds: float = 4.0, time_pool: int | None = None, device=None,
                             progress: bool = False) -> SpectrogramDataLoaders:
     """fastai DataLoaders of fixed-length crops of a render folder's spectrograms.
 
@@ -578,7 +578,15 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     normalize : {"dataset", "imagenet"}
         Per-channel statistics: the training images' own, or ImageNet's (for pretrained weights).
     max_crop_seconds : float
-        Upper bound of the default crop length (unused when `crop_seconds` is given).
+        Upper bound of the default crop length for steady sounds (unused when `crop_seconds` is
+        given); clips of intermittent events get whole-clip crops up to
+        :data:`audiospec_utils.learn.crops.WHOLE_CLIP_MAX_SECONDS` (:func:`default_crop_seconds`).
+    time_pool : int or None
+        Frames averaged into one column inside the network (``config["time_pool"]``, read by
+        :func:`audiospec_utils.learn.estimator.create_learner`); None: for a crop chosen from the
+        data, ``ceil(crop_seconds / max_crop_seconds)``, so that a whole-clip crop costs about what a
+        crop of `max_crop_seconds` does; 1 when `crop_seconds` is given or the render has a fixed
+        ``width``.
     device : str or torch.device or None
         Where batches go; default the GPU when there is one. On a GPU the cache is copied there
         once when it takes less than half of the free memory.
@@ -612,7 +620,9 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     train_rows, valid_rows = cache.rows(train_df["image"]), cache.rows(valid_df["image"])
     params = folder.params
     warn_rate_dependent(params, folder.path)
-    length, crop_seconds, fps = crop_geometry(params, train_df, crop_seconds, max_crop_seconds)
+    crop_asked = crop_seconds
+    length, crop_seconds, fps = crop_geometry(params, train_df, crop_seconds, max_crop_seconds,
+                                              _frame_power(cache, train_rows, params))
     dev = torch.device(device) if device is not None else torch.device(device_name())
     mean, std = IMAGENET_STATS if normalize == "imagenet" else cache.channel_stats(train_rows)
     idx = {c: i for i, c in enumerate(vocab)}
@@ -625,7 +635,15 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     train_dl, valid_dl = _crop_loaders(train_items, valid_items, cache.for_device(dev), length=length,
                                        mean=mean, std=std, augment=augment, bs=int(bs), device=dev,
                                        num_workers=num_workers or 0)
+    if time_pool is None:  # an automatic crop longer than max_crop_seconds (events): the whole clip at its cost
+        time_pool = 1 if crop_asked is not None or not np.isfinite(crop_seconds) else \
+            max(1, int(np.ceil(crop_seconds / max_crop_seconds - 1e-6)))
+    if crop_asked is None and np.isfinite(crop_seconds) and crop_seconds > max_crop_seconds:
+        logger.info("the clips hold intermittent sounds (a random %g s crop holds little of each clip's loudest "
+                    "stretch): crops of the whole clip, %.1f s, every %d frames averaged into one column",
+                    max_crop_seconds, crop_seconds, time_pool)
     config = {"height": int(img_size), "length": int(length), "crop_seconds": float(crop_seconds),
+              "time_pool": int(time_pool),
               "frames_per_second": float(fps), "channels": int(cache.channels), "mean": list(map(float, mean)),
               "std": list(map(float, std)), "normalize": normalize, "overlap": 0.5}
     dls = SpectrogramDataLoaders(train_dl, valid_dl, path=str(folder.path), device=dev, vocab=vocab, config=config)
@@ -640,6 +658,22 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     dls.split = split
     dls.cache = cache
     return dls
+
+
+def _frame_power(cache, rows, params):
+    """``power(i)``: the linear power of each frame of training image ``rows[i]`` (mean over the rows of
+    its first channel, pixels read back to dB), or None where the images are no dB scale (MFCC, colour maps)."""
+    if params.kind not in ("logmel", "stft") or getattr(params, "cmap", None):
+        return None
+    top_db = float(params.top_db)
+
+    def power(i: int) -> np.ndarray:
+        r = int(rows[i])
+        pixels = cache.pixels[cache.offsets[r]:cache.offsets[r + 1], 0, :]
+        pixels = np.asarray(pixels.cpu() if hasattr(pixels, "cpu") else pixels, dtype=np.float32)
+        return np.mean(10.0 ** (pixels * (top_db / 255.0) / 10.0), axis=1)
+
+    return power
 
 
 def _row_frequencies(params, table: pd.DataFrame, height: int):

@@ -27,7 +27,7 @@ from .inference import valid_clip_predictions
 from .metrics import clip_score_intervals, clip_scores, map_at_3
 from .run import Run, as_run
 
-__all__ = ["SpectrogramClassifier", "save_run", "params_for_run", "load_imagenet_weights", "create_learner", "to_device_precision", "adamw",
+__all__ = ["SpectrogramClassifier", "save_run", "params_for_run", "load_imagenet_weights", "create_learner", "time_pool_layer", "to_device_precision", "adamw",
            "small_cnn"]
 
 logger = logging.getLogger(__name__)
@@ -190,13 +190,18 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
         model_meta,
         vision_learner,
     )
+    from torch import nn
 
     loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
+    pool = int((getattr(dls, "config", None) or {}).get("time_pool", 1))
     if arch == "small_cnn":
         if pretrained or weights is not None:
             raise ParameterError("the small CNN has no pretrained weights; use pretrained=False")
-        learn = Learner(dls, small_cnn(len(dls.vocab)), loss_func=loss, metrics=[accuracy, error_rate, map_at_3],
-                        path=path, opt_func=adamw)
+        model = small_cnn(len(dls.vocab))
+        if pool > 1:  # averaged in time before the first convolution
+            model = nn.Sequential(time_pool_layer(pool), *model)
+        learn = Learner(dls, model, loss_func=loss, metrics=[accuracy, error_rate, map_at_3], path=path,
+                        opt_func=adamw)
         return to_device_precision(learn, cpu_bf16=cpu_bf16)
     fn = _arch_fn(arch)
     meta = model_meta[fn]
@@ -214,7 +219,23 @@ def create_learner(dls, arch: str = "resnet34", *, pretrained: bool = True, weig
     else:
         learn = vision_learner(dls, fn, pretrained=False, normalize=False, **common)
     learn.arch = fn  # a module-level function, so that learn.export() can pickle it
+    if pool > 1:  # averaged in time before the first convolution; the body's layers (and its splitter) unchanged
+        body = learn.model[0]
+        body[0] = nn.Sequential(time_pool_layer(pool), body[0])
     return to_device_precision(learn, cpu_bf16=cpu_bf16)
+
+
+def time_pool_layer(pool: int):
+    """The layer that averages every `pool` columns (frames) of an image into one: ``(B, C, H, W)`` ->
+    ``(B, C, H, W // pool)``, so that a whole-clip crop costs what a crop `pool` times shorter does (as if
+    rendered with a hop `pool` times longer).
+
+    The first layer of the model, so that training, evaluation, prediction and the ONNX export see the same
+    columns.
+    """
+    from torch import nn
+
+    return nn.AvgPool2d(kernel_size=(1, int(pool)), stride=(1, int(pool)))
 
 
 def to_device_precision(learn, cpu_bf16: bool = False):
@@ -491,7 +512,8 @@ class SpectrogramClassifier:
                                       low_pass=cfg.low_pass,
                                       verified_weight=cfg.verified_weight, test_fold=cfg.test_fold,
                                       valid_fold=cfg.valid_fold, normalize=cfg.normalize,
-                                      num_workers=cfg.num_workers, progress=progress, device=device)
+                                      num_workers=cfg.num_workers, time_pool=cfg.time_pool, progress=progress,
+                                      device=device)
         learn = create_learner(dls, cfg.arch, pretrained=cfg.pretrained, weights=cfg.weights, path=path,
                                label_smoothing=cfg.label_smoothing, cpu_bf16=cfg.cpu_bf16)
         if (not progress) if silent is None else silent:

@@ -218,7 +218,8 @@ def train_classifier(spec_dir, out_dir, config: TrainingConfig | None = None, *,
     logger.info("%s", dls.split.describe())
     _show_training(learn, progress)
     run_settings = dict(recipe=cfg.recipe, arch=cfg.arch, epochs=cfg.epochs, img_size=cfg.img_size, bs=cfg.bs,
-                        lr=cfg.lr, crop_seconds=dls.config["crop_seconds"], pretrained=cfg.pretrained,
+                        lr=cfg.lr, crop_seconds=dls.config["crop_seconds"], time_pool=int(dls.config["time_pool"]),
+                        pretrained=cfg.pretrained,
                         weights=cfg.weights, normalize=cfg.normalize, valid_pct=cfg.valid_pct, seed=cfg.seed,
                         schedule=cfg.schedule, freeze_epochs=cfg.freeze_epochs, lr_find=cfg.lr_find,
                         unfrozen_lr=list(cfg.unfrozen_lr) if cfg.unfrozen_lr is not None else None,
