@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -117,3 +118,32 @@ def test_a_notebook_fit_cell_run_again_continues_instead_of_training_again(mini_
     second.recorder.plot_loss()
     with pytest.raises(ParameterError, match="epochs 1 -> 2"):
         fit(learner(), 2, pretrained=False, resume=True)
+
+
+def test_the_checkpoint_is_written_off_the_training_thread_and_whole_at_the_end(mini_specs, tmp_path, monkeypatch):
+    """Each epoch's state is written by a thread of its own while the next epoch trains (issue 29), and the
+    fit does not end before the last epoch's files are on disk."""
+    import threading
+
+    import torch
+
+    from audiospec_utils.learn import callbacks
+    from audiospec_utils.learn.train import train_classifier
+
+    writes, real = [], callbacks.save_atomic
+
+    def slow_save(obj, path):
+        time.sleep(0.5)  # a slow disk: the epochs must not wait for it
+        writes.append((threading.current_thread().name, str(path)))
+        real(obj, path)
+
+    monkeypatch.setattr(callbacks, "save_atomic", slow_save)
+    run = tmp_path / "run"
+    learn, _ = train_classifier(mini_specs, run, epochs=2, img_size=32, bs=16, pretrained=False, seed=3,
+                                progress=False)
+    assert [w[0] for w in writes] == ["EpochCheckpoint"] * 4  # resume.pth and last.pth after each of 2 epochs
+    assert sorted(Path(w[1]).name for w in writes) == ["last.pth", "last.pth", "resume.pth", "resume.pth"]
+    weights = torch.load(run / "models" / "last.pth", weights_only=True)  # the last epoch's, whole
+    final = learn.model.state_dict()
+    assert weights.keys() == final.keys() and all(torch.equal(weights[k], final[k].cpu()) for k in final)
+    assert len(pd.read_csv(run / "history.csv")) == 2

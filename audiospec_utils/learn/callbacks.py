@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.learner import Recorder
+from fastai.torch_core import get_model
 
 from ..fileio import atomic_path, write_csv_atomic
 
@@ -268,6 +269,12 @@ def restore_recorder(recorder, state: dict | None) -> None:
 class EpochCheckpoint(Callback):
     """After every finished epoch: ``models/last.pth`` (weights) and ``models/resume.pth`` (everything).
 
+    The state is copied in memory on the training thread (tens of milliseconds) and written by a
+    thread of its own while the next epoch trains: the epochs no longer wait for 100 to 200 MB of
+    file (issue 29). The next epoch's write, and the end of the fit, first wait for the previous
+    one. Each file is written under a temporary name and renamed (:func:`save_atomic`): a process
+    killed while writing leaves the previous epoch's files whole, and a resume from them is exact.
+
     Parameters
     ----------
     settings : dict
@@ -294,23 +301,65 @@ class EpochCheckpoint(Callback):
         self.settings, self.history, self.stage_index = settings, history, stage
         self.total, self.done_before, self.skip = total, done_before, skip
         self.history_file, self.resume_file = history_file, resume_file
+        self._writer: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def after_epoch(self):
         if self.epoch < self.skip:
             return
         learn = self.learn
         done = self.done_before + self.epoch + 1
-        save_atomic({"version": RESUME_VERSION, "model": learn.model.state_dict(),
-                     "opt": learn.opt.state_dict() if learn.opt is not None else None,
-                     "stage": self.stage_index, "epoch": self.epoch + 1, "done": done, "total": self.total,
-                     "history": self.history.rows, "random": random_states(learn.dls), "settings": self.settings,
-                     "smooth_loss": {"count": learn.recorder.smooth_loss.count,
-                                     "val": learn.recorder.smooth_loss.val.detach().cpu()},
-                     "recorder": recorder_state(learn.recorder)},
-                    self.resume_file)
-        learn.save("last", with_opt=False)
-        if self.history_file is not None:
-            write_csv_atomic(pd.DataFrame(self.history.rows), self.history_file)
+        model = _cpu_copy(learn.model.state_dict())
+        bare = get_model(learn.model)  # without a DistributedDataParallel wrapper, as learn.save writes it
+        weights = model if bare is learn.model else _cpu_copy(bare.state_dict())
+        state = {"version": RESUME_VERSION, "model": model,
+                 "opt": _cpu_copy(learn.opt.state_dict()) if learn.opt is not None else None,
+                 "stage": self.stage_index, "epoch": self.epoch + 1, "done": done, "total": self.total,
+                 "history": [dict(r) for r in self.history.rows], "random": random_states(learn.dls),
+                 "settings": self.settings,
+                 "smooth_loss": {"count": learn.recorder.smooth_loss.count,
+                                 "val": learn.recorder.smooth_loss.val.detach().cpu().clone()},
+                 "recorder": recorder_state(learn.recorder)}
+        last = learn.path / learn.model_dir / "last.pth"  # what learn.save("last", with_opt=False) writes
+        self.wait()
+        self._writer = threading.Thread(target=self._write, args=(state, weights, last), name="EpochCheckpoint")
+        self._writer.start()
+
+    def _write(self, state: dict, weights: dict, last) -> None:
+        try:
+            save_atomic(state, self.resume_file)
+            save_atomic(weights, last)
+            if self.history_file is not None:
+                write_csv_atomic(pd.DataFrame(state["history"]), self.history_file)
+        except BaseException as err:  # raised on the training thread by wait()
+            self._error = err
+
+    def join(self) -> None:
+        """Block until the last epoch's files are written."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+
+    def wait(self) -> None:
+        """:meth:`join`, then raise the error the writing met, if any."""
+        self.join()
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def after_fit(self):
+        self.wait()
+
+
+def _cpu_copy(obj):
+    """A copy of a (nested) state dict whose tensors are detached CPU clones, safe to write while training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
 
 
 #: Format of ``models/resume.pth``; a file of another version is not resumed from.

@@ -173,7 +173,12 @@ def fit(learn, epochs: int, *, pretrained: bool, lr: float | None = None, freeze
                                              total=total, done_before=done, skip=skip, history_file=history_file))
         if skip:
             stage_cbs.append(SkipFinishedEpochs(skip, resume.get("smooth_loss")))
-        learn.fit_one_cycle(n_epochs, lr_arg, cbs=stage_cbs, **kwargs)
+        try:
+            learn.fit_one_cycle(n_epochs, lr_arg, cbs=stage_cbs, **kwargs)
+        finally:  # the last epoch's files are whole on disk, even when the fit raised
+            for cb in stage_cbs:
+                if isinstance(cb, EpochCheckpoint):
+                    cb.join()
         done += n_epochs
     if history:
         write_csv_atomic(pd.DataFrame(hist.rows), history_file)
