@@ -61,6 +61,8 @@ CONFIGS = {
     "quick_crop4s_8ep": {"recipe": "quick", "crop_seconds": 4.0, "epochs": 8},
     "quick_crop4s_10ep": {"recipe": "quick", "crop_seconds": 4.0, "epochs": 10},
     "quick_crop2s_10ep": {"recipe": "quick", "crop_seconds": 2.0, "epochs": 10},
+    # whole clips of 2 s, every 2 frames averaged into one column: what `quick` picks for events, on other data
+    "quick_crop2s_pool2": {"recipe": "quick", "crop_seconds": 2.0, "time_pool": 2},
     "quick_128px": {"recipe": "quick", "img_size": 128},
     "quick_resnet18": {"recipe": "quick", "arch": "resnet18"},
     "full": {"recipe": "full"},
