@@ -36,8 +36,7 @@ browser-deps:
 
 test: $(STAMP) browser-deps
 	$(BIN)/lint-imports --no-cache
-	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15 \
-		-n 2 --dist loadscope --no-loadscope-reorder
+	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python bench/render_speed.py
