@@ -28,7 +28,6 @@ column of FSDKaggle2018's metadata).
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import zipfile
 from pathlib import Path
@@ -37,7 +36,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from make_grouped_slices import DEFAULT_SOURCE, _clips  # bench/ is on sys.path when this script runs
+from make_grouped_slices import (  # bench/ is on sys.path when this script runs
+    DEFAULT_SOURCE, _clips, print_summary, recording_folds, write_clip, write_metadata)
 
 
 def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -106,7 +106,6 @@ def make_event_scenes(source=DEFAULT_SOURCE, out_dir="/tmp/fsd_events", *, scene
         ``start``/``end``: where the event lies in the scene, seconds).
     """
     import soxr
-    from sklearn.model_selection import StratifiedGroupKFold
 
     rng = np.random.default_rng(seed)
     source, out_dir = Path(source), Path(out_dir)
@@ -117,13 +116,8 @@ def make_event_scenes(source=DEFAULT_SOURCE, out_dir="/tmp/fsd_events", *, scene
         archive = archives.setdefault(zip_path, zipfile.ZipFile(zip_path))
         y, rate = sf.read(io.BytesIO(archive.read(member)), dtype="float32", always_2d=False)
         audio.append(soxr.resample(y, rate, sr).astype(np.float32))
-    ids = np.array([c[2] for c in clips])
     y_lab = np.array([labels.index(c[1]) for c in clips])
-    fold_of = {}
-    sgkf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for k, (_, test_idx) in enumerate(sgkf.split(np.zeros(len(y_lab)), y_lab, ids), start=1):
-        for i in test_idx:
-            fold_of[ids[i]] = k
+    fold_of = recording_folds(clips, n_folds, seed)
     n = int(round(scene_seconds * sr))
     rows = []
     for i, (_fname, label, fsid, *_rest) in enumerate(clips):
@@ -142,16 +136,11 @@ def make_event_scenes(source=DEFAULT_SOURCE, out_dir="/tmp/fsd_events", *, scene
             mix *= 10 ** (rng.uniform(-30, -12) / 20) / (np.max(np.abs(mix)) + 1e-12)  # random level, no clipping
             fold = fold_of[fsid]
             name = f"{fsid}-{labels.index(label)}-{scene}-0.wav"
-            path = out_dir / "audio" / f"fold{fold}" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, mix.astype(np.float32), sr, subtype="PCM_16")
+            write_clip(out_dir, fold, name, mix.astype(np.float32), sr)
             rows.append({"slice_file_name": name, "fsID": fsid, "start": round(at / sr, 3),
                          "end": round((at + len(event)) / sr, 3), "salience": 1, "fold": fold,
                          "classID": labels.index(label), "class": label})
-    meta = pd.DataFrame(rows)
-    (out_dir / "metadata").mkdir(parents=True, exist_ok=True)
-    meta.to_csv(out_dir / "metadata" / "UrbanSound8K.csv", index=False, quoting=csv.QUOTE_MINIMAL)
-    return meta
+    return write_metadata(rows, out_dir)
 
 
 def main(argv=None) -> None:
@@ -164,10 +153,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     meta = make_event_scenes(args.source, args.out, scenes_per_recording=args.scenes_per_recording,
                              n_folds=args.folds, seed=args.seed)
-    per_fold = meta.groupby("fold").agg(scenes=("fsID", "size"), recordings=("fsID", "nunique"))
-    print(f"{len(meta)} scenes of {meta['fsID'].nunique()} recordings, {meta['class'].nunique()} labels in {args.out}; "
-          f"event {float((meta['end'] - meta['start']).mean()):.2f} s on average")
-    print(per_fold.to_string())
+    print_summary(meta, "scenes", args.out)
+    print(f"event {float((meta['end'] - meta['start']).mean()):.2f} s on average")
 
 
 if __name__ == "__main__":

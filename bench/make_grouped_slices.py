@@ -49,6 +49,43 @@ def _clips(source: Path):
     return rows
 
 
+def recording_folds(clips, n_folds: int, seed: int) -> dict:
+    """Fold (1 to `n_folds`) of each source recording (``freesound_id``), stratified by label (``StratifiedGroupKFold``)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    labels = sorted({c[1] for c in clips})
+    ids = np.array([c[2] for c in clips])
+    y = np.array([labels.index(c[1]) for c in clips])
+    fold_of = {}
+    sgkf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, test_idx) in enumerate(sgkf.split(np.zeros(len(y)), y, ids), start=1):
+        for i in test_idx:
+            fold_of[ids[i]] = k
+    return fold_of
+
+
+def write_clip(out_dir: Path, fold: int, name: str, audio, sr: int) -> None:
+    """One clip of the UrbanSound8K layout: ``audio/fold<fold>/<name>``, 16-bit PCM."""
+    path = out_dir / "audio" / f"fold{fold}" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio, sr, subtype="PCM_16")
+
+
+def write_metadata(rows: list, out_dir: Path) -> pd.DataFrame:
+    """``metadata/UrbanSound8K.csv`` of the clips written (one dict per clip)."""
+    meta = pd.DataFrame(rows)
+    (out_dir / "metadata").mkdir(parents=True, exist_ok=True)
+    meta.to_csv(out_dir / "metadata" / "UrbanSound8K.csv", index=False, quoting=csv.QUOTE_MINIMAL)
+    return meta
+
+
+def print_summary(meta: pd.DataFrame, what: str, out) -> None:
+    """Clips and recordings per fold, as both scripts print them."""
+    per_fold = meta.groupby("fold").agg(clips=("fsID", "size"), recordings=("fsID", "nunique"))
+    print(f"{len(meta)} {what} of {meta['fsID'].nunique()} recordings, {meta['class'].nunique()} labels in {out}")
+    print(per_fold.to_string())
+
+
 def make_grouped_slices(source=DEFAULT_SOURCE, out_dir="/tmp/fsd_slices", *, slice_seconds: float = 2.0,
                         n_folds: int = 5, seed: int = 0) -> pd.DataFrame:
     """Cut every clip of an FSDKaggle2018 archive folder into slices; write the UrbanSound8K layout.
@@ -74,18 +111,10 @@ def make_grouped_slices(source=DEFAULT_SOURCE, out_dir="/tmp/fsd_slices", *, sli
     pandas.DataFrame
         The metadata written (``slice_file_name, fsID, start, end, salience, fold, classID, class``).
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     source, out_dir = Path(source), Path(out_dir)
     clips = _clips(source)
     labels = sorted({c[1] for c in clips})
-    ids = np.array([c[2] for c in clips])
-    y = np.array([labels.index(c[1]) for c in clips])
-    fold_of = {}
-    sgkf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for k, (_, test_idx) in enumerate(sgkf.split(np.zeros(len(y)), y, ids), start=1):
-        for i in test_idx:
-            fold_of[ids[i]] = k
+    fold_of = recording_folds(clips, n_folds, seed)
     rows = []
     archives = {}
     for fname, label, fsid, _split, zip_path, member in clips:
@@ -99,16 +128,11 @@ def make_grouped_slices(source=DEFAULT_SOURCE, out_dir="/tmp/fsd_slices", *, sli
         for i, s in enumerate(starts):
             piece = audio[s:s + n]
             name = f"{fsid}-{labels.index(label)}-0-{i}.wav"
-            path = out_dir / "audio" / f"fold{fold}" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, piece, sr, subtype="PCM_16")
+            write_clip(out_dir, fold, name, piece, sr)
             rows.append({"slice_file_name": name, "fsID": fsid, "start": round(s / sr, 3),
                          "end": round((s + len(piece)) / sr, 3), "salience": 1, "fold": fold,
                          "classID": labels.index(label), "class": label})
-    meta = pd.DataFrame(rows)
-    (out_dir / "metadata").mkdir(parents=True, exist_ok=True)
-    meta.to_csv(out_dir / "metadata" / "UrbanSound8K.csv", index=False, quoting=csv.QUOTE_MINIMAL)
-    return meta
+    return write_metadata(rows, out_dir)
 
 
 def main(argv=None) -> None:
@@ -121,9 +145,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     meta = make_grouped_slices(args.source, args.out, slice_seconds=args.slice_seconds, n_folds=args.folds,
                                seed=args.seed)
-    per_fold = meta.groupby("fold").agg(slices=("fsID", "size"), recordings=("fsID", "nunique"))
-    print(f"{len(meta)} slices of {meta['fsID'].nunique()} recordings, {meta['class'].nunique()} labels in {args.out}")
-    print(per_fold.to_string())
+    print_summary(meta, "slices", args.out)
 
 
 if __name__ == "__main__":
