@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 # Exact versions the tests passed with (pyproject.toml states lower bounds only).
 CONSTRAINTS ?= constraints.txt
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers for `make test`: one per core (conftest.py gives each cores/workers threads)
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(os.cpu_count() or 1)")
 
 .PHONY: demo test install lint clean-runs notebooks-clean bench help browser-deps wheel
 
@@ -36,7 +38,8 @@ browser-deps:
 
 test: $(STAMP) browser-deps
 	$(BIN)/lint-imports --no-cache
-	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15
+	AUDIOSPEC_DATASET=mini $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15 \
+		-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(BIN)/python bench/render_speed.py

@@ -467,3 +467,26 @@ def test_progress_bar(tmp_path, capsys, monkeypatch):
     mini.make_mini_dataset(tmp_path / "d", n_train_per_label=1, n_test_per_label=1, labels=("Flute",),
                            progress=True)
     assert "2/2" in capsys.readouterr().err
+
+
+def test_a_second_process_waits_for_the_first_then_finds_the_dataset_made(tmp_path):
+    """Two notebooks (or two test workers) asking for the same folder: the later call waits on the lock."""
+    import subprocess
+    import sys
+    import time
+
+    from filelock import FileLock
+
+    dest = tmp_path / "mini"
+    code = ("import sys; from audiospec_utils.audio.mini import make_mini_dataset; "
+            "make_mini_dataset(sys.argv[1], n_train_per_label=1, n_test_per_label=1, labels=['Flute', 'Cowbell'])")
+    with FileLock(dest / mini._LOCK_FILE):  # another process generating the folder
+        proc = subprocess.Popen([sys.executable, "-c", code, str(dest)], stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert proc.poll() is None, f"did not wait for the lock: {proc.stderr.read()}"
+        assert not list(dest.rglob("*.wav")), "wrote clips while another process held the folder"
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    made = {p: t for p, t in mtimes(dest).items() if p != mini._LOCK_FILE}
+    assert len([p for p in made if p.endswith(".wav")]) == 4
+    mini.make_mini_dataset(dest, n_train_per_label=1, n_test_per_label=1, labels=["Flute", "Cowbell"])
+    assert {p: t for p, t in mtimes(dest).items() if p != mini._LOCK_FILE} == made  # found made: nothing rewritten
