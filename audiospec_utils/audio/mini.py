@@ -47,8 +47,21 @@ from tqdm.auto import tqdm
 from ..exceptions import DatasetError, ParameterError
 from ..fileio import atomic_path, write_bytes_atomic
 from ..progress import show_progress
-from .fsdkaggle2018 import AUDIO_FOLDERS, META_COLUMNS, META_CSVS, META_FOLDER, SCORED_USAGES
-from .synthesis import MINI_LABELS, MINI_SR, PEAK_LIMIT, SYNTH_VERSION, check_int, synthesize_clip
+from .fsdkaggle2018 import (
+    AUDIO_FOLDERS,
+    META_COLUMNS,
+    META_CSVS,
+    META_FOLDER,
+    SCORED_USAGES,
+)
+from .synthesis import (
+    MINI_LABELS,
+    MINI_SR,
+    PEAK_LIMIT,
+    SYNTH_VERSION,
+    check_int,
+    synthesize_clip,
+)
 
 __all__ = ["MINI_LICENSE", "make_mini_dataset"]
 
