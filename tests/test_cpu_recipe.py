@@ -111,6 +111,31 @@ def test_the_default_crop_is_the_whole_clip_for_events_and_short_for_steady_soun
     assert default_crop_seconds([0.6] * 5, 1.0, coverage=0.2) == 0.6  # never longer than the clips
 
 
+def test_crop_geometry_pools_only_a_whole_clip_crop_it_chose_itself():
+    """The time pooling follows the crop: 4 s crops chosen for events with a 1 s cap average 4 frames
+    into one; a crop asked for, or the same clips as steady sounds, none; an explicit pool is kept."""
+    import pandas as pd
+
+    from audiospec_utils.features import SpectrogramParams
+    from audiospec_utils.learn.crops import crop_geometry, frames_per_second
+
+    params = SpectrogramParams()
+    table = pd.DataFrame({"sr": 22050, "duration": 4.0, "clip_id": [f"c{i}" for i in range(12)]})
+    fps = frames_per_second(params, 22050)
+    event = np.full(int(4 * fps), 0.01)
+    event[150:193] = 1.0
+    steady = np.ones(int(4 * fps))
+    chosen = crop_geometry(params, table, None, 1.0, frame_power=lambda i: event)
+    assert (chosen.crop_seconds, chosen.time_pool) == (4.0, 4) and chosen.length == round(4.0 * fps)
+    assert crop_geometry(params, table, None, 1.0, frame_power=lambda i: steady)[1::2] == (1.0, 1)
+    assert crop_geometry(params, table, 4.0, 1.0, frame_power=lambda i: event).time_pool == 1  # asked for
+    assert crop_geometry(params, table, None, 1.0, frame_power=lambda i: event, time_pool=2).time_pool == 2
+    early = np.roll(event, -140)  # the event in the first 0.6 s: few 2 s crops hold it
+    assert crop_geometry(params, table, None, 2.0, frame_power=lambda i: early)[1::2] == (4.0, 2)
+    with pytest.raises(ParameterError, match="time_pool"):
+        crop_geometry(params, table, None, 1.0, time_pool=0)
+
+
 def test_events_get_whole_clip_crops_averaged_in_time_inside_the_network(tmp_path):
     """Clips of one short burst in quiet noise: the automatic crop is the whole clip, its frames averaged
     by ceil(crop / max_crop_seconds) inside the model, and the ONNX export agrees with it."""

@@ -13,13 +13,15 @@ Plain NumPy and pandas: no model, no data loading.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 from ..exceptions import ParameterError
 
 __all__ = ["middle_windows", "window_starts", "window_layout", "random_crop_starts", "frames_per_second", "default_crop_seconds",
-           "crop_geometry", "crop_coverage", "WHOLE_CLIP_MAX_SECONDS", "EVENT_COVERAGE"]
+           "crop_geometry", "CropGeometry", "crop_coverage", "WHOLE_CLIP_MAX_SECONDS", "EVENT_COVERAGE"]
 
 #: Longest crop (s) taken when the clips hold intermittent events: the whole clip, up to this.
 WHOLE_CLIP_MAX_SECONDS = 4.0
@@ -228,9 +230,22 @@ def default_crop_seconds(durations, max_seconds: float = 4.0, coverage: float | 
     return chosen
 
 
+class CropGeometry(NamedTuple):
+    """The crop of a training (:func:`crop_geometry`)."""
+
+    #: Frames (pixels) per crop, at least 8.
+    length: int
+    #: The crop in seconds (NaN for a render of fixed width).
+    crop_seconds: float
+    #: Spectrogram frames per second of the training images (NaN for a render of fixed width).
+    frames_per_second: float
+    #: Frames averaged into one column by the network's first layer (1: none).
+    time_pool: int
+
+
 def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
-                  max_crop_seconds: float, frame_power=None) -> tuple[int, float, float]:
-    """The crop of a training: its length in frames and seconds, and the frame rate between them.
+                  max_crop_seconds: float, frame_power=None, time_pool: int | None = None) -> CropGeometry:
+    """The crop of a training: its length in frames and seconds, the frame rate, the time pooling.
 
     Parameters
     ----------
@@ -240,29 +255,41 @@ def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
         The training images (``sr``, ``duration``, ``clip_id`` columns of the manifest).
     crop_seconds : float or None
         The crop asked for; None: :func:`default_crop_seconds` of the training clips' durations,
-        at most `max_crop_seconds`.
+        at most `max_crop_seconds` for steady sounds, the whole clip (up to
+        :data:`WHOLE_CLIP_MAX_SECONDS`) for intermittent events.
     max_crop_seconds : float
         Upper bound of the default for steady sounds.
     frame_power : callable or None
         ``frame_power(i)``: the power of each frame (linear, shape ``(n_frames,)``) of the `i`-th
         row of `train_table`, to tell intermittent events from steady sounds
         (:func:`crop_coverage`, measured on at most 400 clips); None: the durations decide alone.
+    time_pool : int or None
+        Frames averaged into one column inside the network; None: 1, except for a crop chosen here
+        longer than `max_crop_seconds` (whole clips of events), ``ceil(crop / max_crop_seconds)``,
+        so that such a crop costs about what a `max_crop_seconds` one does.
 
     Returns
     -------
-    length : int
-        Frames per crop (at least 8): `crop_seconds` times the median frame rate of the training
-        images (22,050 Hz when no rate is known). A render with a fixed ``width`` has no time
-        scale: the crop is then the whole image and the two floats are NaN.
-    crop_seconds : float
-    frames_per_second : float
+    CropGeometry
+        ``length`` (frames per crop, at least 8: the crop's seconds times the median frame rate of
+        the training images, 22,050 Hz when no rate is known; a render with a fixed ``width`` has
+        no time scale, the crop is then the whole image and the two floats are NaN),
+        ``crop_seconds``, ``frames_per_second``, ``time_pool``.
+
+    Raises
+    ------
+    ParameterError
+        `time_pool` below 1.
     """
+    if time_pool is not None and int(time_pool) < 1:
+        raise ParameterError(f"time_pool must be an integer >= 1, got {time_pool!r}")
     if params.width is not None:
-        return int(params.width), float("nan"), float("nan")
+        return CropGeometry(int(params.width), float("nan"), float("nan"), int(time_pool or 1))
     srs = pd.to_numeric(train_table["sr"], errors="coerce").dropna()
     fps = float(np.median([frames_per_second(params, sr) for sr in srs.unique()])) if len(srs) else \
         frames_per_second(params, 22050)
-    if crop_seconds is None:
+    automatic = crop_seconds is None
+    if automatic:
         durations = pd.to_numeric(train_table.drop_duplicates("clip_id")["duration"], errors="coerce")
         crop_seconds = default_crop_seconds(durations, max_crop_seconds)
         if frame_power is not None and len(train_table):
@@ -270,4 +297,6 @@ def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
             picked = np.random.default_rng(0).permutation(len(train_table))[:400]
             coverage = float(np.median([crop_coverage(frame_power(int(i)), length) for i in picked]))
             crop_seconds = default_crop_seconds(durations, max_crop_seconds, coverage)
-    return max(8, int(round(crop_seconds * fps))), crop_seconds, fps
+    if time_pool is None:  # a whole-clip crop of events, at the cost of a max_crop_seconds one
+        time_pool = max(1, int(np.ceil(crop_seconds / max_crop_seconds - 1e-6))) if automatic else 1
+    return CropGeometry(max(8, int(round(crop_seconds * fps))), float(crop_seconds), fps, int(time_pool))

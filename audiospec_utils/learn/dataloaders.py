@@ -621,8 +621,8 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     params = folder.params
     warn_rate_dependent(params, folder.path)
     crop_asked = crop_seconds
-    length, crop_seconds, fps = crop_geometry(params, train_df, crop_seconds, max_crop_seconds,
-                                              _frame_power(cache, train_rows, params))
+    length, crop_seconds, fps, time_pool = crop_geometry(params, train_df, crop_seconds, max_crop_seconds,
+                                                         _frame_power(cache, train_rows, params), time_pool)
     dev = torch.device(device) if device is not None else torch.device(device_name())
     mean, std = IMAGENET_STATS if normalize == "imagenet" else cache.channel_stats(train_rows)
     idx = {c: i for i, c in enumerate(vocab)}
@@ -635,9 +635,6 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     train_dl, valid_dl = _crop_loaders(train_items, valid_items, cache.for_device(dev), length=length,
                                        mean=mean, std=std, augment=augment, bs=int(bs), device=dev,
                                        num_workers=num_workers or 0)
-    if time_pool is None:  # an automatic crop longer than max_crop_seconds (events): the whole clip at its cost
-        time_pool = 1 if crop_asked is not None or not np.isfinite(crop_seconds) else \
-            max(1, int(np.ceil(crop_seconds / max_crop_seconds - 1e-6)))
     if crop_asked is None and np.isfinite(crop_seconds) and crop_seconds > max_crop_seconds:
         logger.info("the clips hold intermittent sounds (a random %g s crop holds little of each clip's loudest "
                     "stretch): crops of the whole clip, %.1f s, every %d frames averaged into one column",
