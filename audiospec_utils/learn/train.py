@@ -217,18 +217,11 @@ def train_classifier(spec_dir, out_dir, config: TrainingConfig | None = None, *,
     cfg, dls, learn = clf.config_, clf.dls_, clf.learn_
     logger.info("%s", dls.split.describe())
     _show_training(learn, progress)
-    run_settings = dict(recipe=cfg.recipe, arch=cfg.arch, epochs=cfg.epochs, img_size=cfg.img_size, bs=cfg.bs,
-                        lr=cfg.lr, crop_seconds=dls.config["crop_seconds"], time_pool=int(dls.config["time_pool"]),
-                        pretrained=cfg.pretrained,
-                        weights=cfg.weights, normalize=cfg.normalize, valid_pct=cfg.valid_pct, seed=cfg.seed,
-                        schedule=cfg.schedule, freeze_epochs=cfg.freeze_epochs, lr_find=cfg.lr_find,
-                        unfrozen_lr=list(cfg.unfrozen_lr) if cfg.unfrozen_lr is not None else None,
-                        label_smoothing=float(cfg.label_smoothing), spec_augment=bool(cfg.spec_augment),
-                        time_shift=float(cfg.time_shift), mixup=float(cfg.mixup), verified_weight=cfg.verified_weight,
-                        **({"low_pass": float(cfg.low_pass)} if cfg.low_pass else {}),
-                        manually_verified_only=cfg.manually_verified_only, group_pattern=cfg.group_pattern,
-                        test_fold=cfg.test_fold, valid_fold=cfg.valid_fold, spec_dir=str(folder.path),
-                        n_train=int(len(dls.train_table)),
+    # what makes this training what it is (the resume key, and metrics.json's settings): every resolved
+    # option but those that change how it runs, not what it learns; then what the data decided
+    run_settings = {k: v for k, v in cfg.to_dict().items() if k not in _HOW_IT_RUNS}
+    run_settings.update(crop_seconds=dls.config["crop_seconds"], time_pool=int(dls.config["time_pool"]),
+                        spec_dir=str(folder.path), n_train=int(len(dls.train_table)),
                         cpu_bf16=any(isinstance(cb, CpuBfloat16) for cb in learn.cbs))
     resume, peak_lr, lr_found = _starting_point(learn, run, run_settings, cfg.lr, restart=restart,
                                                 lr_find=cfg.lr_find, lr_find_iters=cfg.lr_find_iters)
@@ -244,6 +237,12 @@ def train_classifier(spec_dir, out_dir, config: TrainingConfig | None = None, *,
                 "seconds": round(time.time() - start, 1), "lr": used_lr, "lr_find": lr_found,
                 "world_size": world_size(), "config": cfg.replace(lr=used_lr).to_dict()}
     return learn, save_run(learn, dls, run, folder=folder, **settings)
+
+
+#: Options of :class:`TrainingConfig` that change how a training runs, not the model it trains: left out
+#: of the resume key (a training resumed with more DataLoader workers is the same training).
+#: ``pretrained_arch`` and ``max_crop_seconds`` are resolved into ``arch`` and ``crop_seconds``.
+_HOW_IT_RUNS = ("num_workers", "lr_find_iters", "pretrained_arch", "max_crop_seconds")
 
 
 def _training_images(folder: RenderFolder, *, manually_verified_only: bool, group_pattern: str | None,
