@@ -172,7 +172,8 @@ def test_the_onnx_runtime_reads_the_parts_as_the_fastai_path_does(trained_run, r
     assert out["segment_start"].tolist() == pytest.approx([0.0, seconds, 2 * seconds])
     fastai = FastaiBackend(run_dir).predict(long_path, 3, windows=True)
     np.testing.assert_allclose(out["window_start"], fastai["window_start"], atol=1e-3)
-    np.testing.assert_allclose(out["window_probs"], fastai["window_probs"], atol=1e-4)
+    # float32 kernels of two runtimes: 1.3e-4 apart on one thread, within 1e-4 on two; the other ONNX tests allow 1e-3
+    np.testing.assert_allclose(out["window_probs"], fastai["window_probs"], atol=1e-3)
 
 
 def test_a_long_recording_is_explained_on_its_own_grid(trained_run, recording):

@@ -173,7 +173,9 @@ def tone_run(tmp_path_factory):
     specs = root / "specs"
     render_spectrograms(root / "audio", specs, progress=False)
     run = root / "run"
-    learn, _ = train_classifier(specs, run, arch="resnet18", epochs=12, img_size=32, bs=8, lr=3e-3, pretrained=False,
+    # the small CNN: on these 36 tones a ResNet-18 from scratch lands on 4 to 6 of 6 held-out clips by seed and by
+    # thread count (one label never predicted); the small CNN gets 18 of 18 on 1 or 2 threads, seeds 0 to 2
+    learn, _ = train_classifier(specs, run, arch="small_cnn", epochs=12, img_size=32, bs=8, lr=3e-3, pretrained=False,
                                 progress=False)
     return run, learn, held_out
 

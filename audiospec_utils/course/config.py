@@ -491,7 +491,7 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
     if dataset == "mini":
         cfg = CourseConfig(dataset, data_root, data_root / "mini", data_root / "spectrograms_mini",
                            runs_root / "course_mini", pretrained=False, platform=platform, weights=weights,
-                           lr_find_iters=20, mirror=mirror)
+                           lr_find_iters=10, mirror=mirror)
         cfg.apply_recipe("quick")  # from scratch, no augmentation: minutes on a CPU
         # the sizes the mini course's notebooks were written for (the synthetic sounds need no more;
         # the notebooks train ResNet-34, as the course teaches, where `quick` alone would pick ResNet-18)
@@ -501,8 +501,8 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg.compare = dict(epochs=4, img_size=32, bs=16, crop_seconds=1.0, n_per_label=None, pretrained=False)
         # notebook 03's per-clip-split experiment: two small models on 1 s slices
         cfg.leakage = dict(n_per_label=8, slice_seconds=1.0, max_slices_per_clip=4, epochs=3, img_size=32)
-        # notebook 03's experiments behind its claims: 20 clips per label, seconds each on a CPU
-        cfg.experiments = dict(n_per_label=20, epochs=3, img_size=32, bs=16, crop_seconds=1.0, crops=(0.5, 1.0, 2.0))
+        # notebook 03's experiments behind its claims: 12 clips per label, seconds each on a CPU
+        cfg.experiments = dict(n_per_label=12, epochs=3, img_size=32, bs=16, crop_seconds=1.0, crops=(0.5, 1.0, 2.0))
         # notebook 06: 20 recordings per label cut into parts of 1.5 s, a short training (half a minute on a CPU)
         cfg.own = dict(n_per_label=20, part_seconds=1.5, max_parts=3, k=5, epochs=4, img_size=48, bs=16)
     else:
