@@ -182,3 +182,8 @@ def test_events_get_whole_clip_crops_averaged_in_time_inside_the_network(tmp_pat
         a = clf.analyse(y, rate)
         assert a["n_windows"] == r["n_windows"]
         assert np.abs(a["probs"] - r["probs"]).max() < 1e-3
+    from audiospec_utils.explain.explanation import explain_clip
+
+    expl = explain_clip(tmp_path / "run", files[0], learn=learn)  # Grad-CAM through the pooled first layer
+    assert expl.cam.shape == expl.spectrogram.shape  # a map over every frame, not over the pooled columns
+    assert np.isfinite(expl.cam).all() and expl.cam.max() > expl.cam.min()
