@@ -394,7 +394,7 @@ def _run_rows(rows: list[str], models: dict, errors: dict, split: Split, factory
 
 #: The training of ``audiospec compare``'s image rows by default (``--epochs`` and the rest): short, small
 #: images; ``pretrained`` unset: ImageNet weights when they can be had (or ``weights``), else from scratch.
-COMPARE_CONFIG = TrainingConfig(epochs=3, img_size=64, bs=32, pretrained=None)
+COMPARE_CONFIG = TrainingConfig(epochs=3, img_size=64, bs=64, pretrained=None)
 
 
 def compare(source, out_dir, *, methods=None, epochs: int = COMPARE_CONFIG.epochs,
