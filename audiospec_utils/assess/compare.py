@@ -472,26 +472,18 @@ def compare(source, out_dir, *, methods=None, epochs: int = COMPARE_CONFIG.epoch
 
     Notes
     -----
-    Cost, measured on a 2-core CPU (no GPU) with 3,000 spoken-digit clips of 0.4-1.9 s at 8 kHz
-    (10 labels; 2,400 training and 600 validation clips) and the defaults (``epochs=3``,
-    ``img_size=64``, ``bs=32``, ResNet-34 from scratch):
-
-    ==================  ==========================================================
-    step                time
-    ==================  ==========================================================
-    rendering           3-9 s per kind, 25 s for the five (once; resumable)
-    GBM statistics      ~6 s (once; cached in ``features/``)
-    ``gbm``             ~9 s to fit (early stopping), 0.05 ms per clip to predict
-    ``small_cnn``       ~6 s per epoch on an idle CPU (~40 s while shared)
-    each ResNet-34 row  ~37 s per epoch, ~2 min per row; 4-5 ms per clip to predict
-    ==================  ==========================================================
-
-    About 11 minutes in all on an idle CPU (19.4 minutes measured while two other jobs shared
-    it). Time grows linearly with clips and epochs and roughly with ``img_size ** 2``; with
+    Cost, measured on a 2-core AVX2 CPU (no GPU, float32) with the defaults (``epochs=3``,
+    ``img_size=64``, ``bs=64``, ResNet-34 from scratch, crops from the clips' durations) on 3,033
+    real 0.5 s clips (FSDKaggle2018 slices, 10 labels; 2,427 training and 606 validation clips):
+    **17 min 10 s** in all (21 min 37 s with ``bs=32``). The five ResNet-34 rows are nine tenths
+    of it: 168-196 s of training each (226-242 s with ``bs=32``: at these image sizes a step
+    costs about the same at 48 or 64 pixels, and half the steps over 21.8 million weights save
+    about a quarter), 7-9 ms per clip to predict; ``gbm`` 23 s, ``small_cnn`` 17 s; the five
+    renders under two minutes (once; resumable). Time grows linearly with clips and epochs; with
     ImageNet weights each ResNet row has one frozen epoch more (cheaper than a full one). Three
-    epochs leave a ResNet-34 trained from scratch short of its best (0.66 accuracy on those
-    digits, against 0.97 after the 8 epochs of ``audiospec train``): compare the baselines alone
-    with more epochs (``methods=["baselines"], epochs=8``, about 6 minutes) to see the gap.
+    epochs leave a ResNet-34 trained from scratch short of its best (0.70 on those clips, as the
+    GBM): compare the baselines alone with more epochs (``methods=["baselines"], epochs=8``) to
+    see what more training buys.
     """
     rows = select_rows(methods)
     _check_settings(epochs=epochs, img_size=img_size, bs=bs, valid_pct=valid_pct)
