@@ -47,21 +47,8 @@ from tqdm.auto import tqdm
 from ..exceptions import DatasetError, ParameterError
 from ..fileio import atomic_path, write_bytes_atomic
 from ..progress import show_progress
-from .fsdkaggle2018 import (
-    AUDIO_FOLDERS,
-    META_COLUMNS,
-    META_CSVS,
-    META_FOLDER,
-    SCORED_USAGES,
-)
-from .synthesis import (
-    MINI_LABELS,
-    MINI_SR,
-    PEAK_LIMIT,
-    SYNTH_VERSION,
-    check_int,
-    synthesize_clip,
-)
+from .fsdkaggle2018 import AUDIO_FOLDERS, META_COLUMNS, META_CSVS, META_FOLDER, SCORED_USAGES
+from .synthesis import MINI_LABELS, MINI_SR, PEAK_LIMIT, SYNTH_VERSION, check_int, synthesize_clip
 
 __all__ = ["MINI_LICENSE", "make_mini_dataset"]
 
@@ -246,8 +233,7 @@ def make_mini_dataset(dest, *, n_train_per_label: int = 30, n_test_per_label: in
     The call is idempotent: when `dest` already holds a complete dataset made with the same
     settings it returns at once and rewrites nothing. Calls from several processes on the same
     folder take turns (a lock file, ``.mini_dataset.lock``): the later ones wait, then find the
-    dataset made. A dataset whose generation was
-    interrupted is generated again. Every file is written under a temporary name and renamed
+    dataset made. A dataset whose generation was interrupted is generated again. Every file is written under a temporary name and renamed
     (:mod:`audiospec_utils.fileio`), and ``mini_dataset.json`` is written last, so a
     half-written dataset is never taken for a complete one.
 
