@@ -35,7 +35,7 @@ def test_train_speed_quick_prints_both_throughputs(tmp_path):
     assert re.search(r"settings: device \w+, precision (fp32|bf16|fp16), .*images 32 px high, crops of \d+ frames "
                      r"\(0\.50 s\)", text), text
     num = r"(\d+\.\d)"
-    for bs in (16, 32):
+    for bs in (16,):
         a = re.search(rf"\(a\) model limit, bs {bs}: {num} images/s \({num} per CPU-second\)", text)
         assert a and float(a.group(1)) > 0, text
         for workers in (0, 2):
