@@ -110,6 +110,22 @@ def test_weights_file_is_found(clean_env, tmp_path):
         course.course_config()
 
 
+def test_an_attached_weights_file_reaches_the_training_of_notebook_06(clean_env, tmp_path):
+    # notebook 06 trains with cfg.training_config(); on Kaggle the attached file must be its weights (the platform
+    # run with the competition's data stops at notebook 05: tests/test_course_platforms.py)
+    weights = tmp_path / "input" / "resnet34-weights" / "resnet34-b627a593.pth"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"x")
+    clean_env.setenv("AUDIOSPEC_PLATFORM", "kaggle")
+    clean_env.setenv("AUDIOSPEC_KAGGLE_INPUT", str(tmp_path / "input"))
+    clean_env.setenv("AUDIOSPEC_KAGGLE_WORKING", str(tmp_path / "working"))
+    cfg = course.course_config("fsdkaggle2018")
+    config = cfg.training_config()
+    assert cfg.weights == weights and config.pretrained and config.weights == str(weights)
+    assert config.arch == cfg.arch == "resnet34"
+    assert course.course_config("mini").training_config().weights is None  # from scratch: no weights to load
+
+
 def test_check_runtime_asks_for_a_restart_only_when_needed(capsys):
     import numpy
 

@@ -496,9 +496,10 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         # the sizes the mini course's notebooks were written for (the synthetic sounds need no more;
         # the notebooks train ResNet-34, as the course teaches, where `quick` alone would pick ResNet-18)
         cfg.arch, cfg.epochs, cfg.img_size, cfg.crop_seconds, cfg.bs = "resnet34", 10, 64, 1.0, 32
-        # notebook 05: seven rows, kept short (about three minutes on a 2-core CPU; at 2 epochs the
-        # ResNet rows from scratch stay near chance, 0.13-0.33 of 8 labels: nothing to compare)
-        cfg.compare = dict(epochs=4, img_size=32, bs=16, crop_seconds=1.0, n_per_label=None, pretrained=False)
+        # notebook 05: seven rows, kept short (170 s on one thread of a 2-core CPU; the ResNet rows from
+        # scratch reach 0.29-0.56 of 8 labels at 3 epochs, 0.35-0.60 at 4 in 223 s; at 2 they stay near
+        # chance, 0.13-0.33: nothing to compare)
+        cfg.compare = dict(epochs=3, img_size=32, bs=16, crop_seconds=1.0, n_per_label=None, pretrained=False)
         # notebook 03's per-clip-split experiment: two small models on 1 s slices
         cfg.leakage = dict(n_per_label=8, slice_seconds=1.0, max_slices_per_clip=4, epochs=3, img_size=32)
         # notebook 03's experiments behind its claims: 12 clips per label, seconds each on a CPU
