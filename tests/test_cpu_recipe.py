@@ -127,11 +127,15 @@ def test_crop_geometry_pools_only_a_whole_clip_crop_it_chose_itself():
     steady = np.ones(int(4 * fps))
     chosen = crop_geometry(params, table, None, 1.0, frame_power=lambda i: event)
     assert (chosen.crop_seconds, chosen.time_pool) == (4.0, 4) and chosen.length == round(4.0 * fps)
-    assert crop_geometry(params, table, None, 1.0, frame_power=lambda i: steady)[1::2] == (1.0, 1)
-    assert crop_geometry(params, table, 4.0, 1.0, frame_power=lambda i: event).time_pool == 1  # asked for
+    assert chosen.whole_clip  # what training logs as "crops of the whole clip"
+    steady_crop = crop_geometry(params, table, None, 1.0, frame_power=lambda i: steady)
+    assert (steady_crop.crop_seconds, steady_crop.time_pool, steady_crop.whole_clip) == (1.0, 1, False)
+    asked = crop_geometry(params, table, 4.0, 1.0, frame_power=lambda i: event)
+    assert (asked.time_pool, asked.whole_clip) == (1, False)  # asked for: not a choice made here
     assert crop_geometry(params, table, None, 1.0, frame_power=lambda i: event, time_pool=2).time_pool == 2
     early = np.roll(event, -140)  # the event in the first 0.6 s: few 2 s crops hold it
     assert crop_geometry(params, table, None, 2.0, frame_power=lambda i: early)[1::2] == (4.0, 2)
+    assert not crop_geometry(params, table, None, 4.0, frame_power=lambda i: event).whole_clip  # within the cap
     with pytest.raises(ParameterError, match="time_pool"):
         crop_geometry(params, table, None, 1.0, time_pool=0)
 

@@ -241,6 +241,8 @@ class CropGeometry(NamedTuple):
     frames_per_second: float
     #: Frames averaged into one column by the network's first layer (1: none).
     time_pool: int
+    #: The crop was chosen here as the whole clip of intermittent events (longer than the recipe's cap).
+    whole_clip: bool = False
 
 
 def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
@@ -274,7 +276,8 @@ def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
         ``length`` (frames per crop, at least 8: the crop's seconds times the median frame rate of
         the training images, 22,050 Hz when no rate is known; a render with a fixed ``width`` has
         no time scale, the crop is then the whole image and the two floats are NaN),
-        ``crop_seconds``, ``frames_per_second``, ``time_pool``.
+        ``crop_seconds``, ``frames_per_second``, ``time_pool``, and ``whole_clip``: True when the
+        crop was chosen here longer than `max_crop_seconds` (the whole clip of intermittent events).
 
     Raises
     ------
@@ -297,6 +300,8 @@ def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
             picked = np.random.default_rng(0).permutation(len(train_table))[:400]
             coverage = float(np.median([crop_coverage(frame_power(int(i)), length) for i in picked]))
             crop_seconds = default_crop_seconds(durations, max_crop_seconds, coverage)
+    whole_clip = automatic and crop_seconds > max_crop_seconds
     if time_pool is None:  # a whole-clip crop of events, at the cost of a max_crop_seconds one
         time_pool = max(1, int(np.ceil(crop_seconds / max_crop_seconds - 1e-6))) if automatic else 1
-    return CropGeometry(max(8, int(round(crop_seconds * fps))), float(crop_seconds), fps, int(time_pool))
+    return CropGeometry(max(8, int(round(crop_seconds * fps))), float(crop_seconds), fps, int(time_pool),
+                        bool(whole_clip))

@@ -620,9 +620,10 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     train_rows, valid_rows = cache.rows(train_df["image"]), cache.rows(valid_df["image"])
     params = folder.params
     warn_rate_dependent(params, folder.path)
-    crop_asked = crop_seconds
-    length, crop_seconds, fps, time_pool = crop_geometry(params, train_df, crop_seconds, max_crop_seconds,
-                                                         _frame_power(cache, train_rows, params), time_pool)
+    geometry = crop_geometry(params, train_df, crop_seconds, max_crop_seconds, _frame_power(cache, train_rows, params),
+                             time_pool)
+    length, crop_seconds, fps, time_pool = geometry.length, geometry.crop_seconds, geometry.frames_per_second, \
+        geometry.time_pool
     dev = torch.device(device) if device is not None else torch.device(device_name())
     mean, std = IMAGENET_STATS if normalize == "imagenet" else cache.channel_stats(train_rows)
     idx = {c: i for i, c in enumerate(vocab)}
@@ -635,7 +636,7 @@ def spectrogram_dataloaders(spec_dir, *, img_size: int = 64, crop_seconds: float
     train_dl, valid_dl = _crop_loaders(train_items, valid_items, cache.for_device(dev), length=length,
                                        mean=mean, std=std, augment=augment, bs=int(bs), device=dev,
                                        num_workers=num_workers or 0)
-    if crop_asked is None and np.isfinite(crop_seconds) and crop_seconds > max_crop_seconds:
+    if geometry.whole_clip:
         logger.info("the clips hold intermittent sounds (a random %g s crop holds little of each clip's loudest "
                     "stretch): crops of the whole clip, %.1f s, every %d frames averaged into one column",
                     max_crop_seconds, crop_seconds, time_pool)
