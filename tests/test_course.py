@@ -168,7 +168,7 @@ def test_size_overrides_shrink_the_configuration_and_notebook_05(clean_env):
     for var in SIZE_VARIABLES:
         clean_env.delenv(var)
     mini = course.course_config()
-    assert (mini.epochs, mini.lr_find_iters, mini.compare["epochs"], mini.compare["img_size"]) == (10, 10, 4, 32)
+    assert (mini.epochs, mini.lr_find_iters, mini.compare["epochs"], mini.compare["img_size"]) == (10, 10, 3, 32)
     assert mini.recipe == "quick" and mini.crop_seconds == 1.0 and mini.normalize == "dataset"
 
 
