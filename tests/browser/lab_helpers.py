@@ -118,7 +118,8 @@ def run_all_and_wait(page, timeout_s: float = 150, debug_png=None) -> None:
                ".some(p => /\\[[*0-9]+\\]/.test(p.textContent))")
     try:
         click_menu(page, "Run", "Run All Cells")
-        deadline = time.time() + 60
+        clicked = time.time()
+        deadline = clicked + 60
         while not page.evaluate(started):
             dialog = page.locator(".jp-Dialog .jp-mod-accept")
             if dialog.count():  # a late "Select Kernel" dialog (a busy machine): take the kernel, run again if need be
@@ -126,6 +127,12 @@ def run_all_and_wait(page, timeout_s: float = 150, debug_png=None) -> None:
                 time.sleep(2.0)
                 if not page.evaluate(started):
                     click_menu(page, "Run", "Run All Cells")
+                    clicked = time.time()
+            elif time.time() - clicked > 15:
+                # on a busy machine Run All Cells has moved the selection to the last cell and queued nothing (every
+                # prompt still "[ ]", the kernel idle: seen once in make test); nothing runs twice by asking again
+                click_menu(page, "Run", "Run All Cells")
+                clicked = time.time()
             if time.time() > deadline:
                 raise AssertionError("Run All Cells started no cell within 60 s")
             time.sleep(0.5)
