@@ -233,9 +233,10 @@ def make_mini_dataset(dest, *, n_train_per_label: int = 30, n_test_per_label: in
     The call is idempotent: when `dest` already holds a complete dataset made with the same
     settings it returns at once and rewrites nothing. Calls from several processes on the same
     folder take turns (a lock file, ``.mini_dataset.lock``): the later ones wait, then find the
-    dataset made. A dataset whose generation was interrupted is generated again. Every file is written under a temporary name and renamed
-    (:mod:`audiospec_utils.fileio`), and ``mini_dataset.json`` is written last, so a
-    half-written dataset is never taken for a complete one.
+    dataset made. A dataset whose generation was interrupted is generated again. Every file is
+    written under a temporary name and renamed (:mod:`audiospec_utils.fileio`), and
+    ``mini_dataset.json`` is written last, so a half-written dataset is never taken for a complete
+    one.
 
     Parameters
     ----------

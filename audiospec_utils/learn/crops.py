@@ -302,6 +302,6 @@ def crop_geometry(params, train_table: pd.DataFrame, crop_seconds: float | None,
             crop_seconds = default_crop_seconds(durations, max_crop_seconds, coverage)
     whole_clip = automatic and crop_seconds > max_crop_seconds
     if time_pool is None:  # a whole-clip crop of events, at the cost of a max_crop_seconds one
-        time_pool = max(1, int(np.ceil(crop_seconds / max_crop_seconds - 1e-6))) if automatic else 1
+        time_pool = max(1, int(np.ceil(crop_seconds / max_crop_seconds - 1e-6))) if whole_clip else 1
     return CropGeometry(max(8, int(round(crop_seconds * fps))), float(crop_seconds), fps, int(time_pool),
                         bool(whole_clip))
