@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--label", default=None, help="explain this label for every file (default: each file's top label)")
     p.add_argument("--method", choices=["gradcam", "occlusion"], default="gradcam",
-                   help="gradcam: LayerCAM on the ResNet's layer3 (fast); occlusion: sliding patches "
+                   help="gradcam: LayerCAM on the ResNet's layer2 and layer3, fused (fast); occlusion: sliding patches "
                         "(slow, finer in frequency)")
     p.add_argument("--json", action="store_true", help="print the rows of explain.json as JSON")
 

@@ -377,6 +377,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n-held", type=int, default=20, help="held-out clips per label")
     ap.add_argument("--sr", type=int, default=22050)
     ap.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    ap.add_argument("--crop-seconds", type=float, default=None,
+                    help="training crop and window in seconds (default: the recipe's choice; for these 4 s clips "
+                         "of one burst, `quick` takes the whole clip averaged to 1 s of columns)")
     ap.add_argument("--method", nargs="+", default=["gradcam", "occlusion"],
                     help="one or more of gradcam, occlusion, or NAME:key=value,... (options of explain_clip)")
     # the spelling before issue 28 (the command line's one vocabulary), kept one release
@@ -406,7 +409,8 @@ def main(argv=None) -> int:
             run = Run(root / "run")
         else:
             held = make_clips(root, n_train=args.n_train, n_held=args.n_held, seed=args.seed, sr=args.sr)
-            run = train(root, args.recipe, args.seed, epochs=args.epochs)
+            run = train(root, args.recipe, args.seed, epochs=args.epochs,
+                        **({} if args.crop_seconds is None else {"crop_seconds": args.crop_seconds}))
         t_train = time.perf_counter() - t0
         learn = run.learner()
         if args.limit is not None and args.limit < len(held):
@@ -417,6 +421,7 @@ def main(argv=None) -> int:
                             cwd=Path(__file__).parent).stdout.strip()
     result = {"machine": machine(), "commit": commit, "recipe": args.recipe, "seed": args.seed,
               "n_train_per_label": args.n_train, "n_held_per_label": args.n_held, "sr": args.sr,
+              "crop_seconds": args.crop_seconds,
               "train_seconds": round(t_train, 1), **res}
     text = json.dumps(result, indent=1)
     print(text)

@@ -394,17 +394,32 @@ def test_the_learners_optimizer_steps_as_fastais_adam():
 
 
 def test_cpu_bf16_is_used_only_where_the_cpu_has_the_instructions(tmp_path, monkeypatch):
+    import torch
+
     from audiospec_utils.learn.config import cpu_computes_bf16
 
     with_bf16, without, other = tmp_path / "amd", tmp_path / "old", tmp_path / "arm"
     with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
     without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
     other.write_text("processor\t: 0\nFeatures\t: fp asimd\n")
-    monkeypatch.delenv("AUDIOSPEC_CPU_BF16", raising=False)
+    for var in ("AUDIOSPEC_CPU_BF16", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
+        monkeypatch.delenv(var, raising=False)
     assert cpu_computes_bf16(str(with_bf16)) is True
     assert cpu_computes_bf16(str(without)) is False
     assert cpu_computes_bf16(str(other)) is False
     assert cpu_computes_bf16(str(tmp_path / "missing")) is False
+    # PyTorch held to kernels without bf16 stands for a CPU without it (oneDNN's ISA names)
+    for isa, expected in (("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
+                          ("AVX512_CORE_AMX", True), ("ALL", True)):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+        assert cpu_computes_bf16(str(with_bf16)) is expected, isa
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # read by torch at start: its answer is what counts
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert cpu_computes_bf16(str(with_bf16)) is False
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert cpu_computes_bf16(str(with_bf16)) is True
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY")
     monkeypatch.setenv("AUDIOSPEC_CPU_BF16", "0")
     assert cpu_computes_bf16(str(with_bf16)) is False
 

@@ -34,5 +34,5 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "maps": ["check_explainable", "map_frequencies", "map_stats", "mean_map", "place_windows", "image_maps_to_clip",
              "explained_audio"],
     "methods": ["METHODS", "WEIGHTINGS", "AUTO_ROWS", "gradcam", "occlusion", "stages", "resolve_layer",
-                "auto_stage"],
+                "auto_stages"],
 })

@@ -5,7 +5,7 @@ Both take normalised images as the model takes them (``(n, 3, height, length)``,
 image at the image's size, not normalised, with the logits of the unchanged images:
 
 * :func:`gradcam`: class activation maps from gradients, LayerCAM (Jiang et al., IEEE TIP 2021)
-  on a ResNet's ``layer3`` by default, or Grad-CAM (Selvaraju et al., ICCV 2017) on any block,
+  on a ResNet's ``layer2`` and ``layer3`` fused by default, or Grad-CAM (Selvaraju et al., ICCV 2017) on any block,
   one forward and one backward pass per window;
 * :func:`occlusion`: occlusion sensitivity (Zeiler and Fergus, ECCV 2014), one forward pass per
   patch position.
@@ -22,13 +22,13 @@ import numpy as np
 
 from ..exceptions import ParameterError
 
-__all__ = ["METHODS", "WEIGHTINGS", "AUTO_ROWS", "gradcam", "occlusion", "stages", "resolve_layer", "auto_stage"]
+__all__ = ["METHODS", "WEIGHTINGS", "AUTO_ROWS", "gradcam", "occlusion", "stages", "resolve_layer", "auto_stages"]
 
 #: The methods of :func:`audiospec_utils.explain.explanation.explain_clip`.
 METHODS = ("gradcam", "occlusion")
 #: How :func:`gradcam` weighs the activations: one weight per channel, or one per channel and position.
 WEIGHTINGS = ("gradcam", "layercam")
-#: ``layer="auto"`` takes the deepest of the first three stages with at least this many rows (frequency cells).
+#: ``layer="auto"`` fuses the two deepest of the first three stages with at least this many rows (frequency cells).
 AUTO_ROWS = 3
 
 
@@ -67,14 +67,17 @@ def stages(model) -> list:
     return [c for c in _body(model).children() if isinstance(c, nn.Sequential)]
 
 
-def auto_stage(rows) -> int:
-    """Which stage ``layer="auto"`` takes: the deepest of the first three with at least :data:`AUTO_ROWS` rows.
+def auto_stages(rows) -> list[int]:
+    """Which stages ``layer="auto"`` fuses: the two deepest of the first three with at least :data:`AUTO_ROWS` rows.
 
-    A ResNet's last stage (``layer4``, 1/32 of the image) is never taken: at the ``quick`` recipe's
-    48 px it has 2 rows, and its maps put the centre in Hz within a factor 2 of a 500 Hz or 2 kHz
-    tone for 50% of known-answer clips (no better than a map without frequency); ``layer3`` (1/16,
-    3 rows) did for 98 and 100% (two models), ``layer2`` (1/8, 6 rows) for 98 and 58%
-    (``bench/explain_known_answer.py``, LayerCAM weighting).
+    One stage alone did not carry from model to model. On the known-answer clips of
+    ``bench/explain_known_answer.py`` (ResNet-18, ``quick`` recipe, 48 px: ``layer2`` 6 rows,
+    ``layer3`` 3 rows) the map's centre in Hz fell within a factor 2 of the 500 Hz or 2 kHz tone for
+    98 and 100% of the clips with LayerCAM on ``layer3`` and 98 and 58% on ``layer2`` (two models,
+    22,050 Hz, AVX2 CPU); with the 8 kHz clips of ``tests/test_explain.py`` (six models: four seeds
+    on an AVX512-BF16 CPU, two with PyTorch held to AVX2 kernels) ``layer3`` did for 50 to 92% and
+    ``layer2`` for 96 to 100%. The geometric mean of the two maps (:func:`gradcam`) did for 96 to
+    100% of the six.
 
     Parameters
     ----------
@@ -83,13 +86,14 @@ def auto_stage(rows) -> int:
 
     Returns
     -------
-    int
-        Its index in `rows`: ``layer3`` from 33 px high images up, ``layer2`` from 17 to 32 px, ``layer1`` below
-        (the first stage when none has enough rows).
+    list of int
+        Their indices in `rows`, shallowest first: ``[1, 2]`` (``layer2`` and ``layer3``) from 33 px
+        high images up, ``[0, 1]`` from 17 to 32 px, ``[0]`` below (the first stage when none has
+        enough rows).
     """
     rows = list(rows)[:3] if len(rows) > 3 else list(rows)
     ok = [i for i, r in enumerate(rows) if r >= AUTO_ROWS]
-    return ok[-1] if ok else 0
+    return ok[-2:] if ok else [0]
 
 
 def resolve_layer(model, layer):
@@ -149,11 +153,15 @@ def gradcam(model, x, target: int, *, layer="auto", score: str = "log-odds", bas
     target : int
         Class index (in ``learn.dls.vocab``).
     layer : "auto" or str or torch.nn.Module or None
-        The block whose activations are weighted. ``"auto"`` (default): the deepest of the body's
-        first three stages whose activations have at least :data:`AUTO_ROWS` (3) rows
-        (:func:`auto_stage`: ``layer3`` of a ResNet, 1/16 of the input along both axes, from 33 px
-        high images up). None: the last convolutional block (``layer4``, 1/32). ``"layer1"`` to
-        ``"layer4"``: that stage (:func:`resolve_layer`). A module of `model`: that one.
+        The block whose activations are weighted. ``"auto"`` (default): the two deepest of the
+        body's first three stages whose activations have at least :data:`AUTO_ROWS` (3) rows
+        (:func:`auto_stages`: ``layer2`` and ``layer3`` of a ResNet, 1/8 and 1/16 of the input
+        along both axes, from 33 px high images up), each map made as below and upsampled, then
+        fused by their geometric mean ``sqrt(M_2 M_3)`` (a position counts where both stages
+        place the label: the finer rows of ``layer2``, the steadier answer of ``layer3``; the
+        units stay those of one map, so windows can still be compared). None: the last
+        convolutional block (``layer4``, 1/32). ``"layer1"`` to ``"layer4"``: that stage
+        (:func:`resolve_layer`). A module of `model`: that one.
     score : {"log-odds", "logit"}
         What is differentiated. ``"logit"``: the label's score ``y^c`` before the softmax, as in
         the paper. ``"log-odds"`` (default): ``log(p / (1 - p)) = y^c - log(sum_{j != c} exp y^j)``
@@ -211,22 +219,35 @@ def gradcam(model, x, target: int, *, layer="auto", score: str = "log-odds", bas
         raise ParameterError("layer='auto' needs a ResNet body (stages layer1 to layer4); give the block to hook")
     with _EvalMode(model), torch.enable_grad(), hook_outputs(candidates, detach=False) as hooks:
         out = model(x)
-        acts = hooks.stored[auto_stage([a.shape[-2] for a in hooks.stored])]
+        auto = isinstance(layer, str) and layer == "auto"
+        chosen = auto_stages([a.shape[-2] for a in hooks.stored]) if auto else [0]
+        acts = [hooks.stored[i] for i in chosen]
         y = out[:, int(target)].float() if score == "logit" else _log_odds(out, int(target))
-        (grads,) = torch.autograd.grad(y.sum(), acts)  # windows are independent: the sum's gradient is each one's
-        if weighting == "gradcam":
-            alpha = grads.float().mean(dim=(2, 3), keepdim=True)        # (n, channels, 1, 1)
-        else:                                                           # LayerCAM: each position its own weight
-            alpha = torch.relu(grads.float())                           # (n, channels, h', w')
-        cam = (alpha * acts.float()).sum(dim=1)                         # (n, h', w')
-        if baseline == "mean":
-            cam = cam - cam.mean(dim=(1, 2), keepdim=True)
-        cam = torch.relu(cam)
-    cam = cam.detach().cpu().numpy().astype(np.float64)
-    rows = _upsampling(x.shape[-2], cam.shape[1])                       # (height, h')
-    cols = _upsampling(x.shape[-1], cam.shape[2])                       # (length, w')
-    cam = np.einsum("ih,nhw,jw->nij", rows, cam, cols)
-    return cam.astype(np.float32), out.detach().float().cpu().numpy()
+        grads = torch.autograd.grad(y.sum(), acts)  # windows are independent: the sum's gradient is each one's
+        cams = [_weighted_map(a, g, weighting, baseline) for a, g in zip(acts, grads)]
+    fused = None
+    for cam in cams:
+        cam = cam.detach().cpu().numpy().astype(np.float64)
+        rows = _upsampling(x.shape[-2], cam.shape[1])                   # (height, h')
+        cols = _upsampling(x.shape[-1], cam.shape[2])                   # (length, w')
+        cam = np.einsum("ih,nhw,jw->nij", rows, cam, cols)
+        fused = cam if fused is None else fused * cam
+    fused = fused ** (1.0 / len(cams))                                  # the geometric mean of the stages' maps
+    return fused.astype(np.float32), out.detach().float().cpu().numpy()
+
+
+def _weighted_map(acts, grads, weighting: str, baseline: str):
+    """``ReLU(M - baseline)`` of one block's activations and gradients, shape (n, h', w')."""
+    import torch
+
+    if weighting == "gradcam":
+        alpha = grads.float().mean(dim=(2, 3), keepdim=True)            # (n, channels, 1, 1)
+    else:                                                               # LayerCAM: each position its own weight
+        alpha = torch.relu(grads.float())                               # (n, channels, h', w')
+    cam = (alpha * acts.float()).sum(dim=1)                             # (n, h', w')
+    if baseline == "mean":
+        cam = cam - cam.mean(dim=(1, 2), keepdim=True)
+    return torch.relu(cam)
 
 
 def _upsampling(size: int, cells: int) -> np.ndarray:
