@@ -409,8 +409,7 @@ def main(argv=None) -> int:
             run = Run(root / "run")
         else:
             held = make_clips(root, n_train=args.n_train, n_held=args.n_held, seed=args.seed, sr=args.sr)
-            run = train(root, args.recipe, args.seed, epochs=args.epochs,
-                        **({} if args.crop_seconds is None else {"crop_seconds": args.crop_seconds}))
+            run = train(root, args.recipe, args.seed, epochs=args.epochs, crop_seconds=args.crop_seconds)
         t_train = time.perf_counter() - t0
         learn = run.learner()
         if args.limit is not None and args.limit < len(held):

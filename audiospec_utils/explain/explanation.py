@@ -27,11 +27,12 @@ Two methods
 
     The block (``layer``): ``"auto"`` (default) takes the two deepest of the ResNet's first three
     stages with at least 3 rows, ``layer2`` and ``layer3`` (1/8 and 1/16 of the image along both
-    axes) from 33 px high images up, and fuses their maps by the geometric mean (below); ``None`` the last block (``layer4``, 1/32, what fastbook chapter 18 and Selvaraju et
-    al. use); or ``"layer1"`` to ``"layer4"``. Selvaraju et al. (section 3) expect the last
-    convolutional layers to have "the best compromise between high-level semantics and detailed
-    spatial information", on 224 px photographs; at the ``quick`` recipe's **48 px** it has **2 rows** from bottom to
-    top, which cannot say which frequency. Measured on the known-answer clips of
+    axes) from 33 px high images up, and fuses their maps by the geometric mean (below); ``None``
+    the last block (``layer4``, 1/32, what fastbook chapter 18 and Selvaraju et al. use); or
+    ``"layer1"`` to ``"layer4"``. Selvaraju et al. (section 3) expect the last convolutional layers
+    to have "the best compromise between high-level semantics and detailed spatial information", on
+    224 px photographs; at the ``quick`` recipe's **48 px** it has **2 rows** from bottom to top,
+    which cannot say which frequency. Measured on the known-answer clips of
     ``bench/explain_known_answer.py`` (two labels differing only by a tone burst at 500 Hz or 2 kHz,
     with clicks and a 1 kHz decoy burst that both have; ResNet-18, ``quick`` recipe, two models,
     40 held-out clips each, windows blended as below): the map's centre in Hz fell within a
@@ -41,8 +42,9 @@ Two methods
     0.5 s of the burst for 100% with each. ``layer3`` alone did not carry to other models: on the
     8 kHz clips of ``tests/test_explain.py`` (four models on an AVX512-BF16 CPU, two with PyTorch
     held to AVX2 kernels) it was right in Hz for 50 to 92%, ``layer2`` for 96 to 100%, their
-    geometric mean for 96 to 100%; on the bench's clips (two more models, 1 s crops) 100 and 100%,
-    55 and 98%, 75 and 100% (README, "What does the model listen to?").
+    geometric mean for 96 to 100%; on the bench's clips (two more models, seeds 0 and 1, 1 s crops,
+    AVX512-BF16 CPU) 100 and 100%, 98 and 55%, 100 and 75% (README, "What does the model listen
+    to?").
 
     Two defaults differ from both papers, options of :func:`gradcam`: ``y^c`` is the label's
     log-odds ``log(p / (1 - p))`` rather than its logit (a softmax ignores what raises every logit
@@ -324,8 +326,8 @@ def explain_clip(run, path, *, label: str | None = None, method: str = "gradcam"
         The label to explain; default the clip's top label.
     method : {"gradcam", "occlusion"}
         See the module docstring: a class activation map from gradients (fast; by default
-        LayerCAM on the ResNet's ``layer2`` and ``layer3`` fused, 1/8 and 1/16 of the image's resolution), or occlusion of
-        sliding patches (slow, finer, model-agnostic).
+        LayerCAM on the ResNet's ``layer2`` and ``layer3`` fused, 1/8 and 1/16 of the image's
+        resolution), or occlusion of sliding patches (slow, finer, model-agnostic).
     learn : fastai.learner.Learner or None
         The run's learner, already loaded (saves loading ``export.pkl`` per call).
     params : SpectrogramParams or None

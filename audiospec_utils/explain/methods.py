@@ -70,14 +70,9 @@ def stages(model) -> list:
 def auto_stages(rows) -> list[int]:
     """Which stages ``layer="auto"`` fuses: the two deepest of the first three with at least :data:`AUTO_ROWS` rows.
 
-    One stage alone did not carry from model to model. On the known-answer clips of
-    ``bench/explain_known_answer.py`` (ResNet-18, ``quick`` recipe, 48 px: ``layer2`` 6 rows,
-    ``layer3`` 3 rows) the map's centre in Hz fell within a factor 2 of the 500 Hz or 2 kHz tone for
-    98 and 100% of the clips with LayerCAM on ``layer3`` and 98 and 58% on ``layer2`` (two models,
-    22,050 Hz, AVX2 CPU); with the 8 kHz clips of ``tests/test_explain.py`` (six models: four seeds
-    on an AVX512-BF16 CPU, two with PyTorch held to AVX2 kernels) ``layer3`` did for 50 to 92% and
-    ``layer2`` for 96 to 100%. The geometric mean of the two maps (:func:`gradcam`) did for 96 to
-    100% of the six.
+    ``layer4`` (2 rows at the ``quick`` recipe's 48 px) cannot say which frequency, and no single
+    one of the others put it right for every model; their geometric mean (:func:`gradcam`) had the
+    best worst case. Measured on known-answer clips: :mod:`audiospec_utils.explain.explanation`.
 
     Parameters
     ----------
@@ -214,26 +209,27 @@ def gradcam(model, x, target: int, *, layer="auto", score: str = "log-odds", bas
         raise ParameterError(f"baseline must be 'mean' or 'zero', got {baseline!r}")
     if weighting not in WEIGHTINGS:
         raise ParameterError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
-    candidates = stages(model) if isinstance(layer, str) and layer == "auto" else [resolve_layer(model, layer)]
+    auto = isinstance(layer, str) and layer == "auto"
+    candidates = stages(model) if auto else [resolve_layer(model, layer)]
     if not candidates:
         raise ParameterError("layer='auto' needs a ResNet body (stages layer1 to layer4); give the block to hook")
     with _EvalMode(model), torch.enable_grad(), hook_outputs(candidates, detach=False) as hooks:
         out = model(x)
-        auto = isinstance(layer, str) and layer == "auto"
         chosen = auto_stages([a.shape[-2] for a in hooks.stored]) if auto else [0]
         acts = [hooks.stored[i] for i in chosen]
         y = out[:, int(target)].float() if score == "logit" else _log_odds(out, int(target))
         grads = torch.autograd.grad(y.sum(), acts)  # windows are independent: the sum's gradient is each one's
         cams = [_weighted_map(a, g, weighting, baseline) for a, g in zip(acts, grads)]
-    fused = None
-    for cam in cams:
-        cam = cam.detach().cpu().numpy().astype(np.float64)
-        rows = _upsampling(x.shape[-2], cam.shape[1])                   # (height, h')
-        cols = _upsampling(x.shape[-1], cam.shape[2])                   # (length, w')
-        cam = np.einsum("ih,nhw,jw->nij", rows, cam, cols)
-        fused = cam if fused is None else fused * cam
-    fused = fused ** (1.0 / len(cams))                                  # the geometric mean of the stages' maps
+    maps = [_to_input_size(cam.detach().cpu().numpy(), x.shape[-2], x.shape[-1]) for cam in cams]
+    fused = np.prod(maps, axis=0) ** (1.0 / len(maps))                 # the geometric mean of the stages' maps
     return fused.astype(np.float32), out.detach().float().cpu().numpy()
+
+
+def _to_input_size(cam: np.ndarray, height: int, length: int) -> np.ndarray:
+    """Maps of shape (n, h', w') brought to (n, height, length) by :func:`_upsampling`, float64."""
+    rows = _upsampling(height, cam.shape[1])                            # (height, h')
+    cols = _upsampling(length, cam.shape[2])                            # (length, w')
+    return np.einsum("ih,nhw,jw->nij", rows, cam.astype(np.float64), cols)
 
 
 def _weighted_map(acts, grads, weighting: str, baseline: str):
