@@ -14,7 +14,11 @@ The data of the README's figures (nothing is copied into the project)::
     python bench/make_grouped_slices.py --out /tmp/fsd_slices
     audiospec render /tmp/fsd_slices --out /tmp/fsd_slices_specs
     python bench/low_pass.py /tmp/fsd_slices_specs /tmp/fsd_slices --out /tmp/low_pass \\
-        --folds 1 2 3 4 5 --seeds 1 2 3 --low-pass 0 0.5
+        --folds 1 2 3 4 5 --seeds 1 2 3 --low-pass 0 0.05 0.1
+    python bench/make_event_scenes.py --out /tmp/fsd_events     # the event scenes (see its --help)
+    audiospec render /tmp/fsd_events --out /tmp/fsd_events_specs
+    python bench/low_pass.py /tmp/fsd_events_specs /tmp/fsd_events --out /tmp/low_pass_events \\
+        --folds 1 3 --seeds 1 2 3 --low-pass 0 0.05
 
 Finished models are read back when the command runs again (delete a folder to redo it).
 """

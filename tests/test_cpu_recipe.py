@@ -191,3 +191,18 @@ def test_events_get_whole_clip_crops_averaged_in_time_inside_the_network(tmp_pat
     expl = explain_clip(tmp_path / "run", files[0], learn=learn)  # Grad-CAM through the pooled first layer
     assert expl.cam.shape == expl.spectrogram.shape  # a map over every frame, not over the pooled columns
     assert np.isfinite(expl.cam).all() and expl.cam.max() > expl.cam.min()
+
+
+def test_quick_low_passes_a_share_of_its_training_crops_and_full_none(mini_specs, tmp_path):
+    from audiospec_utils.learn import RECIPES, SpectrogramClassifier
+    from audiospec_utils.learn.dataloaders import LowPass
+
+    def low_passes(recipe):
+        dls = SpectrogramClassifier(recipe=recipe, epochs=1, img_size=32, bs=8, pretrained=False,
+                                    crop_seconds=0.25).build(mini_specs, path=tmp_path / recipe).dls_
+        assert not any(isinstance(t, LowPass) for t in dls.valid.batch_tfm.augment)  # never at validation
+        return [t.p for t in dls.train.batch_tfm.augment if isinstance(t, LowPass)]
+
+    assert 0 < RECIPES["quick"].low_pass < 0.1  # a rare low-pass: it cost < 0.01 at 0.05, 0.014 at 0.1 (README)
+    assert low_passes("quick") == [RECIPES["quick"].low_pass]
+    assert low_passes("full") == [] and RECIPES["full"].low_pass == 0

@@ -313,7 +313,7 @@ class CourseConfig:
     crop_seconds : float or None
         Length of the training crops and prediction windows (None: from the clips' durations, at
         most the recipe's cap).
-    spec_augment, time_shift, mixup, label_smoothing :
+    spec_augment, time_shift, low_pass, mixup, label_smoothing :
         The recipe's augmentation and loss settings (see :func:`audiospec_utils.learn.train.train_classifier`).
     leakage : dict
         Settings of notebook 03's experiment on why a per-clip split lies
@@ -355,6 +355,7 @@ class CourseConfig:
     crop_seconds: float | None = None
     spec_augment: bool = False
     time_shift: float = 0.0
+    low_pass: float = 0.0
     mixup: float = 0.0
     label_smoothing: float = 0.0
     leakage: dict = field(default_factory=dict)
@@ -370,7 +371,7 @@ class CourseConfig:
         r = resolve_recipe(name)
         self.recipe = r["recipe"]
         self.arch = r["pretrained_arch"] if self.pretrained else r["arch"]
-        for key in ("epochs", "img_size", "bs", "crop_seconds", "spec_augment", "time_shift", "mixup",
+        for key in ("epochs", "img_size", "bs", "crop_seconds", "spec_augment", "time_shift", "low_pass", "mixup",
                     "label_smoothing"):
             setattr(self, key, r[key])
 
@@ -387,8 +388,8 @@ class CourseConfig:
         """
         return TrainingConfig(recipe=self.recipe, arch=self.arch, epochs=self.epochs, img_size=self.img_size,
                               bs=self.bs, crop_seconds=self.crop_seconds, spec_augment=self.spec_augment,
-                              time_shift=self.time_shift, mixup=self.mixup, label_smoothing=self.label_smoothing,
-                              pretrained=self.pretrained,
+                              time_shift=self.time_shift, low_pass=self.low_pass, mixup=self.mixup,
+                              label_smoothing=self.label_smoothing, pretrained=self.pretrained,
                               weights=str(self.weights) if self.pretrained and self.weights is not None else None)
 
     @property
@@ -492,7 +493,7 @@ def course_config(dataset: str | None = None, *, mirror: str | None = None, epoc
         cfg = CourseConfig(dataset, data_root, data_root / "mini", data_root / "spectrograms_mini",
                            runs_root / "course_mini", pretrained=False, platform=platform, weights=weights,
                            lr_find_iters=10, mirror=mirror)
-        cfg.apply_recipe("quick")  # from scratch, no augmentation: minutes on a CPU
+        cfg.apply_recipe("quick")  # from scratch, no augmentation but a rare low-pass: minutes on a CPU
         # the sizes the mini course's notebooks were written for (the synthetic sounds need no more;
         # the notebooks train ResNet-34, as the course teaches, where `quick` alone would pick ResNet-18)
         cfg.arch, cfg.epochs, cfg.img_size, cfg.crop_seconds, cfg.bs = "resnet34", 10, 64, 1.0, 32
@@ -626,7 +627,7 @@ def split_leakage_demo(cfg: CourseConfig, *, progress: bool = False):
     # the course's network and weights; one whole slice per crop, no augmentation: only the split differs
     config = cfg.training_config().replace(epochs=int(leak["epochs"]), img_size=int(leak["img_size"]),
                                            crop_seconds=float(leak["slice_seconds"]), spec_augment=False,
-                                           time_shift=0.0, mixup=0.0, label_smoothing=0.0)
+                                           time_shift=0.0, low_pass=0.0, mixup=0.0, label_smoothing=0.0)
     return split_leakage(spec, config, max_slices_per_clip=leak.get("max_slices_per_clip"), progress=progress)
 
 

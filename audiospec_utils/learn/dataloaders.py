@@ -678,7 +678,7 @@ def _row_frequencies(params, table: pd.DataFrame, height: int):
     """Centre frequency (Hz) of each row of the training images, top row first; None where the rows are no
     frequency axis of one kind (MFCC, chroma, stacked kinds: a low-pass has no meaning there)."""
     if params.kind not in ("logmel", "stft"):
-        logger.warning("low_pass ignored: %s images have no frequency axis to low-pass", params.kind)
+        logger.info("low_pass ignored: %s images have no frequency axis to low-pass", params.kind)
         return None
     srs = pd.to_numeric(table["sr"], errors="coerce").dropna()
     sr = int(srs.median()) if len(srs) else 22050
