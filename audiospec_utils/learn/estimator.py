@@ -243,7 +243,11 @@ def to_device_precision(learn, cpu_bf16: bool = False):
     """Channels-last weights, and on a GPU mixed precision (bf16 where the GPU supports it, else fp16).
 
     A CPU keeps float32 unless `cpu_bf16` (below); channels-last convolutions (oneDNN) took 0.85 to 1.0 of the
-    time of a ResNet-18 training step there (2-core CPU, 48-pixel crops). The batches of
+    time of a ResNet-18 training step there (2-core CPU, 48-pixel crops). Measured again (2-core AVX512-BF16
+    EPYC, 2 threads, whole steps on synthetic batches), a step in the default layout took, against
+    channels-last: ResNet-18, 48 px, batch 64: 1.10x in float32, 1.08x in bf16, 1.47x held to AVX2 kernels;
+    ResNet-34, 64 px, batch 64: 1.00x, 1.30x, 1.20x; it was quicker only for smaller batches (ResNet-34, 32 px,
+    batch 16: 0.84x, 0.87x, 0.69x). ``bench/memory_format.py`` has the table. The batches of
     :class:`~audiospec_utils.learn.dataloaders.SpectrogramBatch` are made channels-last too.
 
     Parameters
