@@ -55,3 +55,22 @@ def test_a_short_epoch_still_gets_an_estimate():
     learn = synth_learner(data=synth_dbunch(bs=2, n_train=2, n_valid=1), cbs=[TimeEstimate(epochs=1, timed=5, file=out)])
     learn.fit(1)
     assert "for 1 epoch (2 batches of 2" in out.getvalue()
+
+
+def test_the_time_a_batch_costs_outside_the_step_is_counted():
+    import time
+
+    from fastai.callback.core import Callback
+    from fastai.test_utils import synth_dbunch, synth_learner
+
+    class SlowBookkeeping(Callback):  # stands for what runs between two steps: data, transforms, progress bar
+        order = TimeEstimate.order + 1
+
+        def after_batch(self):
+            if self.training:
+                time.sleep(0.05)
+
+    estimate = TimeEstimate(epochs=1, timed=3, file=io.StringIO())
+    learn = synth_learner(data=synth_dbunch(bs=2, n_train=10, n_valid=4), cbs=[estimate, SlowBookkeeping()])
+    learn.fit(1)
+    assert estimate.seconds >= 5 * 0.05  # 5 batches of 2, each at least the 0.05 s spent after its step

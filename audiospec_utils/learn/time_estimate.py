@@ -8,7 +8,10 @@ real training (no separate warm-up, nothing changes in the training) and prints 
     0.62 s a training batch on this cpu, 2 threads)
 
 The first batch is not timed (memory allocation and lazy initialisation make it slow); the mean of
-the next :attr:`TimeEstimate.timed` batches is. A validation batch is counted as a third of a training
+the next :attr:`TimeEstimate.timed` batches is, each timed from the end of the one before to its own
+end, so that what a training pays per batch outside the model (loading and cropping the images, the
+batch transforms, the progress bar) is counted too: timed inside the step alone, the line said 42 s
+for a training that took 56 s (the event stand-in of ``bench/recipe_time.sh``, bf16, 2 cores). A validation batch is counted as a third of a training
 batch of its size: it is a forward pass only, without the backward pass that costs about twice the
 forward one, and its batches are usually twice as large (the toolkit validates in batches of 2 x bs).
 :func:`expected_seconds` is the arithmetic, :func:`format_estimate` the line.
@@ -101,26 +104,28 @@ class TimeEstimate(Callback):
 
     order = -20  # before the recorder and the progress bar: time the batch, not the bookkeeping
 
-    def __init__(self, epochs: int, timed: int = 3, file=None):
+    def __init__(self, epochs: int, timed: int = 5, file=None):
         self.epochs, self.timed, self.file = int(epochs), int(timed), file
         self.seconds = None
-        self._times: list[float] = []
-        self._start = None
+        self._times: list[float] = []  # from the end of one training batch to the end of the next
+        self._start = self._end = None
 
     def before_batch(self):
-        if self.training and self.seconds is None:
-            self._start = time.perf_counter()
+        if self.training and self.seconds is None and self._start is None:
+            self._start = time.perf_counter()  # the first batch: its step alone, for an epoch of one batch
 
     def after_batch(self):
         if not self.training or self.seconds is not None or self._start is None:
             return
-        self._times.append(time.perf_counter() - self._start)
-        last = len(self._times) >= self.timed + 1 or self.iter + 1 >= self.n_iter
-        if last:
+        now = time.perf_counter()
+        if self._end is not None:
+            self._times.append(now - self._end)  # data, transforms, step and bookkeeping of this batch
+        self._end = now
+        if len(self._times) >= self.timed or self.iter + 1 >= self.n_iter:
             self._report()
 
     def _report(self):
-        times = self._times[1:] or self._times  # the first batch warms up
+        times = self._times or [self._end - self._start]  # the first batch warms up: timed alone only if alone
         batch_seconds = sum(times) / len(times)
         valid = getattr(self.dls, "valid_epoch", None) or self.dls.valid  # what each epoch scores
         n_train, n_valid = len(self.dls.train), len(valid) if valid is not None else 0
