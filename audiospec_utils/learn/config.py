@@ -236,8 +236,9 @@ TrainingConfig.__doc__ = TrainingConfig.__doc__.rstrip() + "\n" + _parameters_se
 #: on an AVX512-BF16 CPU in bf16: on 2 s slices of real instrument recordings (5 folds x 3 seeds) it
 #: cost 0.006 on full band (0.742 -> 0.736) and brought the 16 kHz copies from 0.606 to 0.688; on the
 #: event scenes of ``bench/make_event_scenes.py`` (folds 1 and 3 x 3 seeds) full band went 0.458 ->
-#: 0.481 and the 16 kHz copies 0.153 -> 0.467. P = 0.1 cost 0.014 (README, "Recordings at a lower
-#: sample rate"). ``full`` keeps 0: not measured with its augmentation on a GPU.
+#: 0.481 and the 16 kHz copies 0.153 -> 0.467 (in float32: 0.459 -> 0.474 and 0.262 -> 0.458). P = 0.1
+#: cost 0.014 (README, "Recordings at a lower sample rate"). ``full`` keeps 0: not measured with its
+#: augmentation on a GPU.
 QUICK_LOW_PASS = 0.05
 
 #: The recipes: each a TrainingConfig that sets every option of ``_RECIPE_OPTIONS`` (``lr`` and
