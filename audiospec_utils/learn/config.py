@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 from ..exceptions import ParameterError
 
-__all__ = ["TrainingConfig", "RECIPES", "DEFAULT_LR", "ARCHS", "resolve_recipe", "add_config_options",
+__all__ = ["TrainingConfig", "RECIPES", "QUICK_LOW_PASS", "DEFAULT_LR", "ARCHS", "resolve_recipe", "add_config_options",
            "config_from_args", "option_help", "device_name", "auto_normalize", "cpu_computes_bf16"]
 
 #: The networks a learner can be built on (torchvision's ResNets; ImageNet weights exist for each).

@@ -11,10 +11,12 @@ The first batch is not timed (memory allocation and lazy initialisation make it 
 the next :attr:`TimeEstimate.timed` batches is, each timed from the end of the one before to its own
 end, so that what a training pays per batch outside the model (loading and cropping the images, the
 batch transforms, the progress bar) is counted too: timed inside the step alone, the line said 42 s
-for a training that took 56 s (the event stand-in of ``bench/recipe_time.sh``, bf16, 2 cores). A validation batch is counted as a third of a training
-batch of its size: it is a forward pass only, without the backward pass that costs about twice the
-forward one, and its batches are usually twice as large (the toolkit validates in batches of 2 x bs).
-:func:`expected_seconds` is the arithmetic, :func:`format_estimate` the line.
+for a training that took 56 s (the event stand-in of ``bench/recipe_time.sh``, bf16, 2 cores). A
+validation batch is counted as a third of a training batch of its size: it is a forward pass only,
+without the backward pass that costs about twice the forward one, and its batches are usually twice
+as large (the toolkit validates in batches of 2 x bs). :func:`expected_seconds` is the arithmetic,
+:func:`format_estimate` the line. The set-up before the first batch (the image cache, the
+DataLoaders) is not in the line.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class TimeEstimate(Callback):
         The estimate, in seconds, once printed.
     """
 
-    order = -20  # before the recorder and the progress bar: time the batch, not the bookkeeping
+    order = -20  # first at after_batch: a batch's time ends before its bookkeeping, the one before it counts
 
     def __init__(self, epochs: int, timed: int = 5, file=None):
         self.epochs, self.timed, self.file = int(epochs), int(timed), file
