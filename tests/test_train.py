@@ -55,8 +55,11 @@ def test_dataloaders_batches_are_crops_in_time(mini_specs):
     assert set(dls.valid_table["clip_id"]).isdisjoint(set(dls.train_table["clip_id"]))
     xv, yv = dls.valid.one_batch()
     assert tuple(xv.shape[1:]) == (3, 32, length)
-    # normalised with the training images' own statistics: about zero mean, unit spread
-    assert abs(float(xb.mean())) < 0.5 and 0.5 < float(xb.std()) < 2
+    # normalised with the training images' own statistics: about zero mean, unit spread, over an epoch's crops (32
+    # here: |mean| at most 0.40 and std 0.98-1.09 over 40 seeds, where one batch of 8 reached 0.77: it failed once)
+    x = torch.cat([b[0] for b in dls.train])
+    assert len(x) >= 32
+    assert abs(float(x.mean())) < 0.5 and 0.5 < float(x.std()) < 2
 
 
 def test_pretrained_weights_from_a_local_file(mini_specs, tmp_path):
